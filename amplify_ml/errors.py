@@ -36,7 +36,18 @@ class DataPackError(AmplifyError, ValueError):
 
 
 class ManifestError(DataPackError):
-    """manifest.json is missing, malformed, or disagrees with the files."""
+    """manifest.json is missing, malformed, or disagrees with the files.
+
+    ``problems`` lists every problem found (rule, table, message) when the manifest could be
+    read; ``source`` is the pack's declared source when known.
+    """
+
+    def __init__(
+        self, message: str, problems: list | None = None, source: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.problems = list(problems or [])
+        self.source = source
 
 
 class ContractError(DataPackError):

@@ -131,6 +131,8 @@ class TableSchema:
     rules: tuple[RowRule, ...] = ()
     references: tuple[Reference, ...] = ()
     description: str = ""
+    time_column: str | None = None
+    """The column that dates a row (what point-in-time rules filter on)."""
     value_column: str | None = None
     """For long tables keyed without a pk (telemetry): the measured column. Two rows with the
     same key and value are a duplicate; with another value, a conflict."""
@@ -201,6 +203,7 @@ TABLES: Mapping[str, TableSchema] = {
     for t in (
         TableSchema(
             "partners",
+            time_column="joined_on",
             owner="vendor",
             required=True,
             description="Partners of the program, with their consent to share data.",
@@ -216,6 +219,7 @@ TABLES: Mapping[str, TableSchema] = {
         ),
         TableSchema(
             "products",
+            time_column="launched_on",
             owner="vendor",
             required=True,
             description="The vendor's catalogue.",
@@ -249,6 +253,7 @@ TABLES: Mapping[str, TableSchema] = {
         ),
         TableSchema(
             "accounts",
+            time_column="first_seen",
             owner="partner",
             required=True,
             description="The partner's customer companies, under the partner's pseudonyms.",
@@ -264,6 +269,7 @@ TABLES: Mapping[str, TableSchema] = {
         ),
         TableSchema(
             "sell_through",
+            time_column="sold_on",
             owner="partner",
             required=True,
             description="Invoice lines: what the partner sold to whom.",
@@ -291,6 +297,7 @@ TABLES: Mapping[str, TableSchema] = {
         ),
         TableSchema(
             "install_base",
+            time_column="installed_on",
             owner="partner",
             description="Devices installed at the partner's accounts.",
             columns=(
@@ -332,6 +339,7 @@ TABLES: Mapping[str, TableSchema] = {
         ),
         TableSchema(
             "telemetry",
+            time_column="observed_at",
             owner="partner",
             description="Device readings, one a row (long format).",
             columns=(
@@ -374,6 +382,7 @@ TABLES: Mapping[str, TableSchema] = {
         ),
         TableSchema(
             "device_events",
+            time_column="occurred_at",
             owner="partner",
             description="Device error and event codes.",
             columns=(
@@ -387,6 +396,7 @@ TABLES: Mapping[str, TableSchema] = {
         ),
         TableSchema(
             "service_events",
+            time_column="opened_at",
             owner="partner",
             description="Service tickets.",
             columns=(
@@ -413,6 +423,7 @@ TABLES: Mapping[str, TableSchema] = {
         ),
         TableSchema(
             "opportunities",
+            time_column="created_on",
             owner="partner",
             description="The partner's sales opportunities.",
             columns=(
@@ -451,6 +462,7 @@ TABLES: Mapping[str, TableSchema] = {
         ),
         TableSchema(
             "inventory",
+            time_column="as_of",
             owner="partner",
             description="The partner's stock on hand.",
             columns=(
@@ -464,6 +476,7 @@ TABLES: Mapping[str, TableSchema] = {
         ),
         TableSchema(
             "intent_signals",
+            time_column="week_of",
             owner="vendor",
             description="Online research the vendor saw of a company, weekly, company level.",
             columns=(
@@ -486,6 +499,7 @@ TABLES: Mapping[str, TableSchema] = {
         ),
         TableSchema(
             "market",
+            time_column="month",
             owner="vendor",
             description="Market units and revenue per country, category and month.",
             columns=(

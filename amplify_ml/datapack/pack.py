@@ -142,6 +142,15 @@ def iter_csv_batches(path: Path, block_size: int = 16 << 20) -> Iterator[pa.Reco
 
 
 @dataclass(frozen=True)
+class PackProblem:
+    """One reason a pack as a whole is refused: a rule code, the table if any, a message."""
+
+    rule: str
+    table: str | None
+    message: str
+
+
+@dataclass(frozen=True)
 class TableFile:
     """One table file of a pack."""
 
@@ -257,67 +266,97 @@ def read_pack(path: str | Path, *, verify: bool = True) -> DataPack:
     if not root.is_dir():
         raise DataPackError(f"{root}: not a folder; a data pack is a folder with a manifest.json")
     manifest = _load_manifest(root)
-    problems: list[str] = []
+    problems: list[PackProblem] = []
+
+    def problem(rule: str, table: str | None, message: str) -> None:
+        problems.append(PackProblem(rule, table, message))
+
     if manifest.contract != CONTRACT_VERSION:
-        problems.append(
+        problem(
+            "manifest_contract",
+            None,
             f"contract is {manifest.contract!r}, expected {CONTRACT_VERSION!r}: this version of "
-            "amplify_ml reads contract v1 packs only"
+            "amplify_ml reads contract v1 packs only",
         )
     if manifest.period.end < manifest.period.start:
-        problems.append(
-            f"period ends ({manifest.period.end}) before it starts ({manifest.period.start})"
+        problem(
+            "manifest_period",
+            None,
+            f"period ends ({manifest.period.end}) before it starts ({manifest.period.start})",
         )
     files: dict[str, TableFile] = {}
     for name, entry in manifest.tables.items():
         if name not in TABLES:
-            problems.append(
-                f"table {name!r} is not a contract table (known: {', '.join(TABLES)})"
+            problem(
+                "unknown_table",
+                None,
+                f"table {name!r} is not a contract table (known: {', '.join(TABLES)})",
             )
             continue
         fpath = root / entry.file
         fmt: TableFormat | None = (
-            "parquet" if entry.file.endswith(".parquet") else "csv" if entry.file.endswith(".csv") else None
+            "parquet"
+            if entry.file.endswith(".parquet")
+            else "csv"
+            if entry.file.endswith(".csv")
+            else None
         )
         if fmt is None or Path(entry.file).stem != name or Path(entry.file).name != entry.file:
-            problems.append(
+            problem(
+                "file_name",
+                name,
                 f"table {name!r}: file {entry.file!r} must be named {name}.parquet or {name}.csv "
-                "inside the pack folder"
+                "inside the pack folder",
             )
             continue
         if not fpath.exists():
-            problems.append(f"table {name!r}: file {entry.file} listed in the manifest is missing")
+            problem(
+                "missing_file",
+                name,
+                f"table {name!r}: file {entry.file} listed in the manifest is missing",
+            )
             continue
         if manifest.is_vendor and name not in VENDOR_TABLES:
-            problems.append(
+            problem(
+                "partner_table_in_vendor_pack",
+                name,
                 f"table {name!r} is a partner table; a vendor pack holds only "
-                f"{', '.join(VENDOR_TABLES)}"
+                f"{', '.join(VENDOR_TABLES)}",
             )
         if verify:
             actual_sha = sha256_file(fpath)
             if actual_sha != entry.sha256:
-                problems.append(
+                problem(
+                    "manifest_sha256",
+                    name,
                     f"table {name!r}: sha256 of {entry.file} is {actual_sha[:12]}..., the manifest "
                     f"says {entry.sha256[:12]}...: the file changed after the manifest was "
-                    "written, or the copy is incomplete; re-export the pack"
+                    "written, or the copy is incomplete; re-export the pack",
                 )
             else:
                 rows = count_rows(fpath)
                 if rows != entry.rows:
-                    problems.append(
+                    problem(
+                        "manifest_rows",
+                        name,
                         f"table {name!r}: {entry.file} holds {rows} rows, the manifest says "
-                        f"{entry.rows}"
+                        f"{entry.rows}",
                     )
         files[name] = TableFile(name, fpath, fmt)
     listed = {entry.file for entry in manifest.tables.values()}
     for candidate in sorted(root.iterdir()):
         if candidate.suffix in (".csv", ".parquet") and candidate.name not in listed:
-            problems.append(
-                f"file {candidate.name} is not listed in the manifest; list it or remove it"
+            problem(
+                "unlisted_file",
+                None,
+                f"file {candidate.name} is not listed in the manifest; list it or remove it",
             )
     if problems:
         raise ManifestError(
             f"pack {root} (source {manifest.source!r}) is refused: "
-            + "; ".join(problems)
+            + "; ".join(p.message for p in problems),
+            problems=problems,
+            source=manifest.source,
         )
     return DataPack(root, manifest, files)
 
@@ -331,7 +370,7 @@ def _to_arrow(table: str, data: pd.DataFrame | pa.Table) -> pa.Table:
 def _csv_ready(data: pa.Table) -> pa.Table:
     """Format dates and timestamps the contract's way for CSV."""
     cols = []
-    for name, col in zip(data.column_names, data.columns):
+    for _name, col in zip(data.column_names, data.columns, strict=False):
         if pa.types.is_timestamp(col.type):
             if col.type.tz is None:
                 col = pc.assume_timezone(col, "UTC")
@@ -397,7 +436,11 @@ class PackWriter:
             if name in schema.names:
                 target = schema.field(name).type
                 if col.type != target:
-                    if pa.types.is_timestamp(target) and pa.types.is_timestamp(col.type) and col.type.tz is None:
+                    if (
+                        pa.types.is_timestamp(target)
+                        and pa.types.is_timestamp(col.type)
+                        and col.type.tz is None
+                    ):
                         col = pc.assume_timezone(col, "UTC")
                     col = col.cast(target)
                 fields.append(pa.field(name, target))
@@ -419,7 +462,9 @@ class PackWriter:
             self._rows[table] = 0
         writer = self._writers[table]
         if self.format == "parquet":
-            writer.write_table(arrow.cast(writer.schema) if arrow.schema != writer.schema else arrow)
+            writer.write_table(
+                arrow.cast(writer.schema) if arrow.schema != writer.schema else arrow
+            )
         else:
             writer.write_table(_csv_ready(arrow))
         self._rows[table] += arrow.num_rows
@@ -438,7 +483,9 @@ class PackWriter:
         for name, writer in self._writers.items():
             writer.close()
             file = self.path / f"{name}.{self.format}"
-            tables[name] = TableEntry(file=file.name, rows=self._rows[name], sha256=sha256_file(file))
+            tables[name] = TableEntry(
+                file=file.name, rows=self._rows[name], sha256=sha256_file(file)
+            )
         self._writers.clear()
         self.manifest = Manifest(
             contract=CONTRACT_VERSION,
@@ -459,9 +506,12 @@ def write_pack(
     period: tuple[date, date],
     created_at: datetime | None = None,
     format: TableFormat = "parquet",
+    cast: bool = True,
 ) -> Manifest:
-    """Write whole tables as a pack with its manifest."""
-    writer = PackWriter(path, source=source, period=period, created_at=created_at, format=format)
+    """Write whole tables as a pack with its manifest (``cast=False`` writes them as given)."""
+    writer = PackWriter(
+        path, source=source, period=period, created_at=created_at, format=format, cast=cast
+    )
     with writer:
         for name, data in tables.items():
             writer.write(name, data)
