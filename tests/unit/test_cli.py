@@ -1,0 +1,89 @@
+"""The amplify command: exit codes, JSON summaries, messages."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from amplify_ml.cli import app
+from tests.factories import partner_tables, vendor_tables, write_string_pack
+
+runner = CliRunner()
+
+
+def test_contract_lists_every_table_as_json() -> None:
+    result = runner.invoke(app, ["contract", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    assert {r["table"] for r in rows} == {
+        "partners",
+        "products",
+        "accounts",
+        "sell_through",
+        "install_base",
+        "telemetry",
+        "device_events",
+        "service_events",
+        "opportunities",
+        "inventory",
+        "intent_signals",
+        "market",
+    }
+    assert {"table": "telemetry", "column": "observed_at", "type": "timestamp"}.items() <= next(
+        r for r in rows if r["column"] == "observed_at"
+    ).items()
+
+
+def _packs(tmp_path: Path, bad: bool = False) -> Path:
+    partner = partner_tables()
+    if bad:
+        partner["inventory"] = partner["inventory"].astype(object)
+        partner["inventory"].loc[0, "units_on_hand"] = -3
+    write_string_pack(tmp_path / "packs" / "vendor", vendor_tables(), "vendor")
+    write_string_pack(tmp_path / "packs" / "P001", partner, "P001")
+    return tmp_path
+
+
+def test_validate_a_folder_of_packs_uses_the_vendor_pack_as_reference(tmp_path: Path) -> None:
+    root = _packs(tmp_path)
+    result = runner.invoke(app, ["validate", str(root), "--json", "-w", str(tmp_path / "ws")])
+    assert result.exit_code == 0, result.output
+    reports = json.loads(result.stdout)
+    assert [r["pack"] for r in reports] == ["vendor", "P001"]
+    assert all(r["ok"] for r in reports)
+    # with the vendor pack as reference, skus and consent were checked: no such warnings
+    rules = {v["rule"] for v in reports[1]["violations"]}
+    assert "consent_not_checked" not in rules and "reference_not_checked" not in rules
+
+
+def test_validate_exits_1_and_names_table_column_and_row(tmp_path: Path) -> None:
+    root = _packs(tmp_path, bad=True)
+    result = runner.invoke(
+        app,
+        [
+            "validate",
+            str(root / "packs" / "P001"),
+            "--reference",
+            str(root / "packs" / "vendor"),
+            "-w",
+            str(tmp_path / "ws"),
+        ],
+    )
+    assert result.exit_code == 1
+    assert "inventory.units_on_hand: 1 row (row 1) below the minimum 0" in result.stdout
+
+
+def test_validate_missing_path_exits_2(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["validate", str(tmp_path / "nope"), "-w", str(tmp_path / "ws")])
+    assert result.exit_code == 2
+    assert "does not exist" in result.output
+
+
+def test_synth_refuses_an_unknown_scale(tmp_path: Path) -> None:
+    result = runner.invoke(
+        app, ["synth", "--scale", "huge", "--out", str(tmp_path / "w"), "-w", str(tmp_path / "ws")]
+    )
+    assert result.exit_code == 2
+    assert "unknown scale 'huge'; choose one of tiny, small, medium, large" in result.output
