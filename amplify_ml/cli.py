@@ -209,6 +209,206 @@ def contract(as_json: AsJson = False) -> None:
         out.print(t)
 
 
+def _ingest_table(reports: list[Any]) -> Table:
+    """Per table over all ingested packs: rows read, loaded, quarantined by reason, superseded."""
+    from amplify_ml.datapack.contract import TABLES
+
+    agg: dict[str, dict[str, Any]] = {}
+    for r in reports:
+        for name, t in r.tables.items():
+            a = agg.setdefault(
+                name, {"read": 0, "loaded": 0, "quarantined": 0, "superseded": 0, "reasons": {}}
+            )
+            for k in ("read", "loaded", "quarantined", "superseded"):
+                a[k] += getattr(t, k)
+            for reason, n in t.reasons.items():
+                a["reasons"][reason] = a["reasons"].get(reason, 0) + n
+    table = Table(title="ingested into the lake")
+    for head in ("table", "read", "loaded", "quarantined", "superseded", "quarantined by reason"):
+        table.add_column(
+            head, justify="left" if head.startswith(("table", "quarantined by")) else "right"
+        )
+    for name in TABLES:
+        if name in agg:
+            a = agg[name]
+            reasons = ", ".join(f"{k} {v:,}" for k, v in sorted(a["reasons"].items()))
+            table.add_row(
+                name,
+                f"{a['read']:,}",
+                f"{a['loaded']:,}",
+                f"{a['quarantined']:,}",
+                f"{a['superseded']:,}",
+                reasons,
+            )
+    return table
+
+
+def _ingest_dirs(
+    dirs: list[Path], ws: Path, progress: Callable[[str, int, int], None]
+) -> tuple[list[Any], list[tuple[str, str]]]:
+    """Ingest packs in order; refused packs are collected with their reason, not raised."""
+    from amplify_ml.datapack.ingest import ingest_pack
+    from amplify_ml.errors import DataPackError
+    from amplify_ml.lake import Lake
+
+    settings = get_settings()
+    lake = Lake.in_workspace(ws)
+    reports, refused = [], []
+    for i, d in enumerate(dirs):
+        try:
+            reports.append(ingest_pack(d, lake, memory_limit=settings.duckdb_memory_limit))
+        except DataPackError as exc:
+            refused.append((d.name, exc.message))
+        progress("ingest packs", i + 1, len(dirs))
+    return reports, refused
+
+
+@app.command()
+def ingest(
+    pack: Annotated[Path, typer.Argument(help="A pack folder, or a folder of packs (a world).")],
+    workspace: Workspace = None,
+    as_json: AsJson = False,
+) -> None:
+    """Validate packs, apply consent and privacy rules, load them into the lake, quarantine the rest."""
+    if not pack.exists():
+        console.print(f"[red]error:[/] {pack} does not exist")
+        raise typer.Exit(2)
+    dirs = _pack_dirs(pack)
+    if not dirs:
+        console.print(f"[red]error:[/] no pack (folder with manifest.json) in {pack}")
+        raise typer.Exit(2)
+    ws = _workspace(workspace)
+    try:
+        with _progress(not as_json and len(dirs) > 1) as progress:
+            reports, refused = _ingest_dirs(dirs, ws, progress)
+    except AmplifyError as exc:
+        _fail(exc)
+    if as_json:
+        _emit_json(
+            {
+                "packs": [r.to_dict() for r in reports],
+                "refused": [{"pack": n, "reason": m} for n, m in refused],
+            }
+        )
+    else:
+        out.print(_ingest_table(reports))
+        for r in reports:
+            if r.status == "unchanged":
+                out.print(f"{r.pack}: already in the lake, nothing changed", highlight=False)
+            for w in r.withdrawn_partners:
+                out.print(
+                    f"[yellow]consent withdrawn:[/] partner {w}'s rows were taken out of the lake"
+                )
+        for name, message in refused:
+            out.print(f"[yellow]refused[/] {name}: {message}", highlight=False)
+        total = sum(r.rows_read for r in reports)
+        secs = sum(r.elapsed_seconds for r in reports)
+        out.print(f"{len(reports)} packs, {total:,} rows in {secs:.1f} s into {ws / 'lake'}")
+    if refused:
+        raise typer.Exit(2 if len(dirs) == 1 else 1)
+
+
+pack_app = typer.Typer(help="Build data packs from other exports.", no_args_is_help=True)
+app.add_typer(pack_app, name="pack")
+
+
+@pack_app.command("from-transactions")
+def from_transactions(
+    file: Annotated[
+        Path, typer.Argument(help="The partner's transactions export (CSV, header row).")
+    ],
+    partner: Annotated[
+        str, typer.Option("--partner", help="The partner id (as in the vendor's partners table).")
+    ],
+    mapping: Annotated[
+        str,
+        typer.Option(
+            "--map",
+            help="FIELD=COLUMN pairs: customer_id, date, quantity, amount (required); sku, category, "
+            "line_id, currency, channel, country, industry, employee_band, family (optional).",
+        ),
+    ],
+    country: Annotated[
+        str,
+        typer.Option(
+            help="The partner's country, ISO 3166-1 alpha-2 (also the accounts' default)."
+        ),
+    ],
+    out_dir: Annotated[
+        Path | None,
+        typer.Option("--out", help="Pack folder to write (default: <workspace>/packs/<partner>)."),
+    ] = None,
+    currency: Annotated[
+        str | None, typer.Option(help="ISO 4217 currency of the amounts, unless mapped.")
+    ] = None,
+    consent: Annotated[
+        bool, typer.Option("--consent", help="Record that the partner opted in to share its data.")
+    ] = False,
+    defaults: Annotated[
+        str | None,
+        typer.Option(
+            "--default",
+            help="FIELD=VALUE for what the export lacks: channel, employee_band, category, track, industry, family.",
+        ),
+    ] = None,
+    category_map: Annotated[
+        str | None, typer.Option(help="LABEL=CATEGORY pairs for the export's own category labels.")
+    ] = None,
+    name: Annotated[str | None, typer.Option(help="The partner's company name.")] = None,
+    date_format: Annotated[
+        str, typer.Option(help="strptime format of the dates, e.g. %d.%m.%Y.")
+    ] = "%Y-%m-%d",
+    decimal: Annotated[str, typer.Option(help="Decimal mark of the amounts: . or ,")] = ".",
+    workspace: Workspace = None,
+    as_json: AsJson = False,
+) -> None:
+    """Turn a plain transactions export into a valid minimal pack (partners, products, accounts, sell_through)."""
+    from amplify_ml.datapack.from_transactions import (
+        pack_from_transactions,
+        parse_defaults,
+        parse_mapping,
+        parse_pairs,
+    )
+
+    ws = _workspace(workspace)
+    target = out_dir or ws / "packs" / partner
+    try:
+        report = pack_from_transactions(
+            file,
+            target,
+            partner_id=partner,
+            mapping=parse_mapping(mapping),
+            country=country,
+            currency=currency,
+            consent=consent,
+            defaults=parse_defaults(defaults),
+            category_map=parse_pairs(category_map, "--category-map"),
+            name=name,
+            date_format=date_format,
+            decimal=decimal,
+        )
+    except AmplifyError as exc:
+        _fail(exc)
+    if as_json:
+        _emit_json(report.to_dict())
+        return
+    out.print(
+        f"wrote {target}: {report.rows_converted:,} of {report.rows_read:,} rows converted "
+        f"({', '.join(f'{t} {n:,}' for t, n in report.tables.items())})",
+        highlight=False,
+    )
+    for r in report.refused:
+        rows = ", ".join(map(str, r.sample_rows)) + (" ..." if r.rows > len(r.sample_rows) else "")
+        out.print(
+            f"  refused {r.rows:,} rows ({r.reason}; rows {rows}): {r.message}", highlight=False
+        )
+    if report.refused_file:
+        out.print(f"  refused rows with their reasons: {report.refused_file}", highlight=False)
+    for k, v in report.defaults.items():
+        out.print(f"  default {k} = {v}", highlight=False)
+    out.print(f"next: amplify ingest {target}", highlight=False)
+
+
 def _summary_table(reports: list[Any]) -> Table:
     """Per table over all packs: rows read, valid, set aside, rejected, date range."""
     agg: dict[str, dict[str, Any]] = {}
@@ -253,12 +453,14 @@ def demo(
     scale: Annotated[str, typer.Option(help="World scale for the demo.")] = "small",
     seed: Annotated[int, typer.Option(help="Random seed.")] = 7,
     fresh: Annotated[
-        bool, typer.Option("--fresh", help="Regenerate the world even if present.")
+        bool, typer.Option("--fresh", help="Regenerate the world and the lake.")
     ] = False,
     workspace: Workspace = None,
     as_json: AsJson = False,
 ) -> None:
-    """The main job end to end on embedded defaults: synthesise a world, validate its packs."""
+    """The main job end to end on embedded defaults: synthesise a world, validate and ingest it."""
+    import shutil
+
     from amplify_ml.datapack.validate import validate_pack
     from amplify_ml.datasets import generate
 
@@ -269,44 +471,44 @@ def demo(
         with _progress(not as_json) as progress:
             if fresh or not (world_dir / "world.json").exists():
                 console.print(
-                    f"[bold]1/2[/] generating the {scale} synthetic world into {world_dir}"
+                    f"[bold]1/3[/] generating the {scale} synthetic world into {world_dir}"
                 )
+                shutil.rmtree(world_dir, ignore_errors=True)
                 generate(scale, seed=seed, out=world_dir, progress=progress)  # type: ignore[arg-type]
             else:
                 console.print(
-                    f"[bold]1/2[/] reusing the world in {world_dir} (--fresh to regenerate)"
+                    f"[bold]1/3[/] reusing the world in {world_dir} (--fresh to regenerate)"
                 )
             dirs = _pack_dirs(world_dir)
             vendor = world_dir / "packs" / "vendor"
-            console.print(f"[bold]2/2[/] validating {len(dirs)} packs against the contract")
+            console.print(f"[bold]2/3[/] validating {len(dirs)} packs against the contract")
             reports = []
             for i, d in enumerate(dirs):
                 reports.append(validate_pack(d, reference=None if d == vendor else vendor))
                 progress("validate packs", i + 1, len(dirs))
+            if fresh:
+                shutil.rmtree(ws / "lake", ignore_errors=True)
+            console.print(f"[bold]3/3[/] ingesting into the lake at {ws / 'lake'}")
+            ingested, refused = _ingest_dirs(dirs, ws, progress)
     except AmplifyError as exc:
         _fail(exc)
     elapsed = time.monotonic() - started
-    refused = [r for r in reports if r.refused]
     summary = {
         "world": str(world_dir),
+        "lake": str(ws / "lake"),
         "packs": len(reports),
-        "refused": [{"pack": r.pack, "reasons": [v.rule for v in r.errors]} for r in refused],
-        "tables": {},
+        "refused": [{"pack": n, "reason": m} for n, m in refused],
+        "ingested": [r.to_dict() for r in ingested],
         "elapsed_seconds": round(elapsed, 1),
     }
-    for r in reports:
-        for name, t in r.tables.items():
-            s = summary["tables"].setdefault(name, {"rows": 0, "valid": 0})  # type: ignore[union-attr]
-            s["rows"] += t.rows_read
-            s["valid"] += t.rows_valid
     if as_json:
         _emit_json(summary)
         return
     out.print(_summary_table(reports))
-    for r in refused:
-        for v in r.errors:
-            out.print(f"[yellow]refused[/] {v.message}", highlight=False)
-    out.print(f"demo done in {elapsed:.0f} s; world in {world_dir}")
+    out.print(_ingest_table(ingested))
+    for name, message in refused:
+        out.print(f"[yellow]refused[/] {name}: {message}", highlight=False)
+    out.print(f"demo done in {elapsed:.0f} s; world in {world_dir}; lake in {ws / 'lake'}")
 
 
 def main() -> None:

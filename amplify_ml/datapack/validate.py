@@ -355,17 +355,17 @@ def _rule_message(
 class PackValidator:
     """Validate one pack in a DuckDB connection, leaving typed and violation tables behind.
 
-    ``reference`` supplies the tables a pack refers to but does not hold (``partners`` for
+    ``reference`` supplies the tables a pack refers to beside its own (``partners`` for
     consent, ``products`` for SKUs, ``accounts`` and ``install_base`` of earlier packs): a
-    vendor :class:`DataPack`, or a mapping of table name to an Arrow table already in
-    contract types. ``now`` bounds event dates (default: the manifest's created_at).
+    vendor :class:`DataPack`, or a mapping of table name to an Arrow table in contract types
+    or to a DuckDB SQL source such as ``read_parquet([...])`` over the lake. ``now`` bounds event dates (default: the manifest's created_at).
     """
 
     def __init__(
         self,
         pack: DataPack,
         *,
-        reference: DataPack | Mapping[str, pa.Table] | None = None,
+        reference: DataPack | Mapping[str, pa.Table | str] | None = None,
         con: duckdb.DuckDBPyConnection | None = None,
         now: datetime | None = None,
         memory_limit: str | None = None,
@@ -384,6 +384,9 @@ class PackValidator:
         self._typed: set[str] = set()
         self._ref_views: dict[str, str] = {}
         self.extra_columns: dict[str, list[str]] = {}
+        self._gated: bool | None = None
+        self._known: set[str] | None = None
+        self._no_consent: set[str] = set()
         self.dropped_columns: dict[str, list[str]] = {}
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -452,18 +455,16 @@ class PackValidator:
                 checks.append((col.name, rule, pred))
         return ", ".join(select), checks
 
-    def _ensure_typed_reference(self, table: str) -> str | None:
-        """The name of a typed relation for ``table`` from the pack or the reference."""
-        if self.pack.has(table) and table in self._typed:
-            return f"typed_{table}"
+    def _reference_view(self, table: str) -> str | None:
+        """A typed view of ``table`` from the reference (vendor pack, or lake), if it has one."""
         if table in self._ref_views:
             return self._ref_views[table]
         ref = self.reference
         view = f"ref_{table}"
+        schema = TABLES[table]
         if isinstance(ref, DataPack) and ref.has(table):
             source = self._raw_source(ref, table, "ref")
             raw_types = self._describe(source)
-            schema = TABLES[table]
             if any(c.name not in raw_types for c in schema.columns):
                 return None
             select, _ = self._typed_select(schema, "r", raw_types)
@@ -471,11 +472,28 @@ class PackValidator:
                 f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT {select} FROM {source} r"
             )
         elif isinstance(ref, Mapping) and table in ref:
-            self.con.register(view, ref[table])
+            value = ref[table]
+            if isinstance(value, str):  # a SQL source, e.g. read_parquet([...]) over the lake
+                self.con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT * FROM {value}")
+            else:
+                self.con.register(view, value)
         else:
             return None
         self._ref_views[table] = view
         return view
+
+    def _ensure_typed_reference(self, table: str) -> str | None:
+        """A relation over ``table``'s contract columns: this pack's rows and the reference's."""
+        cols = ", ".join(_q(c) for c in TABLES[table].column_names)
+        parts = []
+        if self.pack.has(table) and table in self._typed:
+            parts.append(f"SELECT {cols} FROM typed_{table}")
+        ref = self._reference_view(table)
+        if ref is not None:
+            parts.append(f"SELECT {cols} FROM {ref}")
+        if not parts:
+            return None
+        return "(" + " UNION ALL ".join(parts) + ")"
 
     # -- pack-level gates --------------------------------------------------------------------
     def _partner_consent(self) -> tuple[set[str], set[str]] | None:
@@ -483,7 +501,7 @@ class PackValidator:
         sources: list[str] = []
         if self.pack.has("partners"):
             sources.append(self._raw_partner_view(self.pack, "own"))
-        ref = self._ensure_typed_reference("partners") if not self.pack.is_vendor else None
+        ref = self._reference_view("partners") if not self.pack.is_vendor else None
         if ref is not None:
             sources.append(ref)
         if not sources:
@@ -515,8 +533,11 @@ class PackValidator:
         return view
 
     # -- running -----------------------------------------------------------------------------
-    def run(self, tables: list[str] | None = None) -> ValidationReport:
-        """Validate every table (or ``tables``) and return the report."""
+    def gate(self) -> bool:
+        """The pack-level checks (consent, partner known), reading no table of the pack but
+        partners. Returns True when the pack is refused; the reasons are in the report."""
+        if self._gated is not None:
+            return self._gated
         consent = self._partner_consent()
         known: set[str] | None = None
         no_consent: set[str] = set()
@@ -550,7 +571,8 @@ class PackValidator:
                             "the partners table; the vendor must register the partner first",
                         )
                     )
-                    return self.report
+                    self._gated = True
+                    return True
                 if src in no_consent:
                     self._add(
                         Violation(
@@ -565,7 +587,17 @@ class PackValidator:
                             "partner program, then send the pack again.",
                         )
                     )
-                    return self.report
+                    self._gated = True
+                    return True
+        self._known, self._no_consent = known, no_consent
+        self._gated = False
+        return False
+
+    def run(self, tables: list[str] | None = None) -> ValidationReport:
+        """Validate every table (or ``tables``) and return the report."""
+        if self.gate():
+            return self.report
+        known, no_consent = self._known, self._no_consent
         order = [t for t in TABLES if t in (tables or self.pack.tables)]
         for table in order:
             self._check_table(table, known, no_consent)

@@ -87,3 +87,91 @@ def test_synth_refuses_an_unknown_scale(tmp_path: Path) -> None:
     )
     assert result.exit_code == 2
     assert "unknown scale 'huge'; choose one of tiny, small, medium, large" in result.output
+
+
+def test_ingest_prints_rows_read_loaded_and_quarantined_by_reason(tmp_path: Path) -> None:
+    root = _packs(tmp_path, bad=True)
+    ws = tmp_path / "ws"
+    result = runner.invoke(app, ["ingest", str(root), "-w", str(ws), "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    inv = data["packs"][1]["tables"]["inventory"]
+    assert inv == {
+        "read": 2,
+        "loaded": 1,
+        "quarantined": 1,
+        "superseded": 0,
+        "reasons": {"below_min": 1},
+    }
+    again = runner.invoke(app, ["ingest", str(root / "packs" / "P001"), "-w", str(ws)])
+    assert again.exit_code == 0
+    assert "P001: already in the lake, nothing changed" in again.stdout
+
+
+def test_ingest_of_a_pack_without_consent_exits_2_and_says_why(tmp_path: Path) -> None:
+    write_string_pack(tmp_path / "vendor", vendor_tables(), "vendor")
+    write_string_pack(tmp_path / "P003", partner_tables("P003"), "P003")
+    ws = tmp_path / "ws"
+    assert runner.invoke(app, ["ingest", str(tmp_path / "vendor"), "-w", str(ws)]).exit_code == 0
+    result = runner.invoke(app, ["ingest", str(tmp_path / "P003"), "-w", str(ws)])
+    assert result.exit_code == 2
+    assert "refused P003: pack P003 is refused: partner P003 has not opted in" in result.stdout
+
+
+def test_pack_from_transactions_then_ingest(tmp_path: Path) -> None:
+    src = tmp_path / "export.csv"
+    src.write_text("cust,day,qty,amt\nC1,2024-01-02,3,30.0\nC2,2024-01-03,1,12.5\nC3,bad,1,1\n")
+    ws = tmp_path / "ws"
+    result = runner.invoke(
+        app,
+        [
+            "pack",
+            "from-transactions",
+            str(src),
+            "--partner",
+            "P001",
+            "--map",
+            "customer_id=cust,date=day,quantity=qty,amount=amt",
+            "--country",
+            "DE",
+            "--currency",
+            "EUR",
+            "--consent",
+            "--default",
+            "channel=field,employee_band=1-9,track=power,category=supplies",
+            "-w",
+            str(ws),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "2 of 3 rows converted" in result.stdout
+    assert "refused 1 rows (bad_date; rows 3)" in result.stdout
+    ingested = runner.invoke(app, ["ingest", str(ws / "packs" / "P001"), "-w", str(ws), "--json"])
+    assert ingested.exit_code == 0, ingested.output
+    tables = json.loads(ingested.stdout)["packs"][0]["tables"]
+    assert tables["sell_through"]["loaded"] == 2
+
+
+def test_pack_from_transactions_without_consent_exits_2(tmp_path: Path) -> None:
+    src = tmp_path / "export.csv"
+    src.write_text("cust,day,qty,amt\nC1,2024-01-02,3,30.0\n")
+    result = runner.invoke(
+        app,
+        [
+            "pack",
+            "from-transactions",
+            str(src),
+            "--partner",
+            "P001",
+            "--map",
+            "customer_id=cust,date=day,quantity=qty,amount=amt",
+            "--country",
+            "DE",
+            "--currency",
+            "EUR",
+            "-w",
+            str(tmp_path / "ws"),
+        ],
+    )
+    assert result.exit_code == 2
+    assert "pass --consent once the partner has opted in" in result.output

@@ -1,0 +1,505 @@
+"""Turn a partner's plain transactions export (CSV) into a valid minimal pack.
+
+Many partners can export nothing but invoice lines: customer, date, quantity, amount, maybe
+a product code and a category. :func:`pack_from_transactions` maps those columns onto the
+contract and writes ``partners``, ``products``, ``accounts`` and ``sell_through``.
+
+Nothing is invented silently. Values the export cannot give are either
+
+- *derived* from the export and recorded as such in the manifest (``derived``):
+  ``accounts.first_seen`` (first purchase), ``products.launched_on`` (first sale),
+  ``products.list_price`` (median observed net unit price, not the vendor's list price),
+  ``sell_through.line_id`` (``<file>-<row>`` when no invoice-line column is mapped); or
+- *given by the user* as ``defaults`` (recorded in the manifest): contract enums that have no
+  "unknown" member (``channel``, ``employee_band``, ``category`` when unmapped, the
+  partner's ``track``), and labels (``industry``, ``family``) that otherwise read
+  ``unspecified``.
+
+Rows that cannot be mapped are refused with their row number and reason, written to a
+``<pack>.refused.csv`` beside the pack (personal data redacted), never dropped silently.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from amplify_ml.datapack.contract import (
+    CHANNELS,
+    EMPLOYEE_BANDS,
+    PRODUCT_CATEGORIES,
+    TRACKS,
+)
+from amplify_ml.datapack.pack import MANIFEST, PackWriter, format_timestamp, iter_csv_batches
+from amplify_ml.datapack.privacy import duckdb_has_email, duckdb_has_phone, safe_echo
+from amplify_ml.errors import DataPackError
+
+REQUIRED_FIELDS = ("customer_id", "date", "quantity", "amount")
+OPTIONAL_FIELDS = (
+    "sku",
+    "category",
+    "line_id",
+    "currency",
+    "channel",
+    "country",
+    "industry",
+    "employee_band",
+    "family",
+)
+DEFAULTABLE = ("category", "channel", "employee_band", "industry", "family", "track")
+
+# Common category labels in exports, mapped onto the contract's categories.
+CATEGORY_SYNONYMS: Mapping[str, str] = {
+    **{c: c for c in PRODUCT_CATEGORIES},
+    "printers": "printer",
+    "mfp": "printer",
+    "multifunction": "printer",
+    "pcs": "pc",
+    "notebook": "pc",
+    "notebooks": "pc",
+    "laptop": "pc",
+    "laptops": "pc",
+    "desktop": "pc",
+    "desktops": "pc",
+    "workstation": "pc",
+    "workstations": "pc",
+    "toner": "supplies",
+    "ink": "supplies",
+    "cartridge": "supplies",
+    "cartridges": "supplies",
+    "consumables": "supplies",
+    "supply": "supplies",
+    "care pack": "warranty",
+    "care_pack": "warranty",
+    "carepack": "warranty",
+    "extended warranty": "warranty",
+    "warranties": "warranty",
+    "services": "service",
+    "accessories": "accessory",
+}
+
+
+@dataclass
+class RefusedRows:
+    """Rows of the export that were refused, per reason, with sample row numbers."""
+
+    reason: str
+    rows: int
+    sample_rows: list[int]
+    message: str
+
+
+@dataclass
+class TransactionsReport:
+    """What the conversion did."""
+
+    pack: Path
+    partner_id: str
+    rows_read: int
+    rows_converted: int
+    refused: list[RefusedRows] = field(default_factory=list)
+    refused_file: Path | None = None
+    tables: dict[str, int] = field(default_factory=dict)
+    derived: dict[str, str] = field(default_factory=dict)
+    defaults: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def rows_refused(self) -> int:
+        return self.rows_read - self.rows_converted
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "pack": str(self.pack),
+            "partner_id": self.partner_id,
+            "rows_read": self.rows_read,
+            "rows_converted": self.rows_converted,
+            "rows_refused": self.rows_refused,
+            "refused": [r.__dict__ for r in self.refused],
+            "refused_file": str(self.refused_file) if self.refused_file else None,
+            "tables": self.tables,
+            "derived": self.derived,
+            "defaults": self.defaults,
+        }
+
+
+_REFUSAL_MESSAGES = {
+    "missing_value": "a mapped required field (customer_id, date, quantity, amount) is empty",
+    "bad_date": "the date does not match the date format (--date-format)",
+    "future_date": "the date lies after today",
+    "bad_quantity": "quantity is not a whole number",
+    "zero_quantity": "quantity is 0; the contract forbids 0 (a return is negative)",
+    "bad_amount": "amount is not a number (check --decimal)",
+    "sign_mismatch": "amount and quantity have opposite signs",
+    "bad_category": "the category is not one the contract knows (printer, pc, supplies, "
+    "warranty, service, accessory or a common synonym)",
+    "bad_channel": "the channel is not one of " + ", ".join(CHANNELS),
+    "bad_employee_band": "the employee band is not one of " + ", ".join(EMPLOYEE_BANDS),
+    "bad_country": "the country is not an ISO 3166-1 alpha-2 code",
+    "bad_currency": "the currency is not an ISO 4217 code",
+    "sku_category_conflict": "the same sku appears with different categories",
+    "line_conflict": "the same invoice line id appears with different values",
+    "duplicate": "an exact copy of an earlier row",
+    "personal_data": "a text field holds an e-mail address or a phone number (value withheld)",
+}
+
+
+def parse_mapping(text: str) -> dict[str, str]:
+    """``customer_id=Kunde,date=Datum`` -> dict; refuses unknown fields and missing ones."""
+    mapping: dict[str, str] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        if "=" not in part:
+            raise DataPackError(f"--map: {part!r} is not FIELD=COLUMN (e.g. customer_id=Kunde)")
+        key, col = (s.strip() for s in part.split("=", 1))
+        if key not in REQUIRED_FIELDS + OPTIONAL_FIELDS:
+            raise DataPackError(
+                f"--map: unknown field {key!r}; fields are "
+                + ", ".join(REQUIRED_FIELDS + OPTIONAL_FIELDS)
+            )
+        mapping[key] = col
+    missing = [f for f in REQUIRED_FIELDS if f not in mapping]
+    if missing:
+        raise DataPackError(
+            f"--map: missing {', '.join(missing)}; the export must give at least "
+            "customer_id, date, quantity and amount (e.g. --map customer_id=Kunde,date=Datum,"
+            "quantity=Menge,amount=Betrag)"
+        )
+    return mapping
+
+
+def parse_pairs(text: str | None, option: str) -> dict[str, str]:
+    """``A=x,B=y`` -> {"A": "x", "B": "y"} for options such as --category-map."""
+    pairs: dict[str, str] = {}
+    for part in filter(None, (p.strip() for p in (text or "").split(","))):
+        if "=" not in part:
+            raise DataPackError(f"{option}: {part!r} is not KEY=VALUE")
+        key, value = (x.strip() for x in part.split("=", 1))
+        pairs[key] = value
+    return pairs
+
+
+def parse_defaults(text: str | None) -> dict[str, str]:
+    """``channel=field,employee_band=10-49`` -> dict, checked against the contract's enums."""
+    defaults: dict[str, str] = {}
+    for part in filter(None, (p.strip() for p in (text or "").split(","))):
+        if "=" not in part:
+            raise DataPackError(f"--default: {part!r} is not FIELD=VALUE (e.g. channel=field)")
+        key, value = (s.strip() for s in part.split("=", 1))
+        if key not in DEFAULTABLE:
+            raise DataPackError(
+                f"--default: {key!r} cannot be defaulted; use one of {', '.join(DEFAULTABLE)}"
+            )
+        allowed = {
+            "channel": CHANNELS,
+            "employee_band": EMPLOYEE_BANDS,
+            "track": TRACKS,
+            "category": PRODUCT_CATEGORIES,
+        }.get(key)
+        if allowed and value not in allowed:
+            raise DataPackError(f"--default {key}={value!r}: expected one of {', '.join(allowed)}")
+        defaults[key] = value
+    return defaults
+
+
+def _lit(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def pack_from_transactions(
+    file: str | Path,
+    out: str | Path,
+    *,
+    partner_id: str,
+    mapping: Mapping[str, str],
+    country: str,
+    currency: str | None = None,
+    consent: bool = False,
+    defaults: Mapping[str, str] | None = None,
+    name: str | None = None,
+    date_format: str = "%Y-%m-%d",
+    decimal: str = ".",
+    category_map: Mapping[str, str] | None = None,
+    today: date | None = None,
+    format: str = "parquet",
+) -> TransactionsReport:
+    """Write a minimal pack (partners, products, accounts, sell_through) from a CSV export.
+
+    ``consent`` records that the partner opted in to share its data (``data_sharing``); a
+    pack without it would be refused at ingestion, so the conversion refuses to write one.
+    Raises :class:`~amplify_ml.errors.DataPackError` with what is missing and how to give it.
+    """
+    file, out = Path(file), Path(out)
+    defaults = dict(defaults or {})
+    today = today or datetime.now(UTC).date()
+    problems: list[str] = []
+    if not consent:
+        problems.append(
+            "the partner's consent is not recorded: pass --consent once the partner has opted "
+            "in to share its data (a pack without consent is refused at ingestion)"
+        )
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.\-]*", partner_id):
+        problems.append(f"--partner {partner_id!r}: use letters, digits, '_', '.', '-'")
+    if not re.fullmatch(r"[A-Z]{2}", country):
+        problems.append(f"--country {country!r}: expected an ISO 3166-1 alpha-2 code such as DE")
+    if "currency" not in mapping and not (currency and re.fullmatch(r"[A-Z]{3}", currency)):
+        problems.append("currency: map a column (currency=COL) or pass --currency EUR (ISO 4217)")
+    for fld, hint in (
+        ("channel", "field, online or marketplace"),
+        ("employee_band", "one of " + ", ".join(EMPLOYEE_BANDS)),
+    ):
+        if fld not in mapping and fld not in defaults:
+            problems.append(
+                f"{fld} is required by the contract and has no 'unknown' value: map a column "
+                f"({fld}=COL) or pass --default {fld}=VALUE ({hint})"
+            )
+    if "category" not in mapping and "category" not in defaults:
+        problems.append(
+            "category: map a column (category=COL) or pass --default category=VALUE "
+            "(" + ", ".join(PRODUCT_CATEGORIES) + ")"
+        )
+    if "track" not in defaults:
+        problems.append("track: pass --default track=VALUE (" + ", ".join(TRACKS) + ")")
+    if decimal not in (".", ","):
+        problems.append(f"--decimal {decimal!r}: use '.' or ','")
+    if not file.exists():
+        problems.append(f"{file}: no such file")
+    if problems:
+        raise DataPackError(f"cannot convert {file.name}: " + "; ".join(problems))
+
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    batches = list(iter_csv_batches(file))
+    if not batches:
+        raise DataPackError(f"{file}: no data rows below the header")
+    table = pa.Table.from_batches(batches)
+    table = table.append_column("_row", pa.array(range(1, table.num_rows + 1), pa.int64()))
+    con.register("raw", table)
+    absent = [c for c in mapping.values() if c not in table.column_names]
+    if absent:
+        raise DataPackError(
+            f"{file.name}: mapped columns {', '.join(map(repr, absent))} are not in the header; "
+            f"the header has {', '.join(map(repr, table.column_names[:-1]))}"
+        )
+
+    def col(field_name: str) -> str:
+        if field_name not in mapping:
+            return "NULL::VARCHAR"
+        return f"NULLIF(trim(r.{_q(mapping[field_name])}), '')"
+
+    num_clean = (
+        "replace(replace({x}, '.', ''), ',', '.')" if decimal == "," else "replace({x}, ',', '')"
+    )
+    qty_text = num_clean.format(x=col("quantity"))
+    amt_text = num_clean.format(x=col("amount"))
+    synonyms = {
+        **CATEGORY_SYNONYMS,
+        **{k.strip().lower(): v for k, v in (category_map or {}).items()},
+    }
+    bad_targets = sorted({v for v in synonyms.values() if v not in PRODUCT_CATEGORIES})
+    if bad_targets:
+        raise DataPackError(
+            f"--category-map: {', '.join(map(repr, bad_targets))} are not contract categories; "
+            "use " + ", ".join(PRODUCT_CATEGORIES)
+        )
+    cat_cases = " ".join(f"WHEN {_lit(k)} THEN {_lit(v)}" for k, v in synonyms.items())
+    category = (
+        f"CASE lower({col('category')}) {cat_cases} END"
+        if "category" in mapping
+        else _lit(defaults["category"])
+    )
+    text_fields = [
+        f
+        for f in ("customer_id", "sku", "category", "line_id", "industry", "family")
+        if f in mapping
+    ]
+    personal = (
+        " OR ".join(
+            f"coalesce({duckdb_has_email(col(f))} OR {duckdb_has_phone(col(f))}, false)"
+            for f in text_fields
+        )
+        or "false"
+    )
+    stem = re.sub(r"[^A-Za-z0-9]+", "-", file.stem).strip("-") or "line"
+    con.execute(
+        f"""
+        CREATE TEMP TABLE t AS
+        SELECT r._row,
+            {col("customer_id")} AS account_id,
+            TRY_STRPTIME({col("date")}, {_lit(date_format)})::DATE AS sold_on,
+            {col("date")} IS NOT NULL AS has_date,
+            CASE WHEN regexp_full_match({qty_text}, '[+-]?[0-9]+(\\.0+)?')
+                 THEN TRY_CAST({qty_text} AS DOUBLE)::BIGINT END AS quantity,
+            {col("quantity")} IS NOT NULL AS has_quantity,
+            CASE WHEN regexp_full_match({amt_text}, '[+-]?([0-9]+(\\.[0-9]*)?|\\.[0-9]+)')
+                 THEN TRY_CAST({amt_text} AS DOUBLE) END AS net_amount,
+            {col("amount")} IS NOT NULL AS has_amount,
+            {category} AS category,
+            {col("category")} AS category_raw,
+            {col("sku")} AS sku_raw,
+            coalesce({col("line_id")}, {_lit(stem + "-")} || r._row) AS line_id,
+            upper(coalesce({col("currency")}, {_lit(currency or "")})) AS currency,
+            lower(coalesce({col("channel")}, {_lit(defaults.get("channel", ""))})) AS channel,
+            coalesce({col("employee_band")}, {_lit(defaults.get("employee_band", ""))}) AS employee_band,
+            upper(coalesce({col("country")}, {_lit(country)})) AS country,
+            coalesce({col("industry")}, {_lit(defaults.get("industry", "unspecified"))}) AS industry,
+            coalesce({col("family")}, {_lit(defaults.get("family", "unspecified"))}) AS family,
+            {personal} AS personal
+        FROM raw r
+        """
+    )
+    # the sku: mapped, else one product per category
+    con.execute(
+        "ALTER TABLE t ADD COLUMN sku VARCHAR; "
+        "UPDATE t SET sku = coalesce(sku_raw, 'CAT-' || upper(category))"
+    )
+    reasons = {
+        "personal_data": "personal",
+        "missing_value": "account_id IS NULL OR NOT has_date OR NOT has_quantity OR NOT has_amount",
+        "bad_date": "has_date AND sold_on IS NULL",
+        "future_date": f"sold_on > DATE {_lit(today.isoformat())}",
+        "bad_quantity": "has_quantity AND quantity IS NULL",
+        "zero_quantity": "quantity = 0",
+        "bad_amount": "has_amount AND net_amount IS NULL",
+        "sign_mismatch": "quantity * net_amount < 0",
+        "bad_category": "category IS NULL",
+        "bad_channel": "channel NOT IN (" + ", ".join(map(_lit, CHANNELS)) + ")",
+        "bad_employee_band": "employee_band NOT IN (" + ", ".join(map(_lit, EMPLOYEE_BANDS)) + ")",
+        "bad_country": "NOT regexp_full_match(country, '[A-Z]{2}')",
+        "bad_currency": "NOT regexp_full_match(currency, '[A-Z]{3}')",
+    }
+    flags = ", ".join(
+        f"CASE WHEN coalesce({pred}, false) THEN {_lit(r)} END" for r, pred in reasons.items()
+    )
+    con.execute(
+        f"CREATE TEMP TABLE f AS SELECT *, list_filter([{flags}], x -> x IS NOT NULL) AS reasons FROM t"
+    )
+    # consistency across rows, among rows otherwise fine
+    con.execute(
+        """
+        UPDATE f SET reasons = list_append(reasons, 'sku_category_conflict')
+        WHERE len(reasons) = 0 AND sku IN (
+            SELECT sku FROM f WHERE len(reasons) = 0 GROUP BY sku HAVING count(DISTINCT category) > 1)
+        """
+    )
+    con.execute(
+        """
+        UPDATE f SET reasons = list_append(reasons, CASE WHEN g.n_distinct > 1 THEN 'line_conflict'
+                                                        ELSE 'duplicate' END)
+        FROM (
+            SELECT _row, count(*) OVER (PARTITION BY line_id) AS n,
+                   count(DISTINCT hash(account_id, sold_on, quantity, net_amount, sku, currency,
+                                       channel)) OVER (PARTITION BY line_id) AS n_distinct,
+                   row_number() OVER (PARTITION BY line_id ORDER BY _row) AS k
+            FROM f WHERE len(reasons) = 0
+        ) g
+        WHERE f._row = g._row AND g.n > 1 AND (g.n_distinct > 1 OR g.k > 1)
+        """
+    )
+    n_read = table.num_rows
+    refused_rows = con.execute(
+        "SELECT r, count(*), list(_row ORDER BY _row)[1:5] FROM "
+        "(SELECT _row, unnest(reasons) AS r FROM f) GROUP BY r ORDER BY min(_row)"
+    ).fetchall()
+    report = TransactionsReport(out, partner_id, n_read, 0)
+    for reason, n, sample in refused_rows:
+        message = _REFUSAL_MESSAGES[reason]
+        if reason == "bad_category":
+            labels = [
+                safe_echo(r[0])
+                for r in con.execute(
+                    "SELECT DISTINCT category_raw FROM f WHERE category IS NULL AND NOT personal "
+                    "AND category_raw IS NOT NULL ORDER BY 1 LIMIT 5"
+                ).fetchall()
+            ]
+            if labels:
+                message += f"; unknown labels: {', '.join(labels)} (map them with --category-map LABEL=CATEGORY)"
+        report.refused.append(RefusedRows(reason, int(n), [int(x) for x in sample], message))
+    n_refused = con.execute("SELECT count(*) FROM f WHERE len(reasons) > 0").fetchone()[0]  # type: ignore[index]
+    if n_refused:
+        refused_file = out.with_name(out.name + ".refused.csv")
+        cols = [c for c in table.column_names if c != "_row"]
+        masked = ", ".join(
+            f"CASE WHEN f.personal THEN '<redacted>' ELSE r.{_q(c)} END AS {_q(c)}" for c in cols
+        )
+        refused_file.parent.mkdir(parents=True, exist_ok=True)
+        con.execute(
+            f"COPY (SELECT f._row AS row, array_to_string(f.reasons, ';') AS reasons, {masked} "
+            f"FROM f JOIN raw r USING (_row) WHERE len(f.reasons) > 0 ORDER BY f._row) "
+            f"TO {_lit(str(refused_file))} (HEADER, DELIMITER ',')"
+        )
+        report.refused_file = refused_file
+    good = "FROM f WHERE len(reasons) = 0"
+    report.rows_converted = con.execute(f"SELECT count(*) {good}").fetchone()[0]  # type: ignore[index]
+    if report.rows_converted == 0:
+        raise DataPackError(
+            f"{file.name}: none of the {n_read} rows could be converted; see "
+            f"{report.refused_file} for each row's reason"
+        )
+    sell = con.execute(
+        f"SELECT line_id, {_lit(partner_id)} AS partner_id, account_id, sku, sold_on, quantity, "
+        f"net_amount, currency, channel {good} ORDER BY _row"
+    ).to_arrow_table()
+    accounts = con.execute(
+        f"SELECT account_id, {_lit(partner_id)} AS partner_id, any_value(industry ORDER BY _row) AS industry, "
+        f"any_value(employee_band ORDER BY _row) AS employee_band, "
+        f"any_value(country ORDER BY _row) AS country, min(sold_on) AS first_seen "
+        f"{good} GROUP BY account_id ORDER BY account_id"
+    ).to_arrow_table()
+    products = con.execute(
+        f"SELECT sku, any_value(category) AS category, any_value(family ORDER BY _row) AS family, "
+        f"coalesce(median(net_amount / quantity) FILTER (WHERE quantity > 0 AND net_amount > 0), 0.0) "
+        f"AS list_price, any_value(currency ORDER BY _row) AS currency, min(sold_on) AS launched_on, "
+        f"NULL::BIGINT AS page_yield, NULL::VARCHAR AS color, NULL::BIGINT AS extends_warranty_months "
+        f"{good} GROUP BY sku ORDER BY sku"
+    ).to_arrow_table()
+    first, last = con.execute(f"SELECT min(sold_on), max(sold_on) {good}").fetchone()  # type: ignore[misc]
+    partners = pa.table(
+        {
+            "partner_id": [partner_id],
+            "name": [name or partner_id],
+            "track": [defaults["track"]],
+            "data_sharing": [True],
+            "country": [country],
+            "joined_on": [first],
+        }
+    )
+    report.derived = {
+        "accounts.first_seen": "first purchase in the export",
+        "products.launched_on": "first sale in the export",
+        "products.list_price": "median observed net unit price (not the vendor's list price)",
+        "partners.joined_on": "first sale in the export",
+    }
+    if "line_id" not in mapping:
+        report.derived["sell_through.line_id"] = f"{stem}-<row number in the export>"
+    if "sku" not in mapping:
+        report.derived["products.sku"] = "one product per category: CAT-<CATEGORY>"
+    report.defaults = {k: v for k, v in defaults.items()}
+    for label in ("industry", "family"):
+        if label not in mapping and label not in defaults:
+            report.defaults[label] = "unspecified"
+    writer = PackWriter(out, source=partner_id, period=(first, last), format=format)  # type: ignore[arg-type]
+    with writer:
+        writer.write("partners", partners)
+        writer.write("products", products)
+        writer.write("accounts", accounts)
+        writer.write("sell_through", sell)
+    manifest = writer.close()
+    manifest_data = manifest.model_dump(mode="json")
+    # record what was derived or defaulted, so nobody mistakes it for data from the partner
+    extra = {"converted_from": file.name, "derived": report.derived, "defaults": report.defaults}
+    manifest_data["created_at"] = format_timestamp(manifest.created_at)
+    manifest_data.update(extra)
+    (out / MANIFEST).write_text(json.dumps(manifest_data, indent=2) + "\n", encoding="utf-8")
+    report.tables = {t: e.rows for t, e in manifest.tables.items()}
+    return report

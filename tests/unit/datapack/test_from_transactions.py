@@ -1,0 +1,197 @@
+"""A partner's plain transactions export becomes a valid minimal pack; bad rows are refused."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from amplify_ml.datapack import read_pack
+from amplify_ml.datapack.from_transactions import (
+    pack_from_transactions,
+    parse_defaults,
+    parse_mapping,
+)
+from amplify_ml.datapack.validate import validate_pack
+from amplify_ml.errors import DataPackError
+
+EXPORT = """Kunde,Datum,Menge,Betrag,Artikel,Warengruppe
+K100,05.01.2024,1,"399,00",PR-4001,Drucker
+K100,10.02.2024,2,"160,50",TN-1,Toner
+K200,01.03.2024,-1,"-80,25",TN-1,toner
+K300,31.02.2024,1,"10,00",TN-1,toner
+K300,02.03.2024,0,"10,00",TN-1,toner
+,03.03.2024,1,"5,00",TN-1,toner
+K400,04.03.2024,1,abc,TN-1,toner
+K500 jane@x.example,05.03.2024,1,"5,00",TN-1,toner
+K600,06.03.2024,1,"1.299,00",PC-1,notebook
+K700,07.03.2024,2,"-10,00",TN-1,toner
+K800,08.03.2024,1,"10,00",TN-1,Möbel
+K900,09.03.2099,1,"10,00",TN-1,toner
+K100,11.03.2024,1,"80,00",TN-1,accessory
+"""
+MAP = {
+    "customer_id": "Kunde",
+    "date": "Datum",
+    "quantity": "Menge",
+    "amount": "Betrag",
+    "sku": "Artikel",
+    "category": "Warengruppe",
+}
+DEFAULTS = {"channel": "field", "employee_band": "10-49", "track": "synergy"}
+
+
+def _convert(tmp_path: Path, text: str = EXPORT, **kw) -> object:
+    src = tmp_path / "sales.csv"
+    src.write_text(text, encoding="utf-8")
+    args = dict(
+        partner_id="P050",
+        mapping=MAP,
+        country="DE",
+        currency="EUR",
+        consent=True,
+        defaults=DEFAULTS,
+        date_format="%d.%m.%Y",
+        decimal=",",
+        today=date(2025, 1, 1),
+        category_map={"Drucker": "printer"},
+    )
+    args.update(kw)
+    return pack_from_transactions(src, tmp_path / "pack", **args)
+
+
+def test_good_rows_become_a_valid_pack_and_bad_rows_are_refused_with_reasons(
+    tmp_path: Path,
+) -> None:
+    report = _convert(tmp_path)
+    refused = {r.reason: (r.rows, r.sample_rows) for r in report.refused}
+    assert refused == {
+        "bad_date": (1, [4]),
+        "zero_quantity": (1, [5]),
+        "missing_value": (1, [6]),
+        "bad_amount": (1, [7]),
+        "personal_data": (1, [8]),
+        "sign_mismatch": (1, [10]),
+        "bad_category": (1, [11]),
+        "future_date": (1, [12]),
+        "sku_category_conflict": (3, [2, 3, 13]),
+    }
+    assert (report.rows_read, report.rows_converted) == (13, 2)
+    assert report.tables == {"partners": 1, "products": 2, "accounts": 2, "sell_through": 2}
+    assert validate_pack(report.pack).ok
+    pack = read_pack(report.pack)
+    sell = pack.read_table("sell_through")
+    assert sell["line_id"].tolist() == ["sales-1", "sales-9"]
+    assert sell["net_amount"].tolist() == [399.0, 1299.0]  # "1.299,00" with decimal ","
+    products = pack.read_table("products").set_index("sku")
+    assert products.loc["PC-1", "category"] == "pc"  # "notebook" is a known synonym
+    assert products.loc["PR-4001", "category"] == "printer"  # mapped with --category-map
+    assert products.loc["PC-1", "list_price"] == 1299.0
+    partners = pack.read_table("partners")
+    assert partners[["partner_id", "track", "data_sharing", "country"]].values.tolist() == [
+        ["P050", "synergy", True, "DE"]
+    ]
+    manifest = json.loads((report.pack / "manifest.json").read_text())
+    assert manifest["defaults"] == {**DEFAULTS, "industry": "unspecified", "family": "unspecified"}
+    assert manifest["derived"]["products.list_price"].startswith("median observed net unit price")
+
+
+def test_refused_rows_are_kept_beside_the_pack_with_personal_data_redacted(tmp_path: Path) -> None:
+    report = _convert(tmp_path)
+    refused = pd.read_csv(report.refused_file, dtype=str, keep_default_na=False)
+    assert len(refused) == report.rows_refused == 11
+    assert refused.loc[refused["row"] == "8", "Kunde"].item() == "<redacted>"
+    assert "jane" not in report.refused_file.read_text()
+    assert refused.loc[refused["row"] == "11", "reasons"].item() == "bad_category"
+    message = next(r.message for r in report.refused if r.reason == "bad_category")
+    assert message.endswith("unknown labels: 'Möbel' (map them with --category-map LABEL=CATEGORY)")
+
+
+def test_every_missing_input_is_named_at_once(tmp_path: Path) -> None:
+    with pytest.raises(DataPackError) as info:
+        _convert(tmp_path, consent=False, defaults={}, currency=None, country="Germany")
+    text = str(info.value)
+    for part in (
+        "pass --consent once the partner has opted in",
+        "--country 'Germany': expected an ISO 3166-1 alpha-2 code",
+        "currency: map a column (currency=COL) or pass --currency EUR",
+        "channel is required by the contract and has no 'unknown' value",
+        "employee_band is required by the contract",
+        "track: pass --default track=VALUE",
+    ):
+        assert part in text
+
+
+def test_mapped_columns_must_exist(tmp_path: Path) -> None:
+    with pytest.raises(DataPackError, match=r"mapped columns 'Artikel' are not in the header"):
+        _convert(tmp_path, text="Kunde,Datum,Menge,Betrag,Warengruppe\nK1,01.01.2024,1,1,toner\n")
+
+
+def test_a_category_default_gives_one_product_per_category(tmp_path: Path) -> None:
+    text = "cust,day,qty,amt\nC1,2024-01-02,3,30.0\nC2,2024-01-03,1,12.5\n"
+    report = _convert(
+        tmp_path,
+        text=text,
+        mapping={"customer_id": "cust", "date": "day", "quantity": "qty", "amount": "amt"},
+        defaults={**DEFAULTS, "category": "supplies"},
+        date_format="%Y-%m-%d",
+        decimal=".",
+    )
+    products = read_pack(report.pack).read_table("products")
+    assert products[["sku", "category", "list_price"]].values.tolist() == [
+        ["CAT-SUPPLIES", "supplies", 11.25]
+    ]
+    assert report.derived["products.sku"] == "one product per category: CAT-<CATEGORY>"
+
+
+def test_repeated_invoice_lines(tmp_path: Path) -> None:
+    text = (
+        "line,cust,day,qty,amt\n"
+        "L1,C1,2024-01-02,1,10.0\nL1,C1,2024-01-02,1,10.0\n"
+        "L2,C1,2024-01-03,1,10.0\nL2,C1,2024-01-03,2,20.0\n"
+        "L3,C2,2024-01-04,1,10.0\n"
+    )
+    report = _convert(
+        tmp_path,
+        text=text,
+        mapping={
+            "customer_id": "cust",
+            "date": "day",
+            "quantity": "qty",
+            "amount": "amt",
+            "line_id": "line",
+        },
+        defaults={**DEFAULTS, "category": "supplies"},
+        date_format="%Y-%m-%d",
+        decimal=".",
+    )
+    refused = {r.reason: r.sample_rows for r in report.refused}
+    assert refused == {"duplicate": [2], "line_conflict": [3, 4]}
+    assert report.rows_converted == 2
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("customer_id=a,date=b", r"--map: missing quantity, amount"),
+        ("customer=a", r"--map: unknown field 'customer'"),
+        ("customer_id", r"--map: 'customer_id' is not FIELD=COLUMN"),
+    ],
+)
+def test_mapping_errors(text: str, message: str) -> None:
+    with pytest.raises(DataPackError, match=message):
+        parse_mapping(text)
+
+
+def test_defaults_are_checked_against_the_contract() -> None:
+    assert parse_defaults("channel=online, track=power") == {"channel": "online", "track": "power"}
+    with pytest.raises(
+        DataPackError,
+        match=r"--default channel='phone': expected one of field, online, marketplace",
+    ):
+        parse_defaults("channel=phone")
+    with pytest.raises(DataPackError, match=r"--default: 'sku' cannot be defaulted"):
+        parse_defaults("sku=X")
