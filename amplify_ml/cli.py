@@ -511,6 +511,104 @@ def demo(
     out.print(f"demo done in {elapsed:.0f} s; world in {world_dir}; lake in {ws / 'lake'}")
 
 
+lake_app = typer.Typer(
+    help="Look into the lake: packs ingested, tables, quarantine.", no_args_is_help=True
+)
+app.add_typer(lake_app, name="lake")
+
+
+@lake_app.command("packs")
+def lake_packs(workspace: Workspace = None, as_json: AsJson = False) -> None:
+    """Packs ingested, oldest first, with their fingerprints and row counts."""
+    from amplify_ml.lake import Lake
+
+    lake = Lake.in_workspace(_workspace(workspace))
+    snap = lake.snapshot()
+    if as_json:
+        _emit_json(
+            {
+                "version": snap.version,
+                "packs": snap.packs,
+                "withdrawn_partners": snap.withdrawn_partners,
+            }
+        )
+        return
+    t = Table(title=f"packs in {lake.root} (snapshot {snap.version})")
+    for head in (
+        "pack id",
+        "source",
+        "created",
+        "ingested",
+        "rows read",
+        "loaded",
+        "quarantined",
+        "manifest sha256",
+    ):
+        t.add_column(head)
+    for p in snap.packs:
+        tables = p["tables"].values()
+        t.add_row(
+            p["pack_id"],
+            p["source"],
+            p["created_at"],
+            p["ingested_at"],
+            f"{sum(x['read'] for x in tables):,}",
+            f"{sum(x['loaded'] for x in tables):,}",
+            f"{sum(x['quarantined'] for x in tables):,}",
+            p["manifest_sha256"][:12],
+        )
+    out.print(t)
+    if snap.withdrawn_partners:
+        out.print(f"consent withdrawn (rows taken out): {', '.join(snap.withdrawn_partners)}")
+
+
+@lake_app.command("quarantine")
+def lake_quarantine(
+    table: Annotated[str, typer.Argument(help="A contract table, e.g. sell_through.")],
+    partner: Annotated[str | None, typer.Option(help="Only this partner's rows.")] = None,
+    limit: Annotated[int, typer.Option(help="Rows to show.")] = 20,
+    workspace: Workspace = None,
+    as_json: AsJson = False,
+) -> None:
+    """Rejected rows of a table, as text, with their reasons (personal data redacted)."""
+    from amplify_ml.datapack.contract import table_schema
+    from amplify_ml.lake import Lake
+
+    try:
+        table_schema(table)
+    except AmplifyError as exc:
+        _fail(exc)
+    lake = Lake.in_workspace(_workspace(workspace))
+    df = lake.quarantine(table, [partner] if partner else None)
+    if as_json:
+        _emit_json(json.loads(df.head(limit).to_json(orient="records", date_format="iso")))
+        return
+    if df.empty:
+        out.print(f"no quarantined rows in {table}")
+        return
+    out.print(f"{len(df):,} quarantined rows in {table}; the first {min(limit, len(df))}:")
+    out.print(df.head(limit).to_string(index=False), highlight=False)
+
+
+bench_app = typer.Typer(
+    help="Performance benchmarks: print figures and write JSON.", no_args_is_help=True
+)
+app.add_typer(bench_app, name="bench")
+
+
+@bench_app.command("ingest")
+def bench_ingest(
+    scale: Annotated[str, typer.Option(help="World scale: tiny, small or medium.")] = "small",
+    seed: Annotated[int, typer.Option(help="Random seed of the world.")] = 7,
+    workspace: Workspace = None,
+) -> None:
+    """Validation and ingestion throughput (rows/s) and peak memory, against a plain copy."""
+    from amplify_ml.bench.ingest import run
+
+    ws = _workspace(workspace)
+    run(scale, ws, seed=seed, memory_limit=get_settings().duckdb_memory_limit)
+
+
 def main() -> None:
     """Entry point of the ``amplify`` console script."""
     try:

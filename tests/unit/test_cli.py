@@ -175,3 +175,20 @@ def test_pack_from_transactions_without_consent_exits_2(tmp_path: Path) -> None:
     )
     assert result.exit_code == 2
     assert "pass --consent once the partner has opted in" in result.output
+
+
+def test_lake_packs_and_quarantine(tmp_path: Path) -> None:
+    root = _packs(tmp_path, bad=True)
+    ws = tmp_path / "ws"
+    runner.invoke(app, ["ingest", str(root), "-w", str(ws)])
+    packs = runner.invoke(app, ["lake", "packs", "-w", str(ws), "--json"])
+    assert packs.exit_code == 0
+    data = json.loads(packs.stdout)
+    assert [p["source"] for p in data["packs"]] == ["vendor", "P001"]
+    q = runner.invoke(app, ["lake", "quarantine", "inventory", "-w", str(ws), "--json"])
+    rows = json.loads(q.stdout)
+    assert [(r["_row"], r["units_on_hand"], r["_reasons"]) for r in rows] == [
+        (1, "-3", ["units_on_hand:below_min"])
+    ]
+    bad = runner.invoke(app, ["lake", "quarantine", "customers", "-w", str(ws)])
+    assert bad.exit_code == 2 and "unknown table 'customers'" in bad.output

@@ -1,0 +1,47 @@
+"""Performance benchmarks: scripts that print figures and write JSON (``amplify bench``).
+
+Each benchmark runs the measured work in a child process, so its peak memory is its own,
+and compares against a baseline measured in the same run on the same data.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import resource
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+
+def _child(target: Callable[..., Any], args: tuple[Any, ...], queue: Any) -> None:
+    started = time.perf_counter()
+    try:
+        result = target(*args)
+        error = None
+    except Exception as exc:  # reported to the parent, which raises
+        result, error = None, f"{type(exc).__name__}: {exc}"
+    seconds = time.perf_counter() - started
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    queue.put({"result": result, "error": error, "seconds": seconds, "peak_mib": peak_kib / 1024})
+
+
+def measure(target: Callable[..., Any], *args: Any) -> dict[str, Any]:
+    """Run ``target(*args)`` in a fresh process: its result, wall seconds and peak RSS (MiB)."""
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_child, args=(target, args, queue))
+    proc.start()
+    out = queue.get()
+    proc.join()
+    if out["error"]:
+        raise RuntimeError(f"benchmark step failed: {out['error']}")
+    return out
+
+
+def write_result(path: Path, data: dict[str, Any]) -> Path:
+    """Write a benchmark's figures as JSON (creating the folder)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2, default=str) + "\n")
+    return path
