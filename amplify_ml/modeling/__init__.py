@@ -1,0 +1,1 @@
+"""Training, backtesting, explaining and registering the four models."""

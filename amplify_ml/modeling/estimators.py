@@ -1,0 +1,322 @@
+"""Estimators: scikit-learn style classes wrapping LightGBM (never re-implementing it).
+
+- :class:`TimeCalibratedClassifier` for propensity, refresh and failure: a LightGBM binary
+  classifier trained on the earlier cutoffs, early-stopped and calibrated (isotonic) on the
+  later ones, so the probabilities are honest for the future rather than for the past.
+- :class:`CensoredQuantileRegressor` for days to a toner threshold: one LightGBM quantile
+  model per level (P10/P50/P90) with inverse-probability-of-censoring weights, so devices
+  that never reach the threshold inside the window count instead of being dropped.
+
+Both take a pandas DataFrame and keep its column names; ``object`` and ``category``
+columns are treated as categorical with the categories seen in ``fit``. Learned state ends
+in ``_``; the constructors only store parameters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.isotonic import IsotonicRegression
+
+from amplify_ml.errors import InvalidRequestError, ModelError
+
+DEFAULT_PARAMS: dict[str, Any] = {
+    "learning_rate": 0.05,
+    "num_leaves": 31,
+    "min_child_samples": 40,
+    "feature_fraction": 0.8,
+    "bagging_fraction": 0.8,
+    "bagging_freq": 1,
+    "lambda_l2": 1.0,
+    "verbose": -1,
+    "num_threads": 0,
+}
+
+
+def _time_split(
+    time: Sequence[Any] | None, n: int, fraction: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Boolean masks (earlier, later): the later fold holds the last ``fraction`` of distinct
+    times (at least one), so it is later in time than every row of the earlier fold."""
+    if time is None:
+        raise InvalidRequestError(
+            "fit needs time= (each row's cutoff) to calibrate on a later fold than it trains on"
+        )
+    t = pd.to_datetime(pd.Series(time)).to_numpy()
+    if len(t) != n:
+        raise InvalidRequestError(f"time has {len(t)} values for {n} rows")
+    distinct = np.unique(t)
+    if len(distinct) < 2:
+        raise InvalidRequestError(
+            f"fit needs at least 2 distinct cutoffs to calibrate on a later one; got {len(distinct)}"
+        )
+    k = max(1, round(fraction * len(distinct)))
+    later = np.isin(t, distinct[-k:])
+    return ~later, later
+
+
+class _FrameMixin:
+    """Column handling shared by the estimators: names, categoricals, checks."""
+
+    def _prepare(self, X: pd.DataFrame, fitting: bool) -> pd.DataFrame:
+        if not isinstance(X, pd.DataFrame):
+            raise InvalidRequestError("X must be a pandas DataFrame with named feature columns")
+        if fitting:
+            self.feature_names_in_ = list(X.columns)
+            self.categories_ = {
+                c: pd.Index(sorted(X[c].dropna().astype(str).unique()))
+                for c in X.columns
+                if X[c].dtype == object
+                or isinstance(X[c].dtype, pd.CategoricalDtype)
+                or pd.api.types.is_string_dtype(X[c].dtype)
+            }
+        missing = [c for c in self.feature_names_in_ if c not in X.columns]
+        if missing:
+            raise InvalidRequestError(
+                f"X lacks feature columns the model was trained with: {', '.join(missing[:10])}"
+                + (f" (+{len(missing) - 10} more)" if len(missing) > 10 else "")
+            )
+        out = X[self.feature_names_in_].copy()
+        for c, cats in self.categories_.items():
+            text = out[c].astype("string").astype(object)
+            text = text.where(text.isin(cats))  # unseen categories are missing values
+            out[c] = pd.Categorical(text, categories=cats)
+        for c in out.columns:
+            if c not in self.categories_:
+                if out[c].dtype == bool or pd.api.types.is_bool_dtype(out[c].dtype):
+                    out[c] = out[c].astype("float64")
+                elif not pd.api.types.is_numeric_dtype(out[c].dtype):
+                    out[c] = pd.to_numeric(out[c], errors="coerce")
+                else:
+                    out[c] = out[c].astype("float64")
+        return out
+
+
+class TimeCalibratedClassifier(_FrameMixin, ClassifierMixin, BaseEstimator):
+    """LightGBM binary classifier, calibrated on a later time fold.
+
+    ``fit(X, y, time=cutoffs)`` trains on the earlier cutoffs, early-stops and calibrates on
+    the last ``calibration_fraction`` of them. Class imbalance: positives are up-weighted by
+    the square root of the negative/positive ratio (at most ``max_pos_weight``), which helps
+    the trees find rare positives; the isotonic calibration then restores true frequencies.
+    """
+
+    def __init__(
+        self,
+        params: dict[str, Any] | None = None,
+        n_estimators: int = 600,
+        early_stopping_rounds: int = 50,
+        calibration_fraction: float = 0.25,
+        max_pos_weight: float = 10.0,
+        random_state: int = 0,
+    ) -> None:
+        self.params = params
+        self.n_estimators = n_estimators
+        self.early_stopping_rounds = early_stopping_rounds
+        self.calibration_fraction = calibration_fraction
+        self.max_pos_weight = max_pos_weight
+        self.random_state = random_state
+
+    def fit(
+        self, X: pd.DataFrame, y: Sequence[Any], *, time: Sequence[Any] | None = None
+    ) -> TimeCalibratedClassifier:
+        Xp = self._prepare(X, fitting=True)
+        y_arr = np.asarray(y, dtype=float)
+        if len(y_arr) != len(Xp):
+            raise InvalidRequestError(f"y has {len(y_arr)} labels for {len(Xp)} rows")
+        if not np.isin(y_arr, (0.0, 1.0)).all():
+            raise InvalidRequestError("y must hold 0/1 labels")
+        early, late = _time_split(time, len(Xp), self.calibration_fraction)
+        for name, mask in (("training", early), ("calibration", late)):
+            pos = y_arr[mask].sum()
+            if pos == 0 or pos == mask.sum():
+                raise ModelError(
+                    f"the {name} fold ({int(mask.sum())} rows) holds only one class; use more "
+                    "cutoffs or a longer horizon"
+                )
+        self.classes_ = np.array([0, 1])
+        neg, pos = (y_arr[early] == 0).sum(), (y_arr[early] == 1).sum()
+        self.pos_weight_ = float(min(self.max_pos_weight, max(1.0, np.sqrt(neg / pos))))
+        weights = np.where(y_arr == 1, self.pos_weight_, 1.0)
+        params = {
+            **DEFAULT_PARAMS,
+            **(self.params or {}),
+            "objective": "binary",
+            "seed": self.random_state,
+            "deterministic": True,
+        }
+        train = lgb.Dataset(Xp[early], y_arr[early], weight=weights[early], free_raw_data=False)
+        valid = lgb.Dataset(Xp[late], y_arr[late], weight=weights[late], reference=train)
+        self.booster_ = lgb.train(
+            params,
+            train,
+            num_boost_round=self.n_estimators,
+            valid_sets=[valid],
+            callbacks=[lgb.early_stopping(self.early_stopping_rounds, verbose=False)],
+        )
+        self.best_iteration_ = int(self.booster_.best_iteration or self.n_estimators)
+        raw = self.booster_.predict(Xp[late], num_iteration=self.best_iteration_)
+        self.calibrator_ = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0)
+        self.calibrator_.fit(raw, y_arr[late])
+        self.n_train_, self.n_calibration_ = int(early.sum()), int(late.sum())
+        return self
+
+    def predict_raw(self, X: pd.DataFrame) -> np.ndarray:
+        """Uncalibrated scores of the booster."""
+        return self.booster_.predict(
+            self._prepare(X, fitting=False), num_iteration=self.best_iteration_
+        )
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        """Calibrated probabilities, shape (n, 2)."""
+        p = np.clip(self.calibrator_.predict(self.predict_raw(X)), 0.0, 1.0)
+        return np.column_stack([1 - p, p])
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
+
+    def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
+        """SHAP values per feature (TreeSHAP from LightGBM, log-odds scale) and the bias."""
+        contrib = self.booster_.predict(
+            self._prepare(X, fitting=False), num_iteration=self.best_iteration_, pred_contrib=True
+        )
+        return pd.DataFrame(contrib, columns=[*self.feature_names_in_, "_bias"], index=X.index)
+
+
+def censoring_survival(days: np.ndarray, censored: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Kaplan-Meier estimate of the censoring survival G(t) = P(C > t): (times, G just before t)."""
+    times = np.unique(days)
+    g = 1.0
+    out = []
+    for t in times:
+        at_risk = (days >= t).sum()
+        cens_here = ((days == t) & censored).sum()
+        out.append(g)  # G(t-)
+        if at_risk:
+            g *= 1.0 - cens_here / at_risk
+    return times, np.array(out)
+
+
+class CensoredQuantileRegressor(_FrameMixin, RegressorMixin, BaseEstimator):
+    """LightGBM quantile models of days-to-event, with censored rows kept, not dropped.
+
+    The quantile loss depends only on the sign of (y - q), so a row censored at the end of
+    the window (the event not seen by day W) is exact information for every quantile below
+    W: it is kept with target W. A row censored earlier (device retired, data ended) is left
+    out and the observed rows are weighted by 1 / G(T-), the inverse probability of not
+    being censored early by their event time (Kaplan-Meier, floored at
+    ``min_censoring_survival``). Quantiles beyond the window cannot be learnt: predictions
+    are capped at W and flagged by :meth:`predict_frame`.
+    """
+
+    def __init__(
+        self,
+        quantiles: Sequence[float] = (0.1, 0.5, 0.9),
+        params: dict[str, Any] | None = None,
+        n_estimators: int = 500,
+        early_stopping_rounds: int = 50,
+        validation_fraction: float = 0.25,
+        min_censoring_survival: float = 0.05,
+        random_state: int = 0,
+    ) -> None:
+        self.quantiles = quantiles
+        self.params = params
+        self.n_estimators = n_estimators
+        self.early_stopping_rounds = early_stopping_rounds
+        self.validation_fraction = validation_fraction
+        self.min_censoring_survival = min_censoring_survival
+        self.random_state = random_state
+
+    def fit(
+        self,
+        X: pd.DataFrame,
+        days: Sequence[float],
+        censored: Sequence[bool],
+        *,
+        time: Sequence[Any] | None = None,
+        window_days: float,
+    ) -> CensoredQuantileRegressor:
+        """``days``: days to the event, or for censored rows the days followed."""
+        Xp = self._prepare(X, fitting=True)
+        d = np.asarray(days, dtype=float)
+        c = np.asarray(censored, dtype=bool)
+        if len(d) != len(Xp) or len(c) != len(Xp):
+            raise InvalidRequestError("days and censored must have one value per row of X")
+        if np.isnan(d).any():
+            raise InvalidRequestError(
+                "days holds NaN: give censored rows the days they were followed for "
+                "(the window, or until the data ended)"
+            )
+        if (~c).sum() < 20:
+            raise ModelError(f"only {(~c).sum()} observed events: too few to learn days to empty")
+        self.window_days_ = float(window_days)
+        at_window = c & (d >= self.window_days_ - 0.5)
+        early_censored = c & ~at_window
+        times, g = censoring_survival(d, early_censored)
+        g_at = np.maximum(g[np.searchsorted(times, d)], self.min_censoring_survival)
+        keep = ~early_censored
+        weights = np.where(keep, 1.0 / g_at, 0.0)
+        target = np.where(at_window, self.window_days_, d)
+        early, late = _time_split(time, len(Xp), self.validation_fraction)
+        self.boosters_: dict[float, lgb.Booster] = {}
+        self.best_iterations_: dict[float, int] = {}
+        for q in self.quantiles:
+            params = {
+                **DEFAULT_PARAMS,
+                **(self.params or {}),
+                "objective": "quantile",
+                "alpha": q,
+                "seed": self.random_state,
+                "deterministic": True,
+            }
+            tr, va = early & keep, late & keep
+            train = lgb.Dataset(Xp[tr], target[tr], weight=weights[tr], free_raw_data=False)
+            valid = lgb.Dataset(Xp[va], target[va], weight=weights[va], reference=train)
+            booster = lgb.train(
+                params,
+                train,
+                num_boost_round=self.n_estimators,
+                valid_sets=[valid],
+                callbacks=[lgb.early_stopping(self.early_stopping_rounds, verbose=False)],
+            )
+            self.boosters_[q] = booster
+            self.best_iterations_[q] = int(booster.best_iteration or self.n_estimators)
+        self.n_events_ = int((~c).sum())
+        self.n_censored_at_window_ = int(at_window.sum())
+        self.n_censored_early_ = int(early_censored.sum())
+        return self
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        """Predicted quantiles, shape (n, len(quantiles)), non-decreasing along each row."""
+        Xp = self._prepare(X, fitting=False)
+        preds = np.column_stack(
+            [
+                self.boosters_[q].predict(Xp, num_iteration=self.best_iterations_[q])
+                for q in self.quantiles
+            ]
+        )
+        preds = np.sort(np.clip(preds, 0.0, self.window_days_), axis=1)
+        return preds
+
+    def predict_frame(self, X: pd.DataFrame) -> pd.DataFrame:
+        """Quantiles as columns ``p10_days``, ``p50_days``, ... plus ``beyond_window`` where the
+        highest quantile reached the window (the true value may be later)."""
+        preds = self.predict(X)
+        cols = {f"p{round(q * 100):02d}_days": preds[:, i] for i, q in enumerate(self.quantiles)}
+        frame = pd.DataFrame(cols, index=X.index)
+        frame["beyond_window"] = preds[:, -1] >= self.window_days_ - 1e-9
+        return frame
+
+    def contributions(self, X: pd.DataFrame, quantile: float = 0.5) -> pd.DataFrame:
+        """SHAP values of the ``quantile`` model, in days."""
+        contrib = self.boosters_[quantile].predict(
+            self._prepare(X, fitting=False),
+            num_iteration=self.best_iterations_[quantile],
+            pred_contrib=True,
+        )
+        return pd.DataFrame(contrib, columns=[*self.feature_names_in_, "_bias"], index=X.index)

@@ -1,0 +1,137 @@
+"""Estimators on simulated data with known truth: calibration, direction, censoring."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from amplify_ml.errors import InvalidRequestError, ModelError
+from amplify_ml.modeling.estimators import (
+    CensoredQuantileRegressor,
+    TimeCalibratedClassifier,
+    censoring_survival,
+)
+from amplify_ml.modeling.metrics import expected_calibration_error, roc_auc
+
+
+def _binary(
+    n: int = 6000, seed: int = 0
+) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    x1 = rng.normal(size=n)
+    x2 = rng.uniform(size=n)
+    kind = rng.choice(["a", "b", "c"], size=n)
+    logit = -2.0 + 1.5 * x1 + 1.0 * (kind == "b") + np.sin(3 * x2)
+    p = 1 / (1 + np.exp(-logit))
+    y = (rng.uniform(size=n) < p).astype(int)
+    cutoff = np.repeat(pd.date_range("2025-01-01", periods=6, freq="MS"), n // 6)
+    return pd.DataFrame({"x1": x1, "x2": x2, "kind": kind}), y, p, cutoff
+
+
+def test_classifier_is_calibrated_and_close_to_the_truth() -> None:
+    X, y, p, cutoff = _binary()
+    model = TimeCalibratedClassifier(random_state=1).fit(
+        X.iloc[:5000], y[:5000], time=cutoff[:5000]
+    )
+    proba = model.predict_proba(X.iloc[5000:])[:, 1]
+    assert proba.shape == (1000,)
+    assert roc_auc(y[5000:], proba) > roc_auc(y[5000:], p[5000:]) - 0.04
+    assert expected_calibration_error(y[5000:], proba) < 0.05
+    assert model.n_train_ + model.n_calibration_ == 5000
+    assert model.feature_names_in_ == ["x1", "x2", "kind"]
+
+
+def test_classifier_follows_the_direction_of_a_feature() -> None:
+    X, y, _, cutoff = _binary()
+    model = TimeCalibratedClassifier().fit(X, y, time=cutoff)
+    base = X.iloc[:200].copy()
+    higher = base.assign(x1=base["x1"] + 1.0)
+    assert (
+        model.predict_proba(higher)[:, 1] >= model.predict_proba(base)[:, 1] - 1e-9
+    ).mean() > 0.95
+
+
+def test_contributions_sum_to_the_raw_score() -> None:
+    X, y, _, cutoff = _binary(n=1200)
+    model = TimeCalibratedClassifier(n_estimators=50).fit(X, y, time=cutoff)
+    contrib = model.contributions(X.iloc[:20])
+    raw = model.booster_.predict(
+        model._prepare(X.iloc[:20], fitting=False),
+        raw_score=True,
+        num_iteration=model.best_iteration_,
+    )
+    assert np.allclose(contrib.sum(axis=1).to_numpy(), raw)
+    assert list(contrib.columns) == ["x1", "x2", "kind", "_bias"]
+
+
+def test_classifier_refuses_bad_input() -> None:
+    X, y, _, cutoff = _binary(n=600)
+    with pytest.raises(InvalidRequestError, match=r"fit needs time= \(each row's cutoff\)"):
+        TimeCalibratedClassifier().fit(X, y)
+    with pytest.raises(InvalidRequestError, match=r"at least 2 distinct cutoffs"):
+        TimeCalibratedClassifier().fit(X, y, time=[cutoff[0]] * len(y))
+    with pytest.raises(ModelError, match=r"the calibration fold \(\d+ rows\) holds only one class"):
+        y2 = y.copy()
+        y2[cutoff >= np.unique(cutoff)[-2]] = 0  # the last 2 of 6 cutoffs calibrate
+        TimeCalibratedClassifier().fit(X, y2, time=cutoff)
+    model = TimeCalibratedClassifier(n_estimators=20).fit(X, y, time=cutoff)
+    with pytest.raises(
+        InvalidRequestError, match=r"X lacks feature columns the model was trained with: x2"
+    ):
+        model.predict_proba(X.drop(columns=["x2"]))
+
+
+def test_unseen_categories_are_handled_as_missing() -> None:
+    X, y, _, cutoff = _binary(n=1200)
+    model = TimeCalibratedClassifier(n_estimators=20).fit(X, y, time=cutoff)
+    proba = model.predict_proba(X.iloc[:5].assign(kind="zzz"))[:, 1]
+    assert np.isfinite(proba).all()
+
+
+def test_censoring_survival_by_hand() -> None:
+    days = np.array([1, 2, 2, 3, 4])
+    cens = np.array([False, True, False, True, False])
+    times, g = censoring_survival(days, cens)
+    # G(t-): 1 at 1; 1 at 2; at 2 one of 4 at risk censored -> 0.75 before 3; at 3 one of 2 -> 0.375
+    assert times.tolist() == [1, 2, 3, 4]
+    assert g.tolist() == pytest.approx([1.0, 1.0, 0.75, 0.375])
+
+
+def test_quantiles_are_right_despite_censoring_at_the_window() -> None:
+    rng = np.random.default_rng(3)
+    n = 4000
+    rate = rng.uniform(0.5, 3.0, size=n)  # % per day
+    level = rng.uniform(20, 100, size=n)
+    true_days = (level - 10) / rate * rng.lognormal(0, 0.25, size=n)
+    window = 60.0
+    censored = true_days > window
+    days = np.where(censored, window, true_days)
+    X = pd.DataFrame({"rate": rate, "level": level})
+    cutoff = np.tile(pd.date_range("2025-01-01", periods=8, freq="MS"), n // 8)
+    model = CensoredQuantileRegressor(random_state=0).fit(
+        X, days, censored, time=cutoff, window_days=window
+    )
+    pred = model.predict_frame(X)
+    assert list(pred.columns) == ["p10_days", "p50_days", "p90_days", "beyond_window"]
+    assert (pred["p10_days"] <= pred["p50_days"]).all() and (
+        pred["p50_days"] <= pred["p90_days"]
+    ).all()
+    # where the true median is inside the window, it is learnt without bias from censoring
+    median = (level - 10) / rate
+    inside = median < 0.7 * window
+    assert np.median(pred["p50_days"][inside] / median[inside]) == pytest.approx(1.0, abs=0.08)
+    # coverage of P10-P90 near 80% among rows whose outcome is observable
+    obs = ~censored
+    cover = ((days >= pred["p10_days"]) & (days <= pred["p90_days"]))[obs & inside].mean()
+    assert 0.7 < cover < 0.9
+    assert pred["beyond_window"][median > 2 * window].mean() > 0.9
+    assert model.n_censored_at_window_ == censored.sum() and model.n_censored_early_ == 0
+
+
+def test_quantile_regressor_refuses_nan_days() -> None:
+    X = pd.DataFrame({"a": np.arange(50.0)})
+    with pytest.raises(InvalidRequestError, match=r"days holds NaN: give censored rows the days"):
+        CensoredQuantileRegressor().fit(
+            X, [np.nan] * 50, [True] * 50, time=[0] * 50, window_days=30
+        )

@@ -1,0 +1,109 @@
+"""Metrics on a few rows whose values are worked out by hand."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from amplify_ml.errors import InvalidRequestError
+from amplify_ml.modeling import metrics as m
+
+Y = [1, 0, 1, 0, 0, 0, 0, 0, 0, 1]
+P = [0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1, 0.05]
+
+
+def test_roc_auc_by_hand() -> None:
+    # positives at ranks (by score) 1, 3, 10 of 10; pairs (pos, neg) ordered right:
+    # 0.9 beats 7 negatives, 0.7 beats 6, 0.05 beats 0 -> 13 of 3 * 7 = 21
+    assert m.roc_auc(Y, P) == pytest.approx(13 / 21)
+
+
+def test_pr_auc_by_hand() -> None:
+    # precision at each positive: 1/1, 2/3, 3/10 -> mean
+    assert m.pr_auc(Y, P) == pytest.approx((1 + 2 / 3 + 3 / 10) / 3)
+
+
+def test_lift_and_budget() -> None:
+    # top decile = the single highest score (0.9), a positive; base rate 0.3
+    assert m.lift_at(Y, P, 0.1) == pytest.approx(1 / 0.3)
+    # top 30% = 0.9, 0.8, 0.7 -> 2 hits of 3; recall 2 of 3 positives
+    assert m.precision_recall_at(Y, P, 0.3) == pytest.approx((2 / 3, 2 / 3))
+    # a budget smaller than one row still alerts on one
+    assert m.precision_recall_at(Y, P, 0.001) == pytest.approx((1.0, 1 / 3))
+
+
+def test_brier_and_ece_by_hand() -> None:
+    assert m.brier([1, 0], [0.8, 0.4]) == pytest.approx((0.04 + 0.16) / 2)
+    # two equal-mass bins: {0.1, 0.2} with 0 positives -> |0 - 0.15|; {0.6, 0.8} with 2 -> |1 - 0.7|
+    assert m.expected_calibration_error(
+        [0, 0, 1, 1], [0.1, 0.2, 0.6, 0.8], n_bins=2
+    ) == pytest.approx(0.5 * 0.15 + 0.5 * 0.3)
+    # perfectly calibrated bins
+    assert m.expected_calibration_error([0, 1, 0, 1], [0.5, 0.5, 0.5, 0.5], n_bins=1) == 0.0
+
+
+def test_skill_ratio() -> None:
+    assert m.skill_ratio(0.8, 0.9) == pytest.approx(0.75)
+    assert math.isnan(m.skill_ratio(0.8, 0.5))
+
+
+def test_single_class_and_bad_input() -> None:
+    assert math.isnan(m.roc_auc([0, 0], [0.1, 0.2]))
+    assert math.isnan(m.pr_auc([0, 0], [0.1, 0.2]))
+    with pytest.raises(
+        InvalidRequestError, match=r"labels \(\(2,\)\) and scores \(\(3,\)\) differ"
+    ):
+        m.roc_auc([0, 1], [0.1, 0.2, 0.3])
+    with pytest.raises(InvalidRequestError, match=r"scores hold NaN"):
+        m.brier([0, 1], [0.1, float("nan")])
+
+
+def test_binary_report_keys() -> None:
+    r = m.binary_report(Y, P)
+    assert r["base_rate"] == pytest.approx(0.3) and r["positives"] == 3
+    assert set(r) == {
+        "n",
+        "positives",
+        "base_rate",
+        "roc_auc",
+        "pr_auc",
+        "lift_top_decile",
+        "brier",
+        "ece",
+        "mean_score",
+    }
+
+
+def test_mae_and_coverage_with_censoring() -> None:
+    days = [10, 20, 30, 180]
+    cens = [False, False, False, True]
+    assert m.mae_observed(days, cens, [12, 20, 25, 50]) == pytest.approx((2 + 0 + 5) / 3)
+    # intervals: [5,15] hit; [21,30] miss; [25,35] hit; censored at 180 with high 200 -> unknown
+    assert m.interval_coverage(days, cens, [5, 21, 25, 100], [15, 30, 35, 200]) == pytest.approx(
+        2 / 3
+    )
+    # a censored row past the interval's end is a known miss
+    assert m.interval_coverage(days, cens, [5, 21, 25, 100], [15, 30, 35, 150]) == pytest.approx(
+        2 / 4
+    )
+
+
+def test_shipping_simulation_by_hand() -> None:
+    # threshold reached on day 3 and 20; third row censored in a 60-day window
+    t, c = [3, 20, np.nan], [False, False, True]
+    out = m.shipping_outcome(t, c, ship_day=[0, 10, 40], window_days=60, lead_time_days=5)
+    # row 1 arrives day 5 > 3: stockout of 2 days; row 2 arrives day 15: 5 days wasted;
+    # row 3 arrives day 45: at least 15 days wasted (window end)
+    assert (out.stockouts, out.stockout_days_mean) == (1, 2.0)
+    assert out.waste_days_mean == pytest.approx((5 + 15) / 2)
+    assert out.stockout_rate == pytest.approx(1 / 3)
+
+
+def test_quantile_interpolation() -> None:
+    q = {0.1: [10.0], 0.5: [20.0], 0.9: [40.0]}
+    assert m.quantile_from_levels(q, 0.3)[0] == pytest.approx(15.0)
+    assert m.quantile_from_levels(q, 0.7)[0] == pytest.approx(30.0)
+    assert m.quantile_from_levels(q, 0.05)[0] == pytest.approx(8.75)
+    assert m.quantile_from_levels({0.1: [1.0], 0.5: [20.0]}, 0.0)[0] == 0.0
