@@ -697,53 +697,64 @@ class PackValidator:
                     ids = ", ".join(_lit(p) for p in sorted(known)) or "NULL"
                     checks.append(("partner_id", "unknown_partner", f"({pid} NOT IN ({ids}))"))
         # cross-column rules over typed values: computed in a second projection
-        typed_names = ", ".join(_q(c) for c in schema.column_names)
         flag_items = [
             f"CASE WHEN {pred} THEN {_lit(col + chr(31) + rule)} END" for col, rule, pred in checks
         ]
         extras_sql = "".join(f", r.{_q(c)}" for c in kept)
-        self.con.execute(
-            f"CREATE OR REPLACE TEMP TABLE stage_{table} AS SELECT {select}{extras_sql}, "
-            f"list_filter([{', '.join(flag_items) or 'NULL'}], x -> x IS NOT NULL) AS _flags "
-            f"FROM {source} r"
-        )
         rule_items = [
             f"CASE WHEN {rule.violation_sql} THEN {_lit(rule.columns[0] + chr(31) + rule.name)} END"
             for rule in schema.rules
         ]
-        key_cols = ", ".join(_q(c) for c in schema.key)
-        key_not_null = " AND ".join(f"{_q(c)} IS NOT NULL" for c in schema.key)
+        # one pass: raw -> typed values with column flags -> cross-column rule flags
         self.con.execute(
             f"""
             CREATE OR REPLACE TEMP TABLE typed_{table} AS
-            WITH s AS (
-                SELECT *, list_concat(_flags, list_filter([{", ".join(rule_items) or "NULL"}],
-                                                         x -> x IS NOT NULL)) AS _all_flags
-                FROM stage_{table}
+            SELECT * EXCLUDE (_flags), list_concat(_flags, list_filter(
+                [{", ".join(rule_items) or "NULL"}], x -> x IS NOT NULL)) AS _flags
+            FROM (
+                SELECT {select}{extras_sql},
+                    list_filter([{", ".join(flag_items) or "NULL"}], x -> x IS NOT NULL) AS _flags
+                FROM {source} r
+            )
+            """
+        )
+        # keys: find the repeated ones with a GROUP BY (most keys are unique), then tell
+        # copies from conflicts with window functions over those few rows only
+        key_cols = ", ".join(_q(c) for c in schema.key)
+        key_not_null = " AND ".join(f"{_q(c)} IS NOT NULL" for c in schema.key)
+        on = " AND ".join(f"t.{_q(c)} = d.{_q(c)}" for c in schema.key)
+        conflict = _lit(schema.key[-1] + chr(31) + "key_conflict")
+        duplicate = _lit(schema.key[-1] + chr(31) + "duplicate")
+        self.con.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE keyflags_{table} AS
+            WITH d AS (
+                SELECT {key_cols} FROM typed_{table} WHERE {key_not_null}
+                GROUP BY ALL HAVING count(*) > 1
             ),
             k AS (
-                SELECT *,
-                    count(*) OVER (PARTITION BY {key_cols}) AS _n_key,
-                    hash({typed_names}) AS _h
-                FROM s
+                SELECT t._row, {", ".join(f"t.{_q(c)}" for c in schema.key)},
+                    hash({", ".join(f"t.{_q(c)}" for c in schema.column_names)}) AS _h
+                FROM typed_{table} t JOIN d ON {on}
             ),
             c AS (
-                SELECT *,
+                SELECT _row,
                     min(_h) OVER (PARTITION BY {key_cols}) <> max(_h) OVER (PARTITION BY {key_cols})
                         AS _conflict,
                     row_number() OVER (PARTITION BY {key_cols}, _h ORDER BY _row) AS _copy
                 FROM k
             )
-            SELECT * EXCLUDE (_flags, _all_flags, _n_key, _h, _conflict, _copy),
-                list_concat(_all_flags, CASE
-                    WHEN NOT ({key_not_null}) OR _n_key = 1 THEN []
-                    WHEN _conflict THEN [{_lit(schema.key[-1] + chr(31) + "key_conflict")}]
-                    WHEN _copy > 1 THEN [{_lit(schema.key[-1] + chr(31) + "duplicate")}]
-                    ELSE [] END) AS _flags
-            FROM c
+            SELECT _row, CASE WHEN _conflict THEN {conflict} ELSE {duplicate} END AS flag
+            FROM c WHERE _conflict OR _copy > 1
             """
         )
-        self.con.execute(f"DROP TABLE stage_{table}")
+        self.con.execute(
+            f"""
+            UPDATE typed_{table} t SET _flags = list_append(t._flags, f.flag)
+            FROM keyflags_{table} f WHERE t._row = f._row
+            """
+        )
+        self.con.execute(f"DROP TABLE keyflags_{table}")
         self._typed.add(table)
 
     def _check_references(self, table: str) -> None:
