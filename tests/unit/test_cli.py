@@ -192,3 +192,17 @@ def test_lake_packs_and_quarantine(tmp_path: Path) -> None:
     ]
     bad = runner.invoke(app, ["lake", "quarantine", "customers", "-w", str(ws)])
     assert bad.exit_code == 2 and "unknown table 'customers'" in bad.output
+
+
+def test_synth_writes_a_dirty_tiny_world(tmp_path: Path) -> None:
+    out = tmp_path / "w"
+    result = runner.invoke(app, ["synth", "--scale", "tiny", "--seed", "2", "--dirty", "--out",
+                                 str(out), "-w", str(tmp_path / "ws")])
+    assert result.exit_code == 0, result.output
+    assert f"wrote the tiny world (seed 2, dirty) to {out}" in result.stdout
+    assert (out / "packs" / "vendor" / "manifest.json").exists()
+    assert json.loads((out / "expected_defects.json").read_text())
+    assert sorted(p.name for p in (out / "oracle").iterdir()) == [
+        "consumable_depletion.parquet", "device_failure.parquet", "propensity_to_buy.parquet",
+        "refresh_due.parquet",
+    ]
