@@ -118,6 +118,23 @@ def test_ingest_of_a_pack_without_consent_exits_2_and_says_why(tmp_path: Path) -
     assert "refused P003: pack P003 is refused: partner P003 has not opted in" in result.stdout
 
 
+def _from_transactions(src: Path) -> list[str]:
+    """The command line shared by the from-transactions tests (no consent, no defaults)."""
+    return [
+        "pack",
+        "from-transactions",
+        str(src),
+        "--partner",
+        "P001",
+        "--map",
+        "customer_id=cust,date=day,quantity=qty,amount=amt",
+        "--country",
+        "DE",
+        "--currency",
+        "EUR",
+    ]
+
+
 def test_pack_from_transactions_then_ingest(tmp_path: Path) -> None:
     src = tmp_path / "export.csv"
     src.write_text("cust,day,qty,amt\nC1,2024-01-02,3,30.0\nC2,2024-01-03,1,12.5\nC3,bad,1,1\n")
@@ -125,17 +142,7 @@ def test_pack_from_transactions_then_ingest(tmp_path: Path) -> None:
     result = runner.invoke(
         app,
         [
-            "pack",
-            "from-transactions",
-            str(src),
-            "--partner",
-            "P001",
-            "--map",
-            "customer_id=cust,date=day,quantity=qty,amount=amt",
-            "--country",
-            "DE",
-            "--currency",
-            "EUR",
+            *_from_transactions(src),
             "--consent",
             "--default",
             "channel=field,employee_band=1-9,track=power,category=supplies",
@@ -155,24 +162,7 @@ def test_pack_from_transactions_then_ingest(tmp_path: Path) -> None:
 def test_pack_from_transactions_without_consent_exits_2(tmp_path: Path) -> None:
     src = tmp_path / "export.csv"
     src.write_text("cust,day,qty,amt\nC1,2024-01-02,3,30.0\n")
-    result = runner.invoke(
-        app,
-        [
-            "pack",
-            "from-transactions",
-            str(src),
-            "--partner",
-            "P001",
-            "--map",
-            "customer_id=cust,date=day,quantity=qty,amount=amt",
-            "--country",
-            "DE",
-            "--currency",
-            "EUR",
-            "-w",
-            str(tmp_path / "ws"),
-        ],
-    )
+    result = runner.invoke(app, [*_from_transactions(src), "-w", str(tmp_path / "ws")])
     assert result.exit_code == 2
     assert "pass --consent once the partner has opted in" in result.output
 
@@ -196,13 +186,28 @@ def test_lake_packs_and_quarantine(tmp_path: Path) -> None:
 
 def test_synth_writes_a_dirty_tiny_world(tmp_path: Path) -> None:
     out = tmp_path / "w"
-    result = runner.invoke(app, ["synth", "--scale", "tiny", "--seed", "2", "--dirty", "--out",
-                                 str(out), "-w", str(tmp_path / "ws")])
+    result = runner.invoke(
+        app,
+        [
+            "synth",
+            "--scale",
+            "tiny",
+            "--seed",
+            "2",
+            "--dirty",
+            "--out",
+            str(out),
+            "-w",
+            str(tmp_path / "ws"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert f"wrote the tiny world (seed 2, dirty) to {out}" in result.stdout
     assert (out / "packs" / "vendor" / "manifest.json").exists()
     assert json.loads((out / "expected_defects.json").read_text())
     assert sorted(p.name for p in (out / "oracle").iterdir()) == [
-        "consumable_depletion.parquet", "device_failure.parquet", "propensity_to_buy.parquet",
+        "consumable_depletion.parquet",
+        "device_failure.parquet",
+        "propensity_to_buy.parquet",
         "refresh_due.parquet",
     ]
