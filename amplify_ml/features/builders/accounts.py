@@ -1,0 +1,390 @@
+"""Account-side features: sell-through, install-base composition, intent, opportunities, tickets.
+
+Keys: ``ACCOUNT`` = (partner_id, account_id); ``ACCOUNT_CATEGORY`` adds the product
+category (the propensity model's entity). Every builder returns one row per key and
+``cutoff`` for the entities that have rows; the training set left-joins it on its spine.
+"""
+
+from __future__ import annotations
+
+import ibis
+import ibis.expr.types as ir
+
+from amplify_ml.datapack.contract import CHANNELS, CONTRACTS, DEVICE_CATEGORIES, PRODUCT_CATEGORIES
+from amplify_ml.features.graph import (
+    builder,
+    count_if,
+    day_of,
+    entity,
+    int_sum,
+    latest_as_of,
+    node,
+    sum_if,
+    window_join,
+    within,
+)
+
+ACCOUNT = ("partner_id", "account_id")
+ACCOUNT_CATEGORY = ("partner_id", "account_id", "category")
+
+
+# -- spine and profile ------------------------------------------------------------------------
+
+
+@entity(keys=ACCOUNT_CATEGORY)
+def account_category_spine(accounts: ir.Table, products: ir.Table, cutoffs: ir.Table) -> ir.Table:
+    """Accounts first seen on or before the cutoff, once per category of launched products."""
+    a = accounts.select("partner_id", "account_id", first_day=day_of(accounts.first_seen))
+    alive = window_join(a, cutoffs, days=None, on="first_day")
+    launched = products.select("category", day=day_of(products.launched_on))
+    cats = window_join(launched, cutoffs, days=None).select(c_cutoff="cutoff", category="category")
+    cats = cats.distinct()
+    j = alive.join(cats, alive.cutoff == cats.c_cutoff)
+    return j.select("partner_id", "account_id", "category", "cutoff", "cday")
+
+
+@builder(keys=ACCOUNT)
+def account_profile(accounts: ir.Table, partners: ir.Table, cutoffs: ir.Table) -> ir.Table:
+    """Industry, size band, country, partner track and days since the account was first seen."""
+    p = partners.select("partner_id", partner_track="track")
+    a = accounts.select(
+        "partner_id",
+        "account_id",
+        "industry",
+        "employee_band",
+        "country",
+        first_day=day_of(accounts.first_seen),
+    ).left_join(p, "partner_id")
+    a = a.select(*[c for c in a.columns if not c.endswith("_right")])
+    j = window_join(a, cutoffs, days=None, on="first_day")
+    return j.select(
+        "partner_id",
+        "account_id",
+        "cutoff",
+        "industry",
+        "employee_band",
+        "country",
+        "partner_track",
+        account_tenure_days=(j.cday - j.first_day).cast("int64"),
+    )
+
+
+# -- sell-through --------------------------------------------------------------------------
+
+
+@node(cache=True)
+def st_daily(sell_through: ir.Table, products: ir.Table) -> ir.Table:
+    """Sell-through per account, category, SKU and day: revenue, units, lines, returns, buys."""
+    p = products.select("sku", "category")
+    s = sell_through.select(
+        "partner_id", "account_id", "sku", "quantity", "net_amount", "channel",
+        day=day_of(sell_through.sold_on),
+    ).join(p, "sku")
+    aggs = {
+        "revenue": s.net_amount.sum(),
+        "units": int_sum(s.quantity),
+        "lines": s.count(),
+        "returns": count_if(s.quantity < 0),
+        "buys": count_if(s.quantity > 0),
+    }
+    for ch in CHANNELS:
+        aggs[f"lines_{ch}"] = count_if(s.channel == ch)
+    return s.group_by(["partner_id", "account_id", "category", "sku", "day"]).aggregate(**aggs)
+
+
+def _st_window_aggs(j: ir.Table, prefix: str, windows: tuple[int, ...]) -> dict[str, ir.Value]:
+    aggs: dict[str, ir.Value] = {}
+    for w in windows:
+        f = within(j, w)
+        aggs[f"{prefix}_revenue_sum_{w}d"] = sum_if(f, j.revenue)
+        aggs[f"{prefix}_units_sum_{w}d"] = sum_if(f, j.units).cast("int64")
+        aggs[f"{prefix}_lines_count_{w}d"] = sum_if(f, j.lines).cast("int64")
+        aggs[f"{prefix}_skus_distinct_{w}d"] = j.sku.nunique(where=f).cast("int64")
+        aggs[f"{prefix}_returns_count_{w}d"] = sum_if(f, j.returns).cast("int64")
+    return aggs
+
+
+@builder(keys=ACCOUNT_CATEGORY, zero_fill=True)
+def st_cat_window_sums(
+    st_daily: ir.Table, cutoffs: ir.Table, *, windows: tuple[int, ...] = (30, 90, 180, 365)
+) -> ir.Table:
+    """The account's sell-through in the category per window: revenue, units, lines, SKUs, returns."""
+    j = window_join(st_daily, cutoffs, days=max(windows))
+    return j.group_by([*ACCOUNT_CATEGORY, "cutoff"]).aggregate(**_st_window_aggs(j, "st_cat", windows))
+
+
+@builder(keys=ACCOUNT, zero_fill=True)
+def st_window_sums(
+    st_daily: ir.Table, cutoffs: ir.Table, *, windows: tuple[int, ...] = (30, 90, 180, 365)
+) -> ir.Table:
+    """The account's sell-through over all categories per window, and categories bought."""
+    j = window_join(st_daily, cutoffs, days=max(windows))
+    aggs = _st_window_aggs(j, "st", windows)
+    top = max(windows)
+    aggs[f"st_categories_distinct_{top}d"] = j.category.nunique(where=j.buys > 0).cast("int64")
+    return j.group_by([*ACCOUNT, "cutoff"]).aggregate(**aggs)
+
+
+@builder(keys=ACCOUNT_CATEGORY)
+def days_since_last_purchase_cat(
+    st_daily: ir.Table, cutoffs: ir.Table, cutoff_days: tuple[int, ...]
+) -> ir.Table:
+    """Days since the account last bought (quantity > 0) in the category; null if never."""
+    b = st_daily.filter(st_daily.buys > 0).select(*ACCOUNT_CATEGORY, "day")
+    j = latest_as_of(b, cutoffs, cutoff_days, group=list(ACCOUNT_CATEGORY), values=[], order="day")
+    return j.select(
+        *ACCOUNT_CATEGORY, "cutoff", days_since_last_purchase_cat=(j.cday - j.day).cast("int64")
+    )
+
+
+@builder(keys=ACCOUNT)
+def days_since_last_purchase(
+    st_daily: ir.Table, cutoffs: ir.Table, cutoff_days: tuple[int, ...]
+) -> ir.Table:
+    """Days since the account last bought anything (quantity > 0); null if never."""
+    b = st_daily.filter(st_daily.buys > 0).select(*ACCOUNT, "day")
+    j = latest_as_of(b, cutoffs, cutoff_days, group=list(ACCOUNT), values=[], order="day")
+    return j.select(*ACCOUNT, "cutoff", days_since_last_purchase=(j.cday - j.day).cast("int64"))
+
+
+@builder(keys=ACCOUNT)
+def st_channel_share(st_daily: ir.Table, cutoffs: ir.Table, *, window: int = 365) -> ir.Table:
+    """Share of the account's invoice lines by channel over the window; null without lines."""
+    j = window_join(st_daily, cutoffs, days=window)
+    g = j.group_by([*ACCOUNT, "cutoff"]).aggregate(
+        _lines=int_sum(j.lines), **{f"_{ch}": int_sum(j[f"lines_{ch}"]) for ch in CHANNELS}
+    )
+    return g.select(
+        *ACCOUNT,
+        "cutoff",
+        **{
+            f"st_channel_{ch}_share_{window}d": g[f"_{ch}"].cast("float64") / g._lines
+            for ch in CHANNELS
+        },
+    )
+
+
+@builder(keys=ACCOUNT, zero_fill=True)
+def st_device_units(
+    st_daily: ir.Table, cutoffs: ir.Table, *, windows: tuple[int, ...] = (90, 365)
+) -> ir.Table:
+    """Printer and PC units the account bought per window (net of returns)."""
+    d = st_daily.filter(st_daily.category.isin(DEVICE_CATEGORIES))
+    j = window_join(d, cutoffs, days=max(windows))
+    aggs = {
+        f"st_{cat}_units_sum_{w}d": sum_if(within(j, w) & (j.category == cat), j.units).cast("int64")
+        for w in windows
+        for cat in DEVICE_CATEGORIES
+    }
+    return j.group_by([*ACCOUNT, "cutoff"]).aggregate(**aggs)
+
+
+# -- install base ----------------------------------------------------------------------------
+
+
+@node()
+def ib_devices(install_base: ir.Table, products: ir.Table) -> ir.Table:
+    """Devices with day numbers (installed, out of service, warranty end) and their product.
+
+    ``ret``, the day a device left service, is its ``retired_on`` or, when that is empty but
+    ``replaced_by`` is set, the day its replacement was installed ("retired or replaced").
+    """
+    p = products.select("sku", "family", "list_price", device_category="category")
+    ib = install_base.select(
+        "partner_id",
+        "account_id",
+        "device_id",
+        "sku",
+        "contract",
+        "replaced_by",
+        inst=day_of(install_base.installed_on),
+        retired=day_of(install_base.retired_on),
+        wend=day_of(install_base.warranty_ends_on),
+    )
+    rep = install_base.select(
+        r_partner="partner_id", r_device="device_id", r_inst=day_of(install_base.installed_on)
+    )
+    ib = ib.left_join(rep, [ib.partner_id == rep.r_partner, ib.replaced_by == rep.r_device])
+    ib = ib.select(
+        "partner_id", "account_id", "device_id", "sku", "contract", "replaced_by", "inst", "wend",
+        ret=ibis.coalesce(ib.retired, ib.r_inst),
+    )
+    return ib.left_join(p, "sku").select(
+        "partner_id", "account_id", "device_id", "sku", "contract", "replaced_by", "inst", "ret",
+        "wend", "device_category", "family", "list_price",
+    )
+
+
+def alive_at(t: ir.Table) -> ir.BooleanValue:
+    """Devices of a window_join on ``inst`` not retired on or before the cutoff."""
+    return t.ret.isnull() | (t.ret > t.cday)
+
+
+@builder(keys=ACCOUNT, zero_fill=True)
+def ib_composition(
+    ib_devices: ir.Table,
+    cutoffs: ir.Table,
+    *,
+    warranty_windows: tuple[int, ...] = (90, 180),
+    retired_window: int = 365,
+) -> ir.Table:
+    """The account's install base at the cutoff: devices per category, age, warranties, contracts."""
+    j = window_join(ib_devices, cutoffs, days=None, on="inst")
+    alive = alive_at(j)
+    age = (j.cday - j.inst).cast("float64")
+    aggs: dict[str, ir.Value] = {"ib_devices_count": count_if(alive)}
+    for cat in DEVICE_CATEGORIES:
+        aggs[f"ib_{cat}_count"] = count_if(alive & (j.device_category == cat))
+    aggs["ib_device_age_mean_days"] = age.mean(where=alive)
+    aggs["ib_device_age_max_days"] = age.max(where=alive)
+    for w in warranty_windows:
+        aggs[f"ib_warranty_ending_count_next_{w}d"] = count_if(
+            alive & j.wend.notnull() & (j.wend > j.cday) & (j.wend <= j.cday + w)
+        )
+    for c in CONTRACTS:
+        aggs[f"ib_contract_{c}_count"] = count_if(alive & (j.contract == c))
+    aggs[f"ib_retired_count_{retired_window}d"] = count_if(
+        j.ret.notnull() & (j.ret <= j.cday) & (j.ret > j.cday - retired_window)
+    )
+    return j.group_by([*ACCOUNT, "cutoff"]).aggregate(**aggs)
+
+
+# -- intent ----------------------------------------------------------------------------------
+
+
+@node()
+def intent_weeks(intent_signals: ir.Table, products: ir.Table) -> ir.Table:
+    """Weekly intent with the day the week ends and the category its topic points to."""
+    fam = (
+        products.filter(products.category.isin(DEVICE_CATEGORIES))
+        .select(topic="family", family_category="category")
+        .distinct()
+    )
+    i = intent_signals.select(
+        "partner_id", "account_id", "topic", "intensity", end_day=day_of(intent_signals.week_of) + 6
+    ).left_join(fam, "topic")
+    topic_category = ibis.ifelse(
+        i.topic.isin(PRODUCT_CATEGORIES), i.topic, i.family_category
+    )
+    return i.select(
+        "partner_id", "account_id", "topic", "intensity", "end_day", category=topic_category
+    )
+
+
+@builder(keys=ACCOUNT_CATEGORY, zero_fill=True)
+def intent_cat_sums(
+    intent_weeks: ir.Table, cutoffs: ir.Table, *, weeks: tuple[int, ...] = (2, 4, 8, 12)
+) -> ir.Table:
+    """Intent on the category (its name or one of its device families) over complete weeks."""
+    t = intent_weeks.filter(intent_weeks.category.notnull())
+    j = window_join(t, cutoffs, days=7 * max(weeks), on="end_day")
+    aggs = {
+        f"intent_cat_intensity_sum_{n}w": sum_if(within(j, 7 * n, on="end_day"), j.intensity).cast(
+            "int64"
+        )
+        for n in weeks
+    }
+    return j.group_by([*ACCOUNT_CATEGORY, "cutoff"]).aggregate(**aggs)
+
+
+@builder(keys=ACCOUNT, zero_fill=True)
+def intent_sums(
+    intent_weeks: ir.Table, cutoffs: ir.Table, *, weeks: tuple[int, ...] = (2, 4, 8, 12)
+) -> ir.Table:
+    """The account's intent over complete weeks: all topics, security, distinct topics."""
+    j = window_join(intent_weeks, cutoffs, days=7 * max(weeks), on="end_day")
+    aggs: dict[str, ir.Value] = {}
+    for n in weeks:
+        f = within(j, 7 * n, on="end_day")
+        aggs[f"intent_intensity_sum_{n}w"] = sum_if(f, j.intensity).cast("int64")
+        aggs[f"intent_security_intensity_sum_{n}w"] = sum_if(
+            f & (j.topic == "security"), j.intensity
+        ).cast("int64")
+    aggs[f"intent_topics_distinct_{max(weeks)}w"] = j.topic.nunique(where=j.intensity > 0).cast(
+        "int64"
+    )
+    return j.group_by([*ACCOUNT, "cutoff"]).aggregate(**aggs)
+
+
+# -- opportunities ---------------------------------------------------------------------------
+
+
+@builder(keys=ACCOUNT, zero_fill=True)
+def opportunity_counts(
+    opportunities: ir.Table, cutoffs: ir.Table, *, windows: tuple[int, ...] = (90, 365)
+) -> ir.Table:
+    """Opportunities open at the cutoff, and created, won, lost and registered per window.
+
+    The stage column is the state when the pack was made; at a cutoff an opportunity counts
+    as won or lost only if it closed on or before it, else it was open.
+    """
+    o = opportunities.select(
+        "partner_id",
+        "account_id",
+        "stage",
+        "amount",
+        "deal_registered",
+        created=day_of(opportunities.created_on),
+        closed=day_of(opportunities.closed_on),
+    )
+    j = window_join(o, cutoffs, days=None, on="created")
+    is_open = j.closed.isnull() | (j.closed > j.cday)
+    aggs: dict[str, ir.Value] = {
+        "opp_open_count": count_if(is_open),
+        "opp_open_amount_sum": sum_if(is_open, j.amount),
+    }
+    for w in windows:
+        created = within(j, w, on="created")
+        closed = ~is_open & (j.closed > j.cday - w)
+        aggs[f"opp_created_count_{w}d"] = count_if(created)
+        aggs[f"opp_registered_count_{w}d"] = count_if(created & j.deal_registered)
+        aggs[f"opp_won_count_{w}d"] = count_if(closed & (j.stage == "won"))
+        aggs[f"opp_lost_count_{w}d"] = count_if(closed & (j.stage == "lost"))
+        aggs[f"opp_won_amount_sum_{w}d"] = sum_if(closed & (j.stage == "won"), j.amount)
+    g = j.group_by([*ACCOUNT, "cutoff", "cday"]).aggregate(_last=j.created.max(), **aggs)
+    return g.mutate(days_since_last_opportunity=(g.cday - g._last).cast("int64")).drop(
+        "cday", "_last"
+    )
+
+
+# -- service tickets (account level) ---------------------------------------------------------
+
+
+@node()
+def tickets(service_events: ir.Table) -> ir.Table:
+    """Service tickets with the days they opened and closed."""
+    s = service_events
+    return s.select(
+        "partner_id",
+        "account_id",
+        "device_id",
+        "kind",
+        "component",
+        day=day_of(s.opened_at),
+        closed=day_of(s.closed_at),
+    )
+
+
+REPAIR_KINDS = ("repair", "part_replacement")
+
+
+@builder(keys=ACCOUNT, zero_fill=True)
+def svc_account_counts(
+    tickets: ir.Table, cutoffs: ir.Table, *, windows: tuple[int, ...] = (90, 365)
+) -> ir.Table:
+    """The account's service tickets: opened per window (all, incidents, repairs), open now."""
+    cols = [*ACCOUNT, "cutoff", "cday", "kind", "day"]
+    recent = window_join(tickets, cutoffs, days=max(windows)).select(*cols, is_open=ibis.literal(0))
+    t = tickets
+    open_now = t.join(
+        cutoffs, [t.day <= cutoffs.cday, t.closed.isnull() | (t.closed > cutoffs.cday)]
+    ).select(*cols, is_open=ibis.literal(1))
+    j = recent.union(open_now)
+    counted = j.is_open == 0
+    aggs: dict[str, ir.Value] = {"svc_open_count": int_sum(j.is_open)}
+    for w in windows:
+        f = counted & within(j, w)
+        aggs[f"svc_tickets_count_{w}d"] = count_if(f)
+        aggs[f"svc_incident_count_{w}d"] = count_if(f & (j.kind == "incident"))
+        aggs[f"svc_repair_count_{w}d"] = count_if(f & j.kind.isin(REPAIR_KINDS))
+    return j.group_by([*ACCOUNT, "cutoff"]).aggregate(**aggs)

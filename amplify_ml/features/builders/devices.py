@@ -1,0 +1,402 @@
+"""Device features: profile, telemetry pages and health, device events, service tickets.
+
+Keys: ``DEVICE`` = (partner_id, device_id). Device spines also carry ``account_id`` so that
+account-level builders can join onto devices.
+
+Telemetry is long (one reading a row). ``page_count`` is a cumulative counter: pages are
+the increments between a device's consecutive readings (a counter that went down was reset:
+the increment is then the new value), attributed to the day of the later reading; the
+daily rate over a window is the sum of increments over the sum of the days they span, so
+gaps in reporting do not bias it.
+"""
+
+from __future__ import annotations
+
+import re
+
+import ibis
+import ibis.expr.types as ir
+
+from amplify_ml.datapack.contract import SEVERITIES
+from amplify_ml.errors import ConfigError
+from amplify_ml.features.builders.accounts import REPAIR_KINDS, alive_at
+from amplify_ml.features.graph import (
+    builder,
+    count_if,
+    day_of,
+    entity,
+    in_range,
+    last_value,
+    latest_as_of,
+    node,
+    ols_slope,
+    recent_with_previous,
+    sum_if,
+    window_join,
+    within,
+)
+
+DEVICE = ("partner_id", "device_id")
+DEVICE_SPINE = ("partner_id", "account_id", "device_id")
+HEALTH_METRICS = {"battery": "battery_health_pct", "disk": "disk_health_pct"}
+
+
+def slug(text: str) -> str:
+    """A value as a column-name fragment: lower case, runs of other characters as ``_``."""
+    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_") or "blank"
+
+
+# -- spine and profile ------------------------------------------------------------------------
+
+
+@entity(keys=DEVICE_SPINE)
+def device_spine(
+    ib_devices: ir.Table, cutoffs: ir.Table, *, contracts: tuple[str, ...] | None = None
+) -> ir.Table:
+    """Devices installed on or before the cutoff and not retired (or replaced) on or before it."""
+    ib = ib_devices
+    if contracts:
+        ib = ib.filter(ib.contract.isin(list(contracts)))
+    j = window_join(ib, cutoffs, days=None, on="inst")
+    return j.filter(alive_at(j)).select(*DEVICE_SPINE, "cutoff", "cday")
+
+
+@builder(keys=DEVICE)
+def device_profile(ib_devices: ir.Table, products: ir.Table, cutoffs: ir.Table) -> ir.Table:
+    """Age, warranty, contract, family, category, list price and family age of the device."""
+    fam = products.filter(products.category.isin(["printer", "pc"]))
+    fam = window_join(fam.select("family", day=day_of(fam.launched_on)), cutoffs, days=None)
+    fam = fam.group_by(["family", "cutoff"]).aggregate(family_launched=fam.day.min())
+    fam = fam.select(f_family="family", f_cutoff="cutoff", family_launched="family_launched")
+    j = window_join(ib_devices, cutoffs, days=None, on="inst")
+    j = j.filter(alive_at(j))
+    j = j.left_join(fam, [j.family == fam.f_family, j.cutoff == fam.f_cutoff])
+    pred = ib_devices.filter(ib_devices.replaced_by.notnull())
+    pred = pred.select("partner_id", device_id="replaced_by", pred_ret="ret")
+    known_pred = window_join(pred.filter(pred.pred_ret.notnull()), cutoffs, days=None, on="pred_ret")
+    known_pred = known_pred.select(
+        p_partner="partner_id", p_device="device_id", p_cutoff="cutoff", has_pred=ibis.literal(1)
+    ).distinct()
+    j = j.left_join(
+        known_pred,
+        [
+            j.partner_id == known_pred.p_partner,
+            j.device_id == known_pred.p_device,
+            j.cutoff == known_pred.p_cutoff,
+        ],
+    )
+    return j.select(
+        *DEVICE,
+        "cutoff",
+        "contract",
+        "family",
+        "device_category",
+        device_list_price=j.list_price,
+        device_age_days=(j.cday - j.inst).cast("int64"),
+        days_to_warranty_end=(j.wend - j.cday).cast("int64"),
+        is_under_warranty=j.wend.notnull() & (j.wend > j.cday),
+        is_replacement=j.has_pred.notnull(),
+        family_age_days=(j.cday - j.family_launched).cast("int64"),
+    )
+
+
+# -- telemetry: pages ---------------------------------------------------------------------------
+
+
+PAGE_LOOKBACK_DAYS = 180
+"""Page increments are kept from this many days before the first cutoff: page windows and
+pages since a cartridge change (looked for as far back) reach no further."""
+
+
+@node()
+def page_counts(telemetry: ir.Table) -> ir.Table:
+    """page_count readings (the cumulative counter) with their day."""
+    t = telemetry.filter(telemetry.metric == "page_count")
+    return t.select("partner_id", "device_id", "observed_at", "value", day=day_of(t.observed_at))
+
+
+@node(cache=True)
+def page_readings(page_counts: ir.Table, cutoff_days: tuple[int, ...]) -> ir.Table:
+    """Page counter readings near the cutoffs, with the increment since the previous reading.
+
+    Kept from ``PAGE_LOOKBACK_DAYS`` before the first cutoff to the last; the increment and the
+    gap in days are to the device's previous reading, however old.
+    """
+    t = recent_with_previous(
+        page_counts, cutoff_days, group=list(DEVICE), lookback_days=PAGE_LOOKBACK_DAYS
+    )
+    w = ibis.window(group_by=[t.partner_id, t.device_id], order_by=[t.observed_at])
+    prev = t.value.lag().over(w)
+    prev_day = t.day.lag().over(w)
+    out = t.select(
+        "partner_id",
+        "device_id",
+        "observed_at",
+        "day",
+        "value",
+        "_before",
+        delta=ibis.cases(
+            (prev.isnull(), ibis.null("float64")),
+            (t.value >= prev, t.value - prev),
+            else_=t.value,
+        ),
+        gap=(t.day - prev_day).cast("float64"),
+    )
+    return out.filter(~out._before).drop("_before")
+
+
+@node(cache=True)
+def page_latest(page_readings: ir.Table, cutoffs: ir.Table, cutoff_days: tuple[int, ...]) -> ir.Table:
+    """The page counter's latest reading at each cutoff, among :func:`page_readings`."""
+    return latest_as_of(page_readings, cutoffs, cutoff_days, group=list(DEVICE), values=["value"])
+
+
+def _check_lookback(windows: tuple[int, ...]) -> None:
+    if max(windows) > PAGE_LOOKBACK_DAYS:
+        raise ConfigError(
+            f"page windows go up to {PAGE_LOOKBACK_DAYS} days; got {max(windows)}: shorten the "
+            "window in the feature-set spec"
+        )
+
+
+@builder(keys=DEVICE)
+def telemetry_pages(
+    page_readings: ir.Table, cutoffs: ir.Table, *, windows: tuple[int, ...] = (7, 30, 90)
+) -> ir.Table:
+    """Pages printed per window (from counter increments), mean daily pages, and the trend."""
+    _check_lookback(windows)
+    j = window_join(page_readings, cutoffs, days=max(windows))
+    ok = j.delta.notnull()
+    aggs: dict[str, ir.Value] = {}
+    for w in windows:
+        f = ok & within(j, w)
+        aggs[f"telemetry_pages_sum_{w}d"] = j.delta.sum(where=f)
+        aggs[f"_gap_{w}"] = j.gap.sum(where=f)
+    g = j.group_by([*DEVICE, "cutoff"]).aggregate(**aggs)
+    rates = {
+        f"telemetry_pages_per_day_mean_{w}d": ibis.ifelse(
+            g[f"_gap_{w}"] > 0, g[f"telemetry_pages_sum_{w}d"] / g[f"_gap_{w}"], ibis.null("float64")
+        )
+        for w in windows
+    }
+    g = g.mutate(**rates)
+    out = [*DEVICE, "cutoff"]
+    for w in windows:
+        out += [f"telemetry_pages_sum_{w}d", f"telemetry_pages_per_day_mean_{w}d"]
+    cols = {}
+    if len(windows) >= 2:
+        short, long = sorted(windows)[-2], max(windows)
+        s, lg = g[f"telemetry_pages_per_day_mean_{short}d"], g[f"telemetry_pages_per_day_mean_{long}d"]
+        cols[f"telemetry_pages_trend_{short}d_vs_{long}d"] = ibis.ifelse(
+            lg > 0, s / lg, ibis.null("float64")
+        )
+    return g.select(*out, **cols)
+
+
+@builder(keys=DEVICE)
+def telemetry_pages_vs_family(
+    page_readings: ir.Table, ib_devices: ir.Table, cutoffs: ir.Table, *, window: int = 90
+) -> ir.Table:
+    """The device's mean daily pages over the window relative to its family's mean at the cutoff."""
+    _check_lookback((window,))
+    j = window_join(page_readings, cutoffs, days=window)
+    j = j.filter(j.delta.notnull())
+    g = j.group_by([*DEVICE, "cutoff"]).aggregate(_pages=j.delta.sum(), _gap=j.gap.sum())
+    g = g.filter(g._gap > 0).mutate(_rate=g._pages / g._gap)
+    fam = ib_devices.select("partner_id", "device_id", "family")
+    g = g.join(fam, ["partner_id", "device_id"])
+    g = g.filter(g.family.notnull())
+    typical = g.group_by(["family", "cutoff"]).aggregate(_family=g._rate.mean())
+    g = g.join(typical, ["family", "cutoff"])
+    return g.select(
+        *DEVICE,
+        "cutoff",
+        **{
+            f"telemetry_pages_vs_family_{window}d": ibis.ifelse(
+                g._family > 0, g._rate / g._family, ibis.null("float64")
+            )
+        },
+    )
+
+
+# -- telemetry: health --------------------------------------------------------------------------
+
+
+@node()
+def health_readings(telemetry: ir.Table) -> ir.Table:
+    """Battery and disk health readings (percent) with their day."""
+    t = telemetry.filter(telemetry.metric.isin(list(HEALTH_METRICS.values())))
+    return t.select(
+        "partner_id", "device_id", "metric", "observed_at", "value", day=day_of(t.observed_at)
+    )
+
+
+@builder(keys=DEVICE)
+def telemetry_health(
+    health_readings: ir.Table,
+    cutoffs: ir.Table,
+    cutoff_days: tuple[int, ...],
+    *,
+    windows: tuple[int, ...] = (30, 90),
+) -> ir.Table:
+    """Battery and disk health: the last reading within the longest window, and slopes per day."""
+    top = max(windows)
+    h = in_range(health_readings, cutoff_days, top)
+    j = window_join(h, cutoffs, days=top)
+    x = (j.day - j.cday).cast("float64")
+    flags = {f"_{name}": j.metric == metric for name, metric in HEALTH_METRICS.items()}
+    flags.update({f"_w{w}": within(j, w) for w in windows})
+    j = j.mutate(_x=x, _xx=x * x, _xy=x * j.value, **flags)
+    aggs: dict[str, ir.Value] = {}
+    for name in HEALTH_METRICS:
+        m = j[f"_{name}"]
+        aggs[f"telemetry_{name}_health_last"] = last_value(j.value, j.observed_at, m)
+        for w in windows:
+            f = m & j[f"_w{w}"]
+            aggs[f"_{name}_{w}_n"] = count_if(f)
+            for part in ("x", "xx", "xy"):
+                aggs[f"_{name}_{w}_{part}"] = sum_if(f, j[f"_{part}"])
+            aggs[f"_{name}_{w}_y"] = sum_if(f, j.value)
+    g = j.group_by([*DEVICE, "cutoff"]).aggregate(**aggs)
+    cols: dict[str, ir.Value] = {}
+    for name in HEALTH_METRICS:
+        cols[f"telemetry_{name}_health_last"] = g[f"telemetry_{name}_health_last"]
+    for name in HEALTH_METRICS:
+        for w in windows:
+            p = f"_{name}_{w}_"
+            cols[f"telemetry_{name}_health_slope_{w}d"] = ols_slope(
+                g[p + "n"], g[p + "x"], g[p + "y"], g[p + "xy"], g[p + "xx"]
+            )
+    return g.select(*DEVICE, "cutoff", **cols)
+
+
+# -- device events ---------------------------------------------------------------------------
+
+
+@node()
+def events(device_events: ir.Table) -> ir.Table:
+    """Device events with their day."""
+    e = device_events
+    return e.select("partner_id", "device_id", "code", "severity", day=day_of(e.occurred_at))
+
+
+def has_prefix(code: ir.StringValue, prefix: str) -> ir.BooleanValue:
+    """The code's part before its first dot is ``prefix``."""
+    return (code == prefix) | code.startswith(prefix + ".")
+
+
+@builder(keys=DEVICE, zero_fill=True)
+def device_event_counts(
+    events: ir.Table,
+    cutoffs: ir.Table,
+    cutoff_days: tuple[int, ...],
+    *,
+    windows: tuple[int, ...] = (7, 30, 90),
+    code_prefixes: tuple[str, ...] = (),
+) -> ir.Table:
+    """Device events per window by severity and by code prefix (listed ones, then the others)."""
+    e = in_range(events, cutoff_days, max(windows))
+    kinds = {"": e.device_id.notnull()}
+    kinds.update({f"{s}_": e.severity == s for s in SEVERITIES})
+    listed = [has_prefix(e.code, p) for p in code_prefixes]
+    kinds.update({f"prefix_{slug(p)}_": m for p, m in zip(code_prefixes, listed, strict=True)})
+    if code_prefixes:
+        kinds["prefix_other_"] = ~ibis.or_(*listed)
+    # one row per device and day with a count per kind, then sums per window
+    daily = e.group_by(["partner_id", "device_id", "day"]).aggregate(
+        **{f"_{k}n": count_if(cond) for k, cond in kinds.items()}
+    )
+    j = window_join(daily, cutoffs, days=max(windows))
+    j = j.mutate(**{f"_w{w}": within(j, w) for w in windows})
+    aggs = {
+        f"dev_events_{k}count_{w}d": sum_if(j[f"_w{w}"], j[f"_{k}n"]).cast("int64")
+        for w in windows
+        for k in kinds
+    }
+    return j.group_by([*DEVICE, "cutoff"]).aggregate(**aggs)
+
+
+@builder(keys=DEVICE, zero_fill=True)
+def device_event_bursts(
+    events: ir.Table,
+    cutoffs: ir.Table,
+    cutoff_days: tuple[int, ...],
+    *,
+    windows: tuple[int, ...] = (7, 30),
+) -> ir.Table:
+    """The most events on one day per window (recent bursts), and days since the last error."""
+    recent = in_range(events, cutoff_days, max(windows))
+    daily = recent.group_by(["partner_id", "device_id", "day"]).aggregate(n=recent.count())
+    j = window_join(daily, cutoffs, days=max(windows))
+    g = j.group_by([*DEVICE, "cutoff"]).aggregate(
+        **{f"dev_events_daily_count_max_{w}d": j.n.max(where=within(j, w)) for w in windows}
+    )
+    err = events.filter(events.severity == "error").select("partner_id", "device_id", "day")
+    last = latest_as_of(err, cutoffs, cutoff_days, group=list(DEVICE), values=[], order="day")
+    last = last.select(
+        e_partner="partner_id",
+        e_device="device_id",
+        e_cutoff="cutoff",
+        days_since_last_error_event=(last.cday - last.day).cast("int64"),
+    )
+    both = g.outer_join(
+        last,
+        [g.partner_id == last.e_partner, g.device_id == last.e_device, g.cutoff == last.e_cutoff],
+    )
+    return both.select(
+        partner_id=ibis.coalesce(both.partner_id, both.e_partner),
+        device_id=ibis.coalesce(both.device_id, both.e_device),
+        cutoff=ibis.coalesce(both.cutoff, both.e_cutoff),
+        **{c: both[c] for c in g.columns if c.startswith("dev_")},
+        days_since_last_error_event=both.days_since_last_error_event,
+    )
+
+
+# -- service tickets per device ----------------------------------------------------------------
+
+
+@builder(keys=DEVICE, zero_fill=True)
+def svc_device_counts(
+    tickets: ir.Table,
+    cutoffs: ir.Table,
+    cutoff_days: tuple[int, ...],
+    *,
+    windows: tuple[int, ...] = (90, 365),
+    kinds: tuple[str, ...] = ("incident", "repair", "part_replacement", "preventive"),
+    components: tuple[str, ...] = (),
+    component_window: int = 365,
+) -> ir.Table:
+    """The device's tickets per window by kind and by component, and days since the last repair."""
+    t = tickets.filter(tickets.device_id.notnull())
+    top = max(*windows, component_window)
+    j = window_join(in_range(t, cutoff_days, top), cutoffs, days=top)
+    aggs: dict[str, ir.Value] = {}
+    for w in windows:
+        f = within(j, w)
+        for k in kinds:
+            aggs[f"svc_dev_{slug(k)}_count_{w}d"] = count_if(f & (j.kind == k))
+    fc = within(j, component_window)
+    for c in components:
+        aggs[f"svc_dev_component_{slug(c)}_count_{component_window}d"] = count_if(
+            fc & (j.component == c)
+        )
+    g = j.group_by([*DEVICE, "cutoff"]).aggregate(**aggs)
+    rep = t.filter(t.kind.isin(REPAIR_KINDS)).select("partner_id", "device_id", "day")
+    last = latest_as_of(rep, cutoffs, cutoff_days, group=list(DEVICE), values=[], order="day")
+    last = last.select(
+        r_partner="partner_id",
+        r_device="device_id",
+        r_cutoff="cutoff",
+        days_since_last_repair=(last.cday - last.day).cast("int64"),
+    )
+    both = g.outer_join(
+        last,
+        [g.partner_id == last.r_partner, g.device_id == last.r_device, g.cutoff == last.r_cutoff],
+    )
+    return both.select(
+        partner_id=ibis.coalesce(both.partner_id, both.r_partner),
+        device_id=ibis.coalesce(both.device_id, both.r_device),
+        cutoff=ibis.coalesce(both.cutoff, both.r_cutoff),
+        **{c: both[c] for c in aggs},
+        days_since_last_repair=both.days_since_last_repair,
+    )

@@ -1,0 +1,255 @@
+"""Supply features per device and colour (the consumable_depletion model's entity).
+
+Supply levels come from ``supply_level_pct.<color>`` readings. A cartridge change is a jump
+up of at least ``CHANGE_JUMP_PCT`` points from the colour's previous reading, looked for up to
+``CHANGE_LOOKBACK_DAYS`` back. "Latest" means the last reading dated on or before the
+cutoff, however old.
+"""
+
+from __future__ import annotations
+
+import ibis
+import ibis.expr.types as ir
+
+from amplify_ml.features.builders.devices import PAGE_LOOKBACK_DAYS
+from amplify_ml.features.graph import (
+    bucket_latest,
+    builder,
+    count_if,
+    day_of,
+    entity,
+    in_range,
+    latest_from_buckets,
+    node,
+    ols_slope,
+    sum_if,
+    window_join,
+    within,
+)
+
+DEVICE_COLOR = ("partner_id", "device_id", "color")
+DEVICE_COLOR_SPINE = ("partner_id", "account_id", "device_id", "color")
+SUPPLY_PREFIX = "supply_level_pct."
+CHANGE_JUMP_PCT = 30.0
+CHANGE_LOOKBACK_DAYS = PAGE_LOOKBACK_DAYS
+"""Cartridge changes are looked for this many days back from a cutoff (as far as the page
+increments go, for the pages since the change)."""
+
+
+@node()
+def supply_readings(telemetry: ir.Table) -> ir.Table:
+    """Supply level readings per device and colour, with their day."""
+    t = telemetry.filter(telemetry.metric.startswith(SUPPLY_PREFIX))
+    return t.select(
+        "partner_id",
+        "device_id",
+        "observed_at",
+        "value",
+        color=t.metric.substr(len(SUPPLY_PREFIX)),
+        day=day_of(t.observed_at),
+    )
+
+
+@node(cache=True)
+def supply_buckets(supply_readings: ir.Table, cutoff_days: tuple[int, ...]) -> ir.Table:
+    """Each device colour's latest reading per cutoff bucket, in one pass over its history.
+
+    Bucket -1 holds the latest reading from before the change lookback.
+    """
+    return bucket_latest(
+        supply_readings,
+        cutoff_days,
+        group=list(DEVICE_COLOR),
+        values=["value"],
+        lookback=CHANGE_LOOKBACK_DAYS,
+    )
+
+
+@node(cache=True)
+def supply_latest(supply_buckets: ir.Table, cutoffs: ir.Table) -> ir.Table:
+    """Each device colour's latest level at each cutoff (however old), and its day."""
+    return latest_from_buckets(supply_buckets, cutoffs, group=list(DEVICE_COLOR), values=["value"])
+
+
+@node(cache=True)
+def supply_changes(
+    supply_readings: ir.Table,
+    supply_buckets: ir.Table,
+    page_readings: ir.Table,
+    cutoff_days: tuple[int, ...],
+) -> ir.Table:
+    """Cartridge changes (jumps up from the previous reading), with the page counter then.
+
+    Looked for up to ``CHANGE_LOOKBACK_DAYS`` before the first cutoff; the page counter is the
+    one read at the same time (periodic readings report both).
+    """
+    s = supply_readings
+    recent = s.filter(
+        (s.day > cutoff_days[0] - CHANGE_LOOKBACK_DAYS) & (s.day <= cutoff_days[-1])
+    ).select(*DEVICE_COLOR, "observed_at", "day", "value", _before=ibis.literal(False))
+    b = supply_buckets
+    older = b.filter(b._b == -1).select(
+        *DEVICE_COLOR, "observed_at", "day", "value", _before=ibis.literal(True)
+    )
+    t = recent.union(older)
+    w = ibis.window(group_by=[t.partner_id, t.device_id, t.color], order_by=[t.observed_at])
+    t = t.mutate(prev=t.value.lag().over(w))
+    ch = t.filter(~t._before & t.prev.notnull() & (t.value - t.prev >= CHANGE_JUMP_PCT))
+    ch = ch.select(*DEVICE_COLOR, "observed_at", "day")
+    p = page_readings.select(
+        p_partner="partner_id", p_device="device_id", p_obs="observed_at", page_value="value"
+    )
+    j = ch.left_join(
+        p, [ch.partner_id == p.p_partner, ch.device_id == p.p_device, ch.observed_at == p.p_obs]
+    )
+    return j.select(*DEVICE_COLOR, "observed_at", "day", "page_value")
+
+
+@entity(keys=DEVICE_COLOR_SPINE)
+def device_color_spine(
+    supply_latest: ir.Table,
+    cutoffs: ir.Table,
+    ib_devices: ir.Table | None = None,
+    *,
+    threshold_pct: float = 10.0,
+) -> ir.Table:
+    """Device colours whose latest level on or before the cutoff is above the threshold.
+
+    With an install base, only devices alive at the cutoff.
+    """
+    last = supply_latest.filter(supply_latest.value > threshold_pct)
+    if ib_devices is None:
+        return last.select(
+            "partner_id",
+            account_id=ibis.null("string"),
+            device_id=last.device_id,
+            color=last.color,
+            cutoff=last.cutoff,
+            cday=last.cday,
+        )
+    ib = ib_devices.select("partner_id", "account_id", "device_id", "inst", "ret")
+    j = last.join(ib, ["partner_id", "device_id"])
+    j = j.filter((j.inst <= j.cday) & (j.ret.isnull() | (j.ret > j.cday)))
+    return j.select(*DEVICE_COLOR_SPINE, "cutoff", "cday")
+
+
+@builder(keys=DEVICE_COLOR)
+def supply_level(
+    supply_readings: ir.Table,
+    supply_latest: ir.Table,
+    supply_changes: ir.Table,
+    page_latest: ir.Table,
+    cutoffs: ir.Table,
+    cutoff_days: tuple[int, ...],
+    *,
+    windows: tuple[int, ...] = (7, 30),
+) -> ir.Table:
+    """Last level, slopes since the last change, days and pages since it, days to empty.
+
+    Slopes are per day over each window's readings since the last cartridge change (looked
+    for within ``CHANGE_LOOKBACK_DAYS``); days to empty extrapolate the longest window's slope.
+    """
+    last = supply_latest.select(*DEVICE_COLOR, "cutoff", "cday", supply_level_last="value")
+    cj = window_join(supply_changes, cutoffs, days=CHANGE_LOOKBACK_DAYS)
+    chg = cj.group_by([*DEVICE_COLOR, "cutoff"]).aggregate(
+        change_day=cj.day.max(), change_pages=cj.page_value.argmax(cj.observed_at)
+    )
+    chg = chg.select(
+        c_partner="partner_id",
+        c_device="device_id",
+        c_color="color",
+        c_cutoff="cutoff",
+        change_day="change_day",
+        change_pages="change_pages",
+    )
+    base = last.left_join(
+        chg,
+        [
+            last.partner_id == chg.c_partner,
+            last.device_id == chg.c_device,
+            last.color == chg.c_color,
+            last.cutoff == chg.c_cutoff,
+        ],
+    ).select(*DEVICE_COLOR, "cutoff", "cday", "supply_level_last", "change_day", "change_pages")
+    # slopes over the readings since the last change, per window
+    top = max(windows)
+    r = supply_readings.select(*DEVICE_COLOR, "day", "value")
+    win = window_join(in_range(r, cutoff_days, top), cutoffs, days=top)
+    c = chg.select(
+        k_partner="c_partner", k_device="c_device", k_color="c_color", k_cutoff="c_cutoff",
+        since="change_day",
+    )
+    win = win.left_join(
+        c,
+        [
+            win.partner_id == c.k_partner,
+            win.device_id == c.k_device,
+            win.color == c.k_color,
+            win.cutoff == c.k_cutoff,
+        ],
+    ).select(*DEVICE_COLOR, "cutoff", "cday", "day", "value", "since")
+    win = win.filter(win.since.isnull() | (win.day >= win.since))
+    x = (win.day - win.cday).cast("float64")
+    win = win.mutate(_x=x, _xx=x * x, _xy=x * win.value, **{f"_w{w}": within(win, w) for w in windows})
+    slopes = {}
+    for w in windows:
+        f = win[f"_w{w}"]
+        slopes[f"_slope_{w}"] = ols_slope(
+            count_if(f), sum_if(f, win._x), sum_if(f, win.value), sum_if(f, win._xy),
+            sum_if(f, win._xx),
+        )
+    sl = win.group_by([*DEVICE_COLOR, "cutoff"]).aggregate(**slopes)
+    sl = sl.select(
+        s_partner="partner_id", s_device="device_id", s_color="color", s_cutoff="cutoff",
+        **{k: sl[k] for k in slopes},
+    )
+    out = base.left_join(
+        sl,
+        [
+            base.partner_id == sl.s_partner,
+            base.device_id == sl.s_device,
+            base.color == sl.s_color,
+            base.cutoff == sl.s_cutoff,
+        ],
+    ).select(*base.columns, *slopes)
+    p = page_latest.select(
+        p_partner="partner_id", p_device="device_id", p_cutoff="cutoff", page_last="value"
+    )
+    out = base.left_join(
+        sl,
+        [
+            base.partner_id == sl.s_partner,
+            base.device_id == sl.s_device,
+            base.color == sl.s_color,
+            base.cutoff == sl.s_cutoff,
+        ],
+    ).select(*base.columns, *slopes)
+    out = out.left_join(
+        p, [out.partner_id == p.p_partner, out.device_id == p.p_device, out.cutoff == p.p_cutoff]
+    ).select(*out.columns, "page_last")
+    pages = out.page_last - out.change_pages
+    cols: dict[str, ir.Value] = {
+        "supply_level_last": out.supply_level_last,
+        "days_since_supply_change": (out.cday - out.change_day).cast("int64"),
+        "pages_since_supply_change": ibis.ifelse(pages >= 0, pages, ibis.null("float64")),
+    }
+    for w in windows:
+        cols[f"supply_level_slope_{w}d"] = out[f"_slope_{w}"]
+    slope = out[f"_slope_{max(windows)}"]
+    cols[f"supply_days_to_empty_linear_{max(windows)}d"] = ibis.ifelse(
+        slope < 0, out.supply_level_last / -slope, ibis.null("float64")
+    )
+    return out.select(*DEVICE_COLOR, "cutoff", **cols)
+
+
+@builder(keys=DEVICE_COLOR)
+def supply_yield(ib_devices: ir.Table, products: ir.Table, cutoffs: ir.Table) -> ir.Table:
+    """Mean rated page yield of the family's cartridges in the colour launched by the cutoff."""
+    sup = products.filter((products.category == "supplies") & products.color.notnull())
+    sup = sup.select("family", "color", "page_yield", day=day_of(sup.launched_on))
+    j = window_join(sup, cutoffs, days=None)
+    y = j.group_by(["family", "color", "cutoff"]).aggregate(
+        supply_page_yield_mean=j.page_yield.cast("float64").mean()
+    )
+    d = ib_devices.select("partner_id", "device_id", "family").join(y, "family")
+    return d.select(*DEVICE_COLOR, "cutoff", "supply_page_yield_mean")

@@ -1,0 +1,218 @@
+"""Account-side builders on a few rows, expected values worked out by hand.
+
+The cutoff is mostly 2024-06-30 (a Sunday). A window of N days holds the days
+(cutoff - N, cutoff]: the 30-day window starts on 2024-06-01.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.unit.features.helpers import row, run, table
+
+C = "2024-06-30"
+
+
+@pytest.fixture(scope="module")
+def sales():
+    return {
+        "accounts": table(
+            "accounts",
+            [dict(account_id="A"), dict(account_id="B"), dict(account_id="C", first_seen="2024-07-01")],
+        ),
+        "sell_through": table(
+            "sell_through",
+            [
+                # on the cutoff day: inside every window
+                dict(account_id="A", sku="PR-1", sold_on=C, quantity=1, net_amount=300.0),
+                # 29 days before: inside the 30-day window
+                dict(account_id="A", sku="TN-1-K", sold_on="2024-06-01", quantity=2,
+                     net_amount=160.0, channel="online"),
+                # 30 days before: outside the 30-day window, inside the 90-day one
+                dict(account_id="A", sku="TN-1-K-XL", sold_on="2024-05-31", quantity=1,
+                     net_amount=120.0, channel="online"),
+                # a return
+                dict(account_id="A", sku="TN-1-K", sold_on="2024-04-15", quantity=-1,
+                     net_amount=-80.0, channel="marketplace"),
+                # after the cutoff: never seen at 2024-06-30
+                dict(account_id="A", sku="PR-1", sold_on="2024-07-01", quantity=5, net_amount=1500.0),
+                # exactly 365 days before: outside; one day later: inside
+                dict(account_id="A", sku="PR-1", sold_on="2023-07-01", quantity=1, net_amount=280.0),
+                dict(account_id="A", sku="PR-1", sold_on="2023-07-02", quantity=1, net_amount=290.0),
+            ],
+        ),
+    }
+
+
+def test_category_window_sums(sales) -> None:
+    out = run("st_cat_window_sums", sales, [C, "2024-07-01"], windows=(30, 90, 365))
+    sup = row(out, account_id="A", category="supplies", cutoff=C)
+    assert (sup["st_cat_revenue_sum_30d"], sup["st_cat_units_sum_30d"]) == (160.0, 2)
+    assert (sup["st_cat_lines_count_30d"], sup["st_cat_skus_distinct_30d"]) == (1, 1)
+    assert sup["st_cat_returns_count_30d"] == 0
+    assert (sup["st_cat_revenue_sum_90d"], sup["st_cat_units_sum_90d"]) == (200.0, 2)
+    assert (sup["st_cat_lines_count_90d"], sup["st_cat_skus_distinct_90d"]) == (3, 2)
+    assert sup["st_cat_returns_count_90d"] == 1
+    pr = row(out, account_id="A", category="printer", cutoff=C)
+    assert (pr["st_cat_revenue_sum_30d"], pr["st_cat_revenue_sum_365d"]) == (300.0, 590.0)
+    assert (pr["st_cat_units_sum_365d"], pr["st_cat_lines_count_365d"]) == (2, 2)
+    later = row(out, account_id="A", category="printer", cutoff="2024-07-01")
+    assert (later["st_cat_revenue_sum_30d"], later["st_cat_units_sum_30d"]) == (1800.0, 6)
+    assert set(out["account_id"]) == {"A"}  # B bought nothing: no row (zero-filled later)
+
+
+def test_account_window_sums_and_categories(sales) -> None:
+    out = run("st_window_sums", sales, [C], windows=(30, 365))
+    a = row(out, account_id="A", cutoff=C)
+    assert (a["st_revenue_sum_30d"], a["st_units_sum_30d"], a["st_lines_count_30d"]) == (460.0, 3, 2)
+    assert (a["st_revenue_sum_365d"], a["st_units_sum_365d"], a["st_lines_count_365d"]) == (
+        790.0,
+        4,
+        5,
+    )
+    assert (a["st_skus_distinct_365d"], a["st_returns_count_365d"]) == (3, 1)
+    assert a["st_categories_distinct_365d"] == 2
+
+
+def test_days_since_last_purchase(sales) -> None:
+    cat = run("days_since_last_purchase_cat", sales, [C, "2024-06-15"])
+    assert row(cat, category="printer", cutoff=C)["days_since_last_purchase_cat"] == 0
+    assert row(cat, category="supplies", cutoff=C)["days_since_last_purchase_cat"] == 29
+    # 2023-07-02 to 2024-06-15 (2024 is a leap year); the return of 2024-04-15 is no purchase
+    assert row(cat, category="printer", cutoff="2024-06-15")["days_since_last_purchase_cat"] == 349
+    assert row(cat, category="supplies", cutoff="2024-06-15")["days_since_last_purchase_cat"] == 14
+    acc = run("days_since_last_purchase", sales, [C, "2024-06-15"])
+    assert list(acc["days_since_last_purchase"]) == [14, 0]
+
+
+def test_channel_share(sales) -> None:
+    out = run("st_channel_share", sales, [C], window=365)
+    a = row(out, account_id="A")
+    assert a["st_channel_field_share_365d"] == pytest.approx(0.4)
+    assert a["st_channel_online_share_365d"] == pytest.approx(0.4)
+    assert a["st_channel_marketplace_share_365d"] == pytest.approx(0.2)
+
+
+def test_spine_and_profile(sales) -> None:
+    spine = run("account_category_spine", sales, [C, "2024-07-01"])
+    assert len(spine[spine.cutoff == C]) == 2 * 6  # A and B, six categories
+    assert len(spine[spine.cutoff == "2024-07-01"]) == 3 * 6  # C first seen that day
+    prof = run("account_profile", sales, [C])
+    a = row(prof, account_id="A")
+    assert a["account_tenure_days"] == 1642  # 2020-01-01 to 2024-06-30
+    assert (a["industry"], a["employee_band"], a["partner_track"]) == ("Retail", "10-49", "power")
+
+
+def test_install_base_composition() -> None:
+    ib = table(
+        "install_base",
+        [
+            dict(device_id="D1", account_id="A", sku="PR-1", installed_on="2020-06-30",
+                 warranty_ends_on="2024-08-15", contract="mps"),
+            dict(device_id="D2", account_id="A", sku="PC-1", installed_on="2022-06-30",
+                 warranty_ends_on="2024-12-01", contract="daas"),
+            dict(device_id="D3", account_id="A", sku="PR-1", installed_on="2018-01-01",
+                 retired_on="2024-03-01", contract="none"),
+            dict(device_id="D4", account_id="A", sku="PR-1", installed_on="2024-07-15"),
+            dict(device_id="D5", account_id="A", sku="PC-1", installed_on="2021-01-01",
+                 retired_on="2024-09-01", contract="care_pack"),
+        ],
+    )
+    tabs = {"accounts": table("accounts", [dict(account_id="A")]), "install_base": ib}
+    out = run("ib_composition", tabs, [C])
+    a = row(out, account_id="A")
+    assert (a["ib_devices_count"], a["ib_printer_count"], a["ib_pc_count"]) == (3, 1, 2)
+    assert a["ib_device_age_mean_days"] == pytest.approx((1461 + 731 + 1276) / 3)
+    assert a["ib_device_age_max_days"] == 1461
+    assert a["ib_warranty_ending_count_next_90d"] == 1  # D1 in 46 days
+    assert a["ib_warranty_ending_count_next_180d"] == 2  # and D2 in 154 days
+    assert (a["ib_contract_mps_count"], a["ib_contract_daas_count"]) == (1, 1)
+    assert (a["ib_contract_care_pack_count"], a["ib_contract_none_count"]) == (1, 0)
+    assert a["ib_retired_count_365d"] == 1
+
+
+@pytest.fixture(scope="module")
+def intent():
+    return {
+        "accounts": table("accounts", [dict(account_id="A")]),
+        "intent_signals": table(
+            "intent_signals",
+            [
+                dict(account_id="A", week_of="2024-06-24", topic="printer", intensity=5),
+                dict(account_id="A", week_of="2024-06-17", topic="Laser 1", intensity=3),
+                dict(account_id="A", week_of="2024-06-10", topic="security", intensity=2),
+                dict(account_id="A", week_of="2024-05-06", topic="pc", intensity=4),
+                # the week of 2024-07-01 ends after the cutoff
+                dict(account_id="A", week_of="2024-07-01", topic="printer", intensity=10),
+                # ends 2024-04-07, exactly 12 weeks before: outside
+                dict(account_id="A", week_of="2024-04-01", topic="printer", intensity=1),
+            ],
+        ),
+    }
+
+
+def test_intent_per_category_counts_family_topics(intent) -> None:
+    out = run("intent_cat_sums", intent, [C], weeks=(2, 4, 8, 12))
+    pr = row(out, category="printer")
+    assert [pr[f"intent_cat_intensity_sum_{w}w"] for w in (2, 4, 8, 12)] == [8, 8, 8, 8]
+    pc = row(out, category="pc")
+    assert [pc[f"intent_cat_intensity_sum_{w}w"] for w in (2, 4, 8, 12)] == [0, 0, 4, 4]
+    assert set(out["category"]) == {"printer", "pc"}
+
+
+def test_intent_account_level_uses_complete_weeks_only(intent) -> None:
+    out = run("intent_sums", intent, [C, "2024-06-26"], weeks=(2, 4, 8, 12))
+    a = row(out, cutoff=C)
+    assert [a[f"intent_intensity_sum_{w}w"] for w in (2, 4, 8, 12)] == [8, 10, 14, 14]
+    assert [a[f"intent_security_intensity_sum_{w}w"] for w in (2, 4, 8, 12)] == [0, 2, 2, 2]
+    assert a["intent_topics_distinct_12w"] == 4
+    # on Wednesday 2024-06-26 the week of 2024-06-24 is not over: not counted
+    assert row(out, cutoff="2024-06-26")["intent_intensity_sum_2w"] == 3 + 2
+
+
+def test_opportunities_use_the_stage_only_once_closed() -> None:
+    opp = table(
+        "opportunities",
+        [
+            dict(account_id="A", created_on="2024-05-01", stage="won", closed_on="2024-06-15",
+                 deal_registered=True),
+            dict(account_id="A", created_on="2024-06-01", stage="won", closed_on="2024-07-10",
+                 amount=2000.0),
+            dict(account_id="A", created_on="2024-01-10", stage="lost", closed_on="2024-02-01"),
+            dict(account_id="A", created_on="2024-06-20", stage="open", amount=500.0,
+                 deal_registered=True),
+            dict(account_id="A", created_on="2024-07-05", stage="open"),
+        ],
+    )
+    tabs = {"accounts": table("accounts", [dict(account_id="A")]), "opportunities": opp}
+    a = row(run("opportunity_counts", tabs, [C], windows=(90, 365)), account_id="A")
+    assert (a["opp_open_count"], a["opp_open_amount_sum"]) == (2, 2500.0)
+    assert (a["opp_created_count_90d"], a["opp_created_count_365d"]) == (3, 4)
+    assert (a["opp_registered_count_90d"], a["opp_registered_count_365d"]) == (2, 2)
+    assert (a["opp_won_count_90d"], a["opp_won_amount_sum_90d"]) == (1, 1000.0)
+    assert (a["opp_lost_count_90d"], a["opp_lost_count_365d"]) == (0, 1)
+    assert a["days_since_last_opportunity"] == 10
+
+
+def test_account_tickets() -> None:
+    tickets = table(
+        "service_events",
+        [
+            dict(account_id="A", opened_at="2024-06-29T10:00:00Z", closed_at="2024-07-02T10:00:00Z",
+                 kind="incident"),
+            dict(account_id="A", opened_at="2024-05-01T10:00:00Z", closed_at="2024-05-02T10:00:00Z",
+                 kind="repair"),
+            dict(account_id="A", opened_at="2024-01-15T10:00:00Z", closed_at="2024-01-20T10:00:00Z",
+                 kind="part_replacement"),
+            dict(account_id="A", opened_at="2023-01-01T10:00:00Z", kind="incident"),
+            dict(account_id="A", opened_at="2024-07-01T10:00:00Z", kind="incident"),
+            dict(account_id="A", opened_at="2024-06-30T23:59:00Z", closed_at="2024-06-30T23:59:30Z",
+                 kind="preventive"),
+        ],
+    )
+    tabs = {"accounts": table("accounts", [dict(account_id="A")]), "service_events": tickets}
+    a = row(run("svc_account_counts", tabs, [C], windows=(90, 365)), account_id="A")
+    assert a["svc_open_count"] == 2
+    assert (a["svc_tickets_count_90d"], a["svc_tickets_count_365d"]) == (3, 4)
+    assert (a["svc_incident_count_90d"], a["svc_incident_count_365d"]) == (1, 1)
+    assert (a["svc_repair_count_90d"], a["svc_repair_count_365d"]) == (1, 2)

@@ -1,0 +1,206 @@
+"""Device builders on a few rows, expected values worked out by hand (cutoff 2024-06-30)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from tests.unit.features.helpers import row, run, table
+
+C = "2024-06-30"
+
+
+@pytest.fixture(scope="module")
+def fleet():
+    ib = table(
+        "install_base",
+        [
+            dict(device_id="D1", account_id="A", sku="PR-1", installed_on="2020-06-30",
+                 warranty_ends_on="2024-08-15", contract="mps"),
+            dict(device_id="D2", account_id="A", sku="PC-1", installed_on="2022-06-30",
+                 contract="daas"),
+            dict(device_id="D0", account_id="A", sku="PR-1", installed_on="2016-01-01",
+                 retired_on="2020-06-30", replaced_by="D1", contract="mps"),
+            dict(device_id="D3", account_id="A", sku="PR-1", installed_on="2024-07-01"),
+            dict(device_id="D4", account_id="A", sku="PR-1", installed_on="2019-01-01",
+                 retired_on=C),
+            dict(device_id="D5", account_id="A", sku="PR-1", installed_on="2019-01-01",
+                 retired_on="2024-07-01", contract="none"),
+        ],
+    )
+    return {"accounts": table("accounts", [dict(account_id="A")]), "install_base": ib}
+
+
+def test_spine_keeps_devices_alive_at_the_cutoff(fleet) -> None:
+    spine = run("device_spine", fleet, [C])
+    assert list(spine["device_id"]) == ["D1", "D2", "D5"]  # D4 retired on the cutoff day
+    managed = run("device_spine", fleet, [C], contracts=("mps", "daas"))
+    assert list(managed["device_id"]) == ["D1", "D2"]
+
+
+def test_device_profile(fleet) -> None:
+    out = run("device_profile", fleet, [C])
+    d1 = row(out, device_id="D1")
+    assert (d1["device_age_days"], d1["days_to_warranty_end"]) == (1461, 46)
+    assert d1["is_under_warranty"] and d1["is_replacement"]  # D0 was retired, replaced by D1
+    assert (d1["family"], d1["device_category"], d1["contract"]) == ("Laser 1", "printer", "mps")
+    assert (d1["device_list_price"], d1["family_age_days"]) == (100.0, 3468)
+    d2 = row(out, device_id="D2")
+    assert math.isnan(d2["days_to_warranty_end"]) and not d2["is_under_warranty"]
+    assert not d2["is_replacement"]
+
+
+def _pages(device: str, readings: list[tuple[str, float]]) -> list[dict]:
+    return [
+        dict(device_id=device, observed_at=t, metric="page_count", value=v) for t, v in readings
+    ]
+
+
+@pytest.fixture(scope="module")
+def pages(fleet):
+    tel = table(
+        "telemetry",
+        _pages(
+            "D1",
+            [
+                ("2024-03-01T03:00:00Z", 1000.0),
+                ("2024-04-01T03:00:00Z", 1300.0),  # 90 days before: outside the 90-day window
+                ("2024-04-02T03:00:00Z", 1310.0),
+                ("2024-06-01T03:00:00Z", 1910.0),  # after a 60-day gap
+                ("2024-06-20T03:00:00Z", 50.0),  # counter reset: 50 pages since
+                ("2024-06-25T03:00:00Z", 150.0),
+                ("2024-06-30T23:00:00Z", 170.0),  # late on the cutoff day: counts
+                ("2024-07-01T01:00:00Z", 9999.0),  # after the cutoff
+            ],
+        )
+        + _pages("D5", [("2024-06-01T03:00:00Z", 100.0), ("2024-06-11T03:00:00Z", 300.0)]),
+    )
+    return {**fleet, "telemetry": tel}
+
+
+def test_pages_from_counter_increments(pages) -> None:
+    out = run("telemetry_pages", pages, [C], windows=(7, 30, 90))
+    d1 = row(out, device_id="D1")
+    assert (d1["telemetry_pages_sum_7d"], d1["telemetry_pages_per_day_mean_7d"]) == (120.0, 12.0)
+    assert d1["telemetry_pages_sum_30d"] == 770.0  # 600 + 50 (reset) + 100 + 20
+    assert d1["telemetry_pages_per_day_mean_30d"] == pytest.approx(770 / 89)  # over 89 days
+    assert d1["telemetry_pages_sum_90d"] == 780.0
+    assert d1["telemetry_pages_per_day_mean_90d"] == pytest.approx(780 / 90)
+    assert d1["telemetry_pages_trend_30d_vs_90d"] == pytest.approx((770 / 89) / (780 / 90))
+    assert "D2" not in set(out["device_id"])  # no page counter: no row, never zeros
+
+
+def test_pages_relative_to_the_family(pages) -> None:
+    out = run("telemetry_pages_vs_family", pages, [C], window=90)
+    family_mean = (780 / 90 + 20.0) / 2
+    assert row(out, device_id="D1")["telemetry_pages_vs_family_90d"] == pytest.approx(
+        (780 / 90) / family_mean
+    )
+    assert row(out, device_id="D5")["telemetry_pages_vs_family_90d"] == pytest.approx(
+        20.0 / family_mean
+    )
+
+
+def test_health_last_and_slopes(fleet) -> None:
+    def h(metric: str, t: str, v: float) -> dict:
+        return dict(device_id="D2", observed_at=t, metric=metric, value=v)
+
+    tel = table(
+        "telemetry",
+        [
+            h("battery_health_pct", "2024-06-30T02:00:00Z", 80.0),
+            h("battery_health_pct", "2024-06-20T02:00:00Z", 84.0),
+            h("battery_health_pct", "2024-06-10T02:00:00Z", 88.0),
+            h("battery_health_pct", "2024-05-01T02:00:00Z", 90.0),
+            h("battery_health_pct", "2024-07-02T02:00:00Z", 10.0),
+            h("disk_health_pct", "2024-06-15T02:00:00Z", 95.0),
+        ],
+    )
+    d2 = row(run("telemetry_health", {**fleet, "telemetry": tel}, [C], windows=(30, 90)), device_id="D2")
+    assert d2["telemetry_battery_health_last"] == 80.0
+    assert d2["telemetry_battery_health_slope_30d"] == pytest.approx(-0.4)
+    # least squares over x = (0, -10, -20, -60) days, y = (80, 84, 88, 90)
+    assert d2["telemetry_battery_health_slope_90d"] == pytest.approx(-1220 / 8300)
+    assert d2["telemetry_disk_health_last"] == 95.0
+    assert math.isnan(d2["telemetry_disk_health_slope_90d"])  # one reading: no slope
+
+
+@pytest.fixture(scope="module")
+def events(fleet):
+    def e(device: str, t: str, code: str, severity: str) -> dict:
+        return dict(device_id=device, occurred_at=t, code=code, severity=severity)
+
+    ev = table(
+        "device_events",
+        [
+            e("D1", "2024-06-30T10:00:00Z", "13.A2.D3", "warning"),
+            e("D1", "2024-06-30T11:00:00Z", "13.B1.E4", "warning"),
+            e("D1", "2024-06-30T12:00:00Z", "50.00.01", "error"),
+            e("D1", "2024-06-20T12:00:00Z", "50.C7.F2", "warning"),
+            e("D1", "2024-04-15T12:00:00Z", "10.00.00", "info"),
+            e("D1", "2024-07-01T12:00:00Z", "13.A2.D3", "error"),
+            e("D2", "2023-01-01T12:00:00Z", "61.A2.D3", "error"),
+        ],
+    )
+    return {**fleet, "device_events": ev}
+
+
+def test_event_counts_by_severity_and_prefix(events) -> None:
+    out = run("device_event_counts", events, [C], windows=(7, 30, 90), code_prefixes=("13", "50"))
+    d1 = row(out, device_id="D1")
+    assert (d1["dev_events_count_7d"], d1["dev_events_count_30d"], d1["dev_events_count_90d"]) == (
+        3,
+        4,
+        5,
+    )
+    assert (d1["dev_events_warning_count_7d"], d1["dev_events_error_count_7d"]) == (2, 1)
+    assert (d1["dev_events_warning_count_30d"], d1["dev_events_info_count_90d"]) == (3, 1)
+    assert (d1["dev_events_prefix_13_count_7d"], d1["dev_events_prefix_50_count_7d"]) == (2, 1)
+    assert d1["dev_events_prefix_50_count_30d"] == 2
+    assert (d1["dev_events_prefix_other_count_30d"], d1["dev_events_prefix_other_count_90d"]) == (
+        0,
+        1,
+    )
+
+
+def test_event_bursts_and_days_since_error(events) -> None:
+    out = run("device_event_bursts", events, [C], windows=(7, 30))
+    d1 = row(out, device_id="D1")
+    assert (d1["dev_events_daily_count_max_7d"], d1["dev_events_daily_count_max_30d"]) == (3, 3)
+    assert d1["days_since_last_error_event"] == 0
+    d2 = row(out, device_id="D2")
+    assert d2["days_since_last_error_event"] == 546  # 2023-01-01
+    assert math.isnan(d2["dev_events_daily_count_max_7d"])  # zero-filled in the training set
+
+
+def test_device_tickets(fleet) -> None:
+    def t(device: str | None, opened: str, kind: str, component: str | None = None) -> dict:
+        return dict(account_id="A", device_id=device, opened_at=opened, kind=kind, component=component)
+
+    tickets = table(
+        "service_events",
+        [
+            t("D1", "2024-06-29T09:00:00Z", "repair", "fuser"),
+            t("D1", "2024-03-01T09:00:00Z", "part_replacement", "drum"),
+            t("D1", "2023-08-01T09:00:00Z", "incident"),
+            t("D1", "2024-07-01T09:00:00Z", "repair", "fuser"),
+            t("D1", "2022-01-01T09:00:00Z", "repair", "fuser"),
+            t(None, "2024-06-29T09:00:00Z", "incident"),
+            t("D2", "2021-05-05T09:00:00Z", "part_replacement", "battery"),
+        ],
+    )
+    out = run(
+        "svc_device_counts",
+        {**fleet, "service_events": tickets},
+        [C],
+        windows=(90, 365),
+        kinds=("incident", "repair"),
+        components=("fuser",),
+    )
+    d1 = row(out, device_id="D1")
+    assert (d1["svc_dev_repair_count_90d"], d1["svc_dev_repair_count_365d"]) == (1, 1)
+    assert (d1["svc_dev_incident_count_90d"], d1["svc_dev_incident_count_365d"]) == (0, 1)
+    assert d1["svc_dev_component_fuser_count_365d"] == 1
+    assert d1["days_since_last_repair"] == 1  # repair or part_replacement
+    assert row(out, device_id="D2")["days_since_last_repair"] == 1152

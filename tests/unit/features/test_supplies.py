@@ -1,0 +1,84 @@
+"""Supply builders and the depletion entity, worked out by hand (cutoff 2024-06-30)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from tests.unit.features.helpers import row, run, table
+
+C = "2024-06-30"
+
+
+def _reading(device: str, t: str, metric: str, value: float) -> dict:
+    return dict(device_id=device, observed_at=t, metric=metric, value=value)
+
+
+@pytest.fixture(scope="module")
+def supplies():
+    k = "supply_level_pct.black"
+    rows = []
+    for t, level, pages in [
+        ("2024-05-01T03:00:00Z", 40.0, 1000.0),
+        ("2024-05-20T03:00:00Z", 12.0, 1500.0),
+        ("2024-05-28T03:00:00Z", 100.0, 1700.0),  # cartridge changed: a jump up
+        ("2024-06-10T03:00:00Z", 90.0, 2000.0),
+        ("2024-06-20T03:00:00Z", 80.0, 2300.0),
+        ("2024-06-30T03:00:00Z", 70.0, 2600.0),
+        ("2024-07-10T03:00:00Z", 55.0, 2900.0),
+    ]:
+        rows += [_reading("D1", t, k, level), _reading("D1", t, "page_count", pages)]
+    rows += [
+        _reading("D1", "2024-05-25T12:00:00Z", k, 9.0),  # a supply alert (no page counter)
+        _reading("D1", "2024-08-01T12:00:00Z", k, 9.0),  # 32 days after the cutoff
+        _reading("D1", "2024-06-29T03:00:00Z", "supply_level_pct.cyan", 8.0),
+        _reading("D5", "2024-01-01T03:00:00Z", k, 50.0),
+    ]
+    ib = table(
+        "install_base",
+        [
+            dict(device_id="D1", account_id="A", sku="PR-1", installed_on="2020-06-30"),
+            dict(device_id="D5", account_id="A", sku="PR-1", installed_on="2019-01-01",
+                 retired_on="2024-07-01"),
+        ],
+    )
+    return {
+        "accounts": table("accounts", [dict(account_id="A")]),
+        "install_base": ib,
+        "telemetry": table("telemetry", rows),
+    }
+
+
+def test_entity_is_colours_whose_latest_level_is_above_the_threshold(supplies) -> None:
+    spine = run("device_color_spine", supplies, [C])
+    assert list(zip(spine.device_id, spine.color, strict=True)) == [("D1", "black"), ("D5", "black")]
+    assert set(spine.account_id) == {"A"}
+    assert list(run("device_color_spine", supplies, [C], threshold_pct=60.0).device_id) == ["D1"]
+    without_ib = {k: v for k, v in supplies.items() if k != "install_base"}
+    spine = run("device_color_spine", without_ib, [C])
+    assert len(spine) == 2 and spine.account_id.isna().all()
+
+
+def test_supply_level_since_the_last_change(supplies) -> None:
+    out = run("supply_level", supplies, [C, "2024-06-10"], windows=(7, 30))
+    d1 = row(out, device_id="D1", color="black", cutoff=C)
+    assert d1["supply_level_last"] == 70.0
+    assert d1["days_since_supply_change"] == 33  # changed on 2024-05-28
+    assert d1["pages_since_supply_change"] == 900.0  # counter 2600 now, 1700 at the change
+    assert d1["supply_level_slope_30d"] == pytest.approx(-1.0)  # 90, 80, 70 ten days apart
+    assert math.isnan(d1["supply_level_slope_7d"])  # one reading in the last 7 days
+    assert d1["supply_days_to_empty_linear_30d"] == pytest.approx(70.0)
+    # on 2024-06-10 the change lies inside the 30-day window: only readings since it count
+    early = row(out, device_id="D1", color="black", cutoff="2024-06-10")
+    assert early["supply_level_slope_30d"] == pytest.approx(-10 / 13)
+    assert (early["days_since_supply_change"], early["pages_since_supply_change"]) == (13, 300.0)
+    d5 = row(out, device_id="D5", color="black", cutoff=C)
+    assert d5["supply_level_last"] == 50.0
+    assert math.isnan(d5["days_since_supply_change"]) and math.isnan(d5["supply_level_slope_30d"])
+
+
+def test_supply_yield_of_the_family(supplies) -> None:
+    out = run("supply_yield", supplies, [C])
+    assert row(out, device_id="D1", color="black")["supply_page_yield_mean"] == 4500.0
+    assert set(out.color) == {"black"}

@@ -1,0 +1,229 @@
+"""Training sets and feature frames: shape, dtypes, degradation, metadata, as-known mode."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from amplify_ml.datapack import write_pack
+from amplify_ml.datapack.ingest import ingest_pack
+from amplify_ml.errors import InvalidRequestError, MissingTableError
+from amplify_ml.features import (
+    FeatureWarning,
+    feature_frame,
+    load_spec,
+    monthly,
+    training_set,
+)
+from amplify_ml.features.cutoffs import as_cutoffs
+from amplify_ml.lake import Lake
+from tests.factories import partner_tables, vendor_tables, write_partner_pack, write_vendor_pack
+
+CUTOFFS = ["2024-03-01", "2024-04-01", "2024-05-01"]
+# degraded builds warn (checked below with pytest.warns); the factories' packs lack tables
+pytestmark = pytest.mark.filterwarnings("ignore::amplify_ml.features.training.FeatureWarning")
+
+
+@pytest.fixture(scope="module")
+def lake(tmp_path_factory: pytest.TempPathFactory) -> Lake:
+    root = tmp_path_factory.mktemp("features-lake")
+    lake = Lake(root / "lake")
+    ingest_pack(write_vendor_pack(root / "vendor"), lake)
+    ingest_pack(write_partner_pack(root / "P001"), lake)
+    ingest_pack(write_partner_pack(root / "P002", partner_tables("P002"), "P002"), lake)
+    return lake
+
+
+def test_monthly_cutoffs() -> None:
+    assert monthly("2025-01-01", "2025-12-01")[::11] == [date(2025, 1, 1), date(2025, 12, 1)]
+    assert len(monthly("2025-01-01", "2025-12-01")) == 12
+    assert monthly("2025-01-15", "2025-03-01") == [date(2025, 2, 1), date(2025, 3, 1)]
+    assert as_cutoffs(["2024-02-01", date(2024, 1, 1), "2024-02-01"]) == [
+        date(2024, 1, 1),
+        date(2024, 2, 1),
+    ]
+    with pytest.raises(InvalidRequestError, match=r"cutoff 'soon' is not a date"):
+        as_cutoffs(["soon"])
+    with pytest.raises(InvalidRequestError, match=r"no cutoffs given"):
+        as_cutoffs([])
+
+
+def test_specs_load_and_name_registered_builders() -> None:
+    for model, horizon in [
+        ("propensity_to_buy", 90),
+        ("refresh_due", 180),
+        ("device_failure", 30),
+        ("consumable_depletion", 180),
+    ]:
+        spec = load_spec(model)
+        assert (spec.model, spec.version, spec.horizon_days) == (model, 1, horizon)
+        assert len(spec.sha256) == 64
+
+
+@pytest.mark.parametrize(
+    "model", ["propensity_to_buy", "refresh_due", "device_failure", "consumable_depletion"]
+)
+def test_training_set_shape_order_and_dtypes(lake: Lake, model: str) -> None:
+    df, meta = training_set(model, lake, cutoffs=CUTOFFS)
+    keys = meta.keys
+    assert list(df.columns) == [*keys, "cutoff", *meta.features, *meta.labels]
+    assert not df.duplicated([*keys, "cutoff"]).any()
+    assert df.equals(df.sort_values([*keys, "cutoff"]).reset_index(drop=True))
+    assert str(df["cutoff"].dtype) == "datetime64[ns]"
+    for c in meta.features:
+        assert df[c].dtype.kind in "fiubO" or str(df[c].dtype) == "str", (c, df[c].dtype)
+        if "_count" in c:
+            assert df[c].dtype == "int64", c
+    assert meta.rows == len(df) and meta.model == model
+    assert meta.cutoffs == CUTOFFS and meta.spec["version"] == 1
+    again, _ = training_set(model, lake, cutoffs=CUTOFFS)
+    pd.testing.assert_frame_equal(df, again)  # deterministic
+
+
+def test_metadata_fingerprint_and_counts(lake: Lake) -> None:
+    df, meta = training_set("propensity_to_buy", lake, cutoffs=CUTOFFS, horizon_days=60)
+    packs = lake.packs()
+    assert [p["pack_id"] for p in meta.fingerprint["packs"]] == list(packs["pack_id"])
+    assert [p["manifest_sha256"] for p in meta.fingerprint["packs"]] == list(
+        packs["manifest_sha256"]
+    )
+    assert meta.horizon_days == 60 and meta.positives == int(df["label"].sum())
+    assert sum(meta.rows_per_cutoff.values()) == len(df)
+    assert {b["builder"] for b in meta.builders_used} >= {"st_cat_window_sums", "ib_composition"}
+    assert meta.builders_skipped == []
+    json.dumps(meta.to_dict(), default=str)  # serialisable as it is
+
+
+def test_partners_restrict_rows(lake: Lake) -> None:
+    df, meta = training_set("refresh_due", lake, cutoffs=CUTOFFS, partners=["P002"])
+    assert set(df["partner_id"]) == {"P002"} and meta.partners == ["P002"]
+
+
+def test_minimal_pack_builds_propensity_and_skips_the_rest(tmp_path: Path) -> None:
+    lake = Lake(tmp_path / "lake")
+    vt = vendor_tables()
+    ingest_pack(write_vendor_pack(tmp_path / "v", {k: vt[k] for k in ("partners", "products")}), lake)
+    pt = partner_tables()
+    ingest_pack(
+        write_partner_pack(tmp_path / "p", {k: pt[k] for k in ("accounts", "sell_through")}), lake
+    )
+    with pytest.warns(FeatureWarning, match=r"builder ib_composition skipped: table\(s\) install_base absent"):
+        df, meta = training_set("propensity_to_buy", lake, cutoffs=CUTOFFS)
+    assert len(df) == 2 * 6 * 3  # two accounts, six categories, three cutoffs
+    skipped = {s["builder"]: s["tables"] for s in meta.builders_skipped}
+    assert skipped == {
+        "intent_cat_sums": ["intent_signals"],
+        "ib_composition": ["install_base"],
+        "intent_sums": ["intent_signals"],
+        "opportunity_counts": ["opportunities"],
+        "svc_account_counts": ["service_events"],
+    }
+    assert not any(c.startswith(("ib_", "intent_", "opp_", "svc_")) for c in df.columns)
+    assert any("ib_composition skipped" in n for n in meta.notes)
+    with pytest.raises(MissingTableError, match=r"refresh_due needs the table install_base"):
+        training_set("refresh_due", lake, cutoffs=CUTOFFS)
+    with pytest.raises(MissingTableError, match=r"consumable_depletion needs the table telemetry"):
+        training_set("consumable_depletion", lake, cutoffs=CUTOFFS)
+
+
+def test_feature_frame_matches_the_training_set_without_label(lake: Lake) -> None:
+    ts, meta = training_set("refresh_due", lake, cutoffs=["2024-04-01"])
+    ff, fmeta = feature_frame("refresh_due", lake, as_of="2024-04-01")
+    assert list(ff.columns) == [c for c in ts.columns if c not in meta.labels]
+    pd.testing.assert_frame_equal(ff, ts.drop(columns=meta.labels))
+    assert fmeta.kind == "feature_frame" and fmeta.labels == []
+
+
+def test_in_memory_tables_give_the_same_training_set(lake: Lake) -> None:
+    frames = {t: lake.read(t) for t in lake.tables()}
+    a, _ = training_set("device_failure", lake, cutoffs=CUTOFFS)
+    b, meta = training_set("device_failure", frames, cutoffs=CUTOFFS)
+    pd.testing.assert_frame_equal(a, b)
+    assert meta.fingerprint["source"] == "in-memory tables"
+
+
+def test_unknown_model_and_bad_arguments(lake: Lake) -> None:
+    with pytest.raises(InvalidRequestError, match=r"unknown model 'churn'"):
+        training_set("churn", lake, cutoffs=CUTOFFS)
+    with pytest.raises(InvalidRequestError, match=r"horizon_days must be at least 1"):
+        training_set("refresh_due", lake, cutoffs=CUTOFFS, horizon_days=0)
+    with pytest.raises(InvalidRequestError, match=r"threshold_pct applies to consumable_depletion"):
+        training_set("refresh_due", lake, cutoffs=CUTOFFS, threshold_pct=5)
+    with pytest.raises(InvalidRequestError, match=r"unknown engine 'polars'"):
+        training_set("refresh_due", lake, cutoffs=CUTOFFS, engine="polars")  # type: ignore[arg-type]
+
+
+# -- as-known mode: what was ingested by the end of the cutoff day --------------------------------
+
+
+def _at(day: str) -> datetime:
+    return datetime.fromisoformat(day).replace(hour=10, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def history(tmp_path_factory: pytest.TempPathFactory) -> tuple[Lake, Lake]:
+    """A lake fed twice by partner P001 (April and July), and one with the April pack only."""
+    root = tmp_path_factory.mktemp("as-known")
+    period = (date(2024, 1, 1), date(2024, 6, 30))
+    pt = partner_tables()
+    st = pt["sell_through"]
+    ib = pt["install_base"].copy()
+    ib["retired_on"] = None
+    april = {
+        "accounts": pt["accounts"],
+        "sell_through": st.iloc[[0]],
+        "install_base": ib,
+    }
+    late_line = st.iloc[[0]].assign(line_id="L-4", sold_on=date(2024, 3, 15), net_amount=999.0)
+    retired = ib.iloc[[0]].assign(retired_on=date(2024, 6, 15))
+    july = {"sell_through": pd.concat([st.iloc[1:], late_line]), "install_base": retired}
+    lakes = []
+    for name, packs in [("both", [april, july]), ("april", [april])]:
+        lake = Lake(root / name / "lake")
+        write_pack(root / name / "v", vendor_tables(), source="vendor", period=period,
+                   created_at=_at("2024-01-01"))
+        ingest_pack(root / name / "v", lake, ingested_at=_at("2024-01-02"))
+        for i, (tables, made) in enumerate(zip(packs, ["2024-04-01", "2024-07-01"], strict=False)):
+            path = root / name / f"p{i}"
+            write_pack(path, tables, source="P001", period=period, created_at=_at(made))
+            ingest_pack(path, lake, ingested_at=_at(made))
+        lakes.append(lake)
+    return lakes[0], lakes[1]
+
+
+def test_as_known_ignores_rows_ingested_after_the_cutoff(history: tuple[Lake, Lake]) -> None:
+    both, april = history
+    known, meta = training_set("propensity_to_buy", both, cutoffs=["2024-05-01"], as_known=True)
+    only_april, _ = training_set("propensity_to_buy", april, cutoffs=["2024-05-01"])
+    features = meta.features
+    pd.testing.assert_frame_equal(known[features], only_april[features])
+    now, _ = training_set("propensity_to_buy", both, cutoffs=["2024-05-01"])
+    a1 = (now.account_id == "A-1") & (now.category == "printer")
+    assert now.loc[a1, "st_cat_revenue_sum_180d"].item() == 350.0 + 999.0  # the late line
+    assert known.loc[a1, "st_cat_revenue_sum_180d"].item() == 350.0
+    # labels always use the lake as it is now: the purchases of May count
+    pd.testing.assert_series_equal(known["label"], now["label"])
+
+
+def test_as_known_uses_the_version_of_a_row_current_at_the_cutoff(history: tuple[Lake, Lake]) -> None:
+    both, _ = history
+    known, _ = training_set("refresh_due", both, cutoffs=["2024-06-20"], as_known=True)
+    now, _ = training_set("refresh_due", both, cutoffs=["2024-06-20"])
+    # D-1's retirement on 2024-06-15 arrived on 2024-07-01: at the cutoff it looked alive
+    assert "D-1" in set(known.device_id) and "D-1" not in set(now.device_id)
+    # after the July pack was ingested, both modes agree
+    k2, _ = training_set("refresh_due", both, cutoffs=["2024-07-02"], as_known=True)
+    n2, _ = training_set("refresh_due", both, cutoffs=["2024-07-02"])
+    pd.testing.assert_frame_equal(k2, n2)
+
+
+def test_as_known_needs_lineage() -> None:
+    frames = {k: v.copy() for k, v in {**vendor_tables(), **partner_tables()}.items()}
+    frames["telemetry"]["partner_id"] = "P001"
+    frames["device_events"]["partner_id"] = "P001"
+    with pytest.raises(InvalidRequestError, match=r"as_known needs _ingested_at"):
+        training_set("refresh_due", frames, cutoffs=CUTOFFS, as_known=True)
