@@ -144,6 +144,18 @@ def _pack_dirs(root: Path) -> list[Path]:
     return sorted(dirs, key=lambda p: (p.name != "vendor", p.name))
 
 
+def _require_packs(path: Path) -> list[Path]:
+    """The pack folders at ``path``, or exit 2 with what is wrong."""
+    if not path.exists():
+        console.print(f"[red]error:[/] {path} does not exist")
+        raise typer.Exit(2)
+    dirs = _pack_dirs(path)
+    if not dirs:
+        console.print(f"[red]error:[/] no pack (folder with manifest.json) in {path}")
+        raise typer.Exit(2)
+    return dirs
+
+
 @app.command()
 def validate(
     pack: Annotated[Path, typer.Argument(help="A pack folder, or a folder of packs (a world).")],
@@ -157,13 +169,7 @@ def validate(
     """Check packs against the contract; report every broken rule with table, column and rows."""
     from amplify_ml.datapack.validate import validate_pack
 
-    if not pack.exists():
-        console.print(f"[red]error:[/] {pack} does not exist")
-        raise typer.Exit(2)
-    dirs = _pack_dirs(pack)
-    if not dirs:
-        console.print(f"[red]error:[/] no pack (folder with manifest.json) in {pack}")
-        raise typer.Exit(2)
+    dirs = _require_packs(pack)
     if reference is None:
         vendor = [d for d in dirs if d.name == "vendor"]
         reference = vendor[0] if vendor else None
@@ -271,13 +277,7 @@ def ingest(
     as_json: AsJson = False,
 ) -> None:
     """Validate packs, apply consent and privacy rules, load them into the lake, quarantine the rest."""
-    if not pack.exists():
-        console.print(f"[red]error:[/] {pack} does not exist")
-        raise typer.Exit(2)
-    dirs = _pack_dirs(pack)
-    if not dirs:
-        console.print(f"[red]error:[/] no pack (folder with manifest.json) in {pack}")
-        raise typer.Exit(2)
+    dirs = _require_packs(pack)
     ws = _workspace(workspace)
     try:
         with _progress(not as_json and len(dirs) > 1) as progress:
