@@ -17,7 +17,9 @@ from amplify_ml.features.training import (
     FeatureSetMeta,
     FeatureWarning,
     feature_frame,
+    read_training_set,
     training_set,
+    write_training_set,
 )
 
 __all__ = [
@@ -31,6 +33,8 @@ __all__ = [
     "feature_frame",
     "load_spec",
     "monthly",
+    "read_training_set",
     "spark_session",
     "training_set",
+    "write_training_set",
 ]

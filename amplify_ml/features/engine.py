@@ -16,7 +16,7 @@ import tempfile
 import uuid
 import warnings
 from collections.abc import Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, Literal
 
@@ -34,7 +34,9 @@ DEFAULT_MEMORY_LIMIT = "4GB"
 def _quiet() -> Any:
     """Ibis 12 calls a DuckDB method that DuckDB 1.5 deprecates; not ours to fix."""
     with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=r".*fetch_arrow_table", category=DeprecationWarning)
+        warnings.filterwarnings(
+            "ignore", message=r".*fetch_arrow_table", category=DeprecationWarning
+        )
         yield
 
 
@@ -45,6 +47,7 @@ def _quiet_spark() -> Any:
         warnings.filterwarnings("ignore", module=r"pyspark\..*")
         warnings.filterwarnings("ignore", category=FutureWarning, message=r".*copy keyword.*")
         warnings.filterwarnings("ignore", message=r".*copy keyword is deprecated.*")
+        warnings.filterwarnings("ignore", message=r".*future\.infer_string.*")
         yield
 
 
@@ -82,7 +85,7 @@ class Engine:
 
     def cache(self, expr: ibis.Table) -> ibis.Table:
         """``expr`` computed once and kept (a temp table, or a cached Spark DataFrame)."""
-        with _quiet():
+        with _quiet(), _quiet_spark():
             cached = expr.cache()
         self._cached.append(cached)
         return cached
@@ -93,10 +96,8 @@ class Engine:
 
     def close(self) -> None:
         for t in self._cached:
-            try:
+            with suppress(Exception):
                 t.release()
-            except Exception:  # noqa: BLE001 - a released or dropped cache is fine
-                pass
         self._cached.clear()
 
 
@@ -117,6 +118,7 @@ class DuckDBEngine(Engine):
             config["threads"] = int(threads)
         self.con = ibis.duckdb.connect(**config)
         self.con.raw_sql("SET TimeZone = 'UTC'")
+        self.con.raw_sql("SET enable_progress_bar = false")
 
     def register_parquet(
         self,
@@ -181,14 +183,15 @@ class SparkEngine(Engine):
         view = self.view_name(name)
         df = self.spark.read.option("mergeSchema", "true").parquet(*[str(p) for p in files])
         df.select(*columns).createOrReplaceTempView(view)
-        return self.con.table(view)
+        with _quiet_spark():
+            return self.con.table(view)
 
     def register_frame(self, name: str, df: pd.DataFrame) -> ibis.Table:
         view = self.view_name(name)
         with _quiet_spark():
             sdf = self.spark.createDataFrame(df)
-        sdf.createOrReplaceTempView(view)
-        return self.con.table(view)
+            sdf.createOrReplaceTempView(view)
+            return self.con.table(view)
 
     def to_arrow(self, expr: ibis.Table) -> pa.Table:
         with _quiet_spark():

@@ -204,7 +204,9 @@ def _interval_join(
     return rows.join(days, rows[on] == days._day).drop("_day")
 
 
-def window_join(rows: ir.Table, cutoffs: ir.Table, *, days: int | None, on: str = "day") -> ir.Table:
+def window_join(
+    rows: ir.Table, cutoffs: ir.Table, *, days: int | None, on: str = "day"
+) -> ir.Table:
     """``rows`` x ``cutoffs`` where ``cday - days < rows[on] <= cday`` (all history if no days).
 
     This is the only way builders see rows: nothing dated after the cutoff gets through.
@@ -363,4 +365,3 @@ def recent_with_previous(
     return recent.mutate(_before=ibis.literal(False)).union(
         last.select(*rows.columns).mutate(_before=ibis.literal(True))
     )
-

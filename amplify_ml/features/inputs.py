@@ -63,7 +63,9 @@ class Inputs:
     def from_lake(cls, lake: Lake, partners: Sequence[str] | None = None) -> Inputs:
         current = {t: lake.files(t, partners) for t in lake.tables()}
         current = {t: f for t, f in current.items() if f and t in TABLES}
-        superseded = {t: lake.files(t, partners, kind="superseded") for t in current}
+        # older versions only of partners still readable (a withdrawn partner's are not)
+        visible = list(partners) if partners is not None else lake.partners()
+        superseded = {t: lake.files(t, visible, kind="superseded") for t in current}
         return cls(
             current=current,
             superseded={t: f for t, f in superseded.items() if f},
@@ -91,9 +93,14 @@ class Inputs:
                     f"table {name}: in-memory tables need the partner_id the lake adds to "
                     f"{' and '.join(ADDED_PARTNER)}"
                 )
-            if partners is not None and "partner_id" in df.columns and name not in (
-                "products",
-                "market",
+            if (
+                partners is not None
+                and "partner_id" in df.columns
+                and name
+                not in (
+                    "products",
+                    "market",
+                )
             ):
                 df = df[df["partner_id"].isin(list(partners))]
             path = Path(tmp) / f"{name}.parquet"
@@ -123,7 +130,7 @@ class Inputs:
             ts = pd.to_datetime(self.packs["ingested_at"], utc=True)
             return sorted({epoch_day(t.date()) for t in ts})
         days: set[int] = set()
-        for t, files in self.current.items():
+        for _t, files in self.current.items():
             for f in files:
                 if "_ingested_at" in pq.read_schema(f).names:
                     col = pq.read_table(f, columns=["_ingested_at"]).column(0)
@@ -133,9 +140,7 @@ class Inputs:
         return sorted(days)
 
     def has_lineage(self) -> bool:
-        return all(
-            "_ingested_at" in self.columns(t, "current") for t in self.current
-        )
+        return all("_ingested_at" in self.columns(t, "current") for t in self.current)
 
     def columns(self, table: str, kind: str) -> list[str]:
         key = (table, kind)

@@ -9,12 +9,14 @@ benchmark use to build the four training sets.
 
 from __future__ import annotations
 
+import json
 import re
 import time
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
 import ibis
@@ -22,6 +24,7 @@ import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from amplify_ml.errors import AmplifyError, InvalidRequestError, MissingTableError
 from amplify_ml.features import builders as _builders  # noqa: F401 - registers the functions
@@ -37,6 +40,9 @@ _STR = pd.StringDtype("pyarrow", na_value=np.nan)
 _STRINGS = {pa.string(): _STR, pa.large_string(): _STR, pa.string_view(): _STR}
 ZERO_FILL = re.compile(r"(_count|_sum|_distinct)(_|$)")
 BOOL = re.compile(r"^(is|has)_")
+
+
+_NOTHING_KNOWN = -(10**6)
 
 
 class FeatureWarning(UserWarning):
@@ -283,7 +289,9 @@ class FeatureBuilder:
             label_settings["horizon_days"] = int(horizon_days)
         if threshold_pct is not None:
             if "threshold_pct" not in label_settings:
-                raise InvalidRequestError(f"threshold_pct applies to consumable_depletion, not {model}")
+                raise InvalidRequestError(
+                    f"threshold_pct applies to consumable_depletion, not {model}"
+                )
             label_settings["threshold_pct"] = float(threshold_pct)
             entity_settings["threshold_pct"] = float(threshold_pct)
         horizon = int(label_settings["horizon_days"]) if labelled else None
@@ -294,15 +302,20 @@ class FeatureBuilder:
             notes += self._horizon_notes(model, cutoffs, horizon)
 
         groups = self._epochs(cutoffs) if as_known else {None: cutoffs}
+        if _NOTHING_KNOWN in groups:
+            msg = (
+                f"{model}: as_known: nothing had been ingested by the end of "
+                f"{', '.join(str(c) for c in groups[_NOTHING_KNOWN])}; those cutoffs have no rows"
+            )
+            warnings.warn(msg, FeatureWarning, stacklevel=3)
+            notes.append(msg)
         frames: list[pd.DataFrame] = []
         kinds: dict[str, str] = {}
         filled: set[str] = set()
         for known_day, cs in groups.items():
             expr, kinds, filled = self._expr(plan, cs, known_day, settings, labelled)
             arrow = self.engine.to_arrow(expr)
-            frames.append(
-                arrow.to_pandas(self_destruct=True, split_blocks=True, types_mapper=_STRINGS.get)
-            )
+            frames.append(arrow.to_pandas(self_destruct=True, types_mapper=_STRINGS.get))
             del arrow
         df = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
         keys = list(REGISTRY[s.entity].keys)
@@ -324,7 +337,7 @@ class FeatureBuilder:
         for c in cutoffs:
             cd = epoch_day(c)
             known = [d for d in days if d <= cd]
-            key = known[-1] if known else -(10**6)
+            key = known[-1] if known else _NOTHING_KNOWN
             groups.setdefault(key, []).append(c)
         return groups
 
@@ -414,6 +427,7 @@ class FeatureBuilder:
         notes: list[str],
     ) -> FeatureSetMeta:
         s = plan.spec
+
         def per_cutoff(values: pd.Series) -> dict[str, int]:
             sums = values.groupby(df["cutoff"]).sum()
             return {pd.Timestamp(k).date().isoformat(): int(v) for k, v in sums.items()}
@@ -554,6 +568,28 @@ def _finalize(
 # -- module-level entry points -------------------------------------------------------------------
 
 
+def write_training_set(df: pd.DataFrame, meta: FeatureSetMeta, path: str | Path) -> Path:
+    """Write a training set (or feature frame) as Parquet, its metadata inside the file (key
+    ``amplify.meta``) and beside it as ``<name>.meta.json``. Returns the Parquet path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(meta.to_dict(), default=str, indent=1)
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    table = table.replace_schema_metadata(
+        {**(table.schema.metadata or {}), b"amplify.meta": text.encode()}
+    )
+    pq.write_table(table, path)
+    path.with_name(path.stem + ".meta.json").write_text(text + "\n")
+    return path
+
+
+def read_training_set(path: str | Path) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """A training set written by :func:`write_training_set`, with its metadata as a dict."""
+    table = pq.read_table(path)
+    meta = json.loads((table.schema.metadata or {}).get(b"amplify.meta", b"{}"))
+    return table.to_pandas(types_mapper=_STRINGS.get), meta
+
+
 def training_set(
     model: str,
     lake: LakeLike,
@@ -633,4 +669,3 @@ def feature_frame(
         return fb.feature_frame(
             model, as_of=as_of, as_known=as_known, threshold_pct=threshold_pct, spec=spec
         )
-

@@ -77,7 +77,12 @@ def st_daily(sell_through: ir.Table, products: ir.Table) -> ir.Table:
     """Sell-through per account, category, SKU and day: revenue, units, lines, returns, buys."""
     p = products.select("sku", "category")
     s = sell_through.select(
-        "partner_id", "account_id", "sku", "quantity", "net_amount", "channel",
+        "partner_id",
+        "account_id",
+        "sku",
+        "quantity",
+        "net_amount",
+        "channel",
         day=day_of(sell_through.sold_on),
     ).join(p, "sku")
     aggs = {
@@ -110,7 +115,9 @@ def st_cat_window_sums(
 ) -> ir.Table:
     """The account's sell-through in the category per window: revenue, units, lines, SKUs, returns."""
     j = window_join(st_daily, cutoffs, days=max(windows))
-    return j.group_by([*ACCOUNT_CATEGORY, "cutoff"]).aggregate(**_st_window_aggs(j, "st_cat", windows))
+    return j.group_by([*ACCOUNT_CATEGORY, "cutoff"]).aggregate(
+        **_st_window_aggs(j, "st_cat", windows)
+    )
 
 
 @builder(keys=ACCOUNT, zero_fill=True)
@@ -172,7 +179,9 @@ def st_device_units(
     d = st_daily.filter(st_daily.category.isin(DEVICE_CATEGORIES))
     j = window_join(d, cutoffs, days=max(windows))
     aggs = {
-        f"st_{cat}_units_sum_{w}d": sum_if(within(j, w) & (j.category == cat), j.units).cast("int64")
+        f"st_{cat}_units_sum_{w}d": sum_if(within(j, w) & (j.category == cat), j.units).cast(
+            "int64"
+        )
         for w in windows
         for cat in DEVICE_CATEGORIES
     }
@@ -206,12 +215,29 @@ def ib_devices(install_base: ir.Table, products: ir.Table) -> ir.Table:
     )
     ib = ib.left_join(rep, [ib.partner_id == rep.r_partner, ib.replaced_by == rep.r_device])
     ib = ib.select(
-        "partner_id", "account_id", "device_id", "sku", "contract", "replaced_by", "inst", "wend",
+        "partner_id",
+        "account_id",
+        "device_id",
+        "sku",
+        "contract",
+        "replaced_by",
+        "inst",
+        "wend",
         ret=ibis.coalesce(ib.retired, ib.r_inst),
     )
     return ib.left_join(p, "sku").select(
-        "partner_id", "account_id", "device_id", "sku", "contract", "replaced_by", "inst", "ret",
-        "wend", "device_category", "family", "list_price",
+        "partner_id",
+        "account_id",
+        "device_id",
+        "sku",
+        "contract",
+        "replaced_by",
+        "inst",
+        "ret",
+        "wend",
+        "device_category",
+        "family",
+        "list_price",
     )
 
 
@@ -263,9 +289,7 @@ def intent_weeks(intent_signals: ir.Table, products: ir.Table) -> ir.Table:
     i = intent_signals.select(
         "partner_id", "account_id", "topic", "intensity", end_day=day_of(intent_signals.week_of) + 6
     ).left_join(fam, "topic")
-    topic_category = ibis.ifelse(
-        i.topic.isin(PRODUCT_CATEGORIES), i.topic, i.family_category
-    )
+    topic_category = ibis.ifelse(i.topic.isin(PRODUCT_CATEGORIES), i.topic, i.family_category)
     return i.select(
         "partner_id", "account_id", "topic", "intensity", "end_day", category=topic_category
     )

@@ -73,7 +73,9 @@ def device_profile(ib_devices: ir.Table, products: ir.Table, cutoffs: ir.Table) 
     j = j.left_join(fam, [j.family == fam.f_family, j.cutoff == fam.f_cutoff])
     pred = ib_devices.filter(ib_devices.replaced_by.notnull())
     pred = pred.select("partner_id", device_id="replaced_by", pred_ret="ret")
-    known_pred = window_join(pred.filter(pred.pred_ret.notnull()), cutoffs, days=None, on="pred_ret")
+    known_pred = window_join(
+        pred.filter(pred.pred_ret.notnull()), cutoffs, days=None, on="pred_ret"
+    )
     known_pred = known_pred.select(
         p_partner="partner_id", p_device="device_id", p_cutoff="cutoff", has_pred=ibis.literal(1)
     ).distinct()
@@ -146,7 +148,9 @@ def page_readings(page_counts: ir.Table, cutoff_days: tuple[int, ...]) -> ir.Tab
 
 
 @node(cache=True)
-def page_latest(page_readings: ir.Table, cutoffs: ir.Table, cutoff_days: tuple[int, ...]) -> ir.Table:
+def page_latest(
+    page_readings: ir.Table, cutoffs: ir.Table, cutoff_days: tuple[int, ...]
+) -> ir.Table:
     """The page counter's latest reading at each cutoff, among :func:`page_readings`."""
     return latest_as_of(page_readings, cutoffs, cutoff_days, group=list(DEVICE), values=["value"])
 
@@ -175,7 +179,9 @@ def telemetry_pages(
     g = j.group_by([*DEVICE, "cutoff"]).aggregate(**aggs)
     rates = {
         f"telemetry_pages_per_day_mean_{w}d": ibis.ifelse(
-            g[f"_gap_{w}"] > 0, g[f"telemetry_pages_sum_{w}d"] / g[f"_gap_{w}"], ibis.null("float64")
+            g[f"_gap_{w}"] > 0,
+            g[f"telemetry_pages_sum_{w}d"] / g[f"_gap_{w}"],
+            ibis.null("float64"),
         )
         for w in windows
     }
@@ -186,7 +192,10 @@ def telemetry_pages(
     cols = {}
     if len(windows) >= 2:
         short, long = sorted(windows)[-2], max(windows)
-        s, lg = g[f"telemetry_pages_per_day_mean_{short}d"], g[f"telemetry_pages_per_day_mean_{long}d"]
+        s, lg = (
+            g[f"telemetry_pages_per_day_mean_{short}d"],
+            g[f"telemetry_pages_per_day_mean_{long}d"],
+        )
         cols[f"telemetry_pages_trend_{short}d_vs_{long}d"] = ibis.ifelse(
             lg > 0, s / lg, ibis.null("float64")
         )

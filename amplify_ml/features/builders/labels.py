@@ -43,9 +43,7 @@ def label_retired(
     ib = ib_devices.filter(ib_devices.ret.notnull())
     ib = ib.select("partner_id", "account_id", "device_id", day=ib.ret)
     hits = ahead_join(ib, cutoffs, days=horizon_days)
-    return _flag(spine, hits, ("partner_id", "device_id")).select(
-        *DEVICE_SPINE, "cutoff", "label"
-    )
+    return _flag(spine, hits, ("partner_id", "device_id")).select(*DEVICE_SPINE, "cutoff", "label")
 
 
 @label()
@@ -55,9 +53,7 @@ def label_repair_opened(
     """1 if a repair or part_replacement ticket of the device opened within the horizon."""
     t = tickets.filter(tickets.kind.isin(REPAIR_KINDS) & tickets.device_id.notnull())
     hits = ahead_join(t.select("partner_id", "device_id", "day"), cutoffs, days=horizon_days)
-    return _flag(spine, hits, ("partner_id", "device_id")).select(
-        *DEVICE_SPINE, "cutoff", "label"
-    )
+    return _flag(spine, hits, ("partner_id", "device_id")).select(*DEVICE_SPINE, "cutoff", "label")
 
 
 @label()

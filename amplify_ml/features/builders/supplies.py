@@ -176,7 +176,10 @@ def supply_level(
     r = supply_readings.select(*DEVICE_COLOR, "day", "value")
     win = window_join(in_range(r, cutoff_days, top), cutoffs, days=top)
     c = chg.select(
-        k_partner="c_partner", k_device="c_device", k_color="c_color", k_cutoff="c_cutoff",
+        k_partner="c_partner",
+        k_device="c_device",
+        k_color="c_color",
+        k_cutoff="c_cutoff",
         since="change_day",
     )
     win = win.left_join(
@@ -190,17 +193,25 @@ def supply_level(
     ).select(*DEVICE_COLOR, "cutoff", "cday", "day", "value", "since")
     win = win.filter(win.since.isnull() | (win.day >= win.since))
     x = (win.day - win.cday).cast("float64")
-    win = win.mutate(_x=x, _xx=x * x, _xy=x * win.value, **{f"_w{w}": within(win, w) for w in windows})
+    win = win.mutate(
+        _x=x, _xx=x * x, _xy=x * win.value, **{f"_w{w}": within(win, w) for w in windows}
+    )
     slopes = {}
     for w in windows:
         f = win[f"_w{w}"]
         slopes[f"_slope_{w}"] = ols_slope(
-            count_if(f), sum_if(f, win._x), sum_if(f, win.value), sum_if(f, win._xy),
+            count_if(f),
+            sum_if(f, win._x),
+            sum_if(f, win.value),
+            sum_if(f, win._xy),
             sum_if(f, win._xx),
         )
     sl = win.group_by([*DEVICE_COLOR, "cutoff"]).aggregate(**slopes)
     sl = sl.select(
-        s_partner="partner_id", s_device="device_id", s_color="color", s_cutoff="cutoff",
+        s_partner="partner_id",
+        s_device="device_id",
+        s_color="color",
+        s_cutoff="cutoff",
         **{k: sl[k] for k in slopes},
     )
     out = base.left_join(

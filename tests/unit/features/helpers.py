@@ -21,15 +21,28 @@ _ids = itertools.count(1)
 
 DEFAULTS: dict[str, dict[str, Any]] = {
     "partners": dict(
-        partner_id=P, name="Partner One", track="power", data_sharing=True, country="DE",
+        partner_id=P,
+        name="Partner One",
+        track="power",
+        data_sharing=True,
+        country="DE",
         joined_on=date(2015, 1, 1),
     ),
     "products": dict(
-        category="printer", family="Fam", list_price=100.0, currency="EUR",
-        launched_on=date(2015, 1, 1), page_yield=None, color=None, extends_warranty_months=None,
+        category="printer",
+        family="Fam",
+        list_price=100.0,
+        currency="EUR",
+        launched_on=date(2015, 1, 1),
+        page_yield=None,
+        color=None,
+        extends_warranty_months=None,
     ),
     "accounts": dict(
-        partner_id=P, industry="Retail", employee_band="10-49", country="DE",
+        partner_id=P,
+        industry="Retail",
+        employee_band="10-49",
+        country="DE",
         first_seen=date(2020, 1, 1),
     ),
     "sell_through": dict(partner_id=P, currency="EUR", channel="field"),
@@ -46,7 +59,11 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     ),
     "intent_signals": dict(partner_id=P),
 }
-AUTO_ID = {"sell_through": "line_id", "service_events": "ticket_id", "opportunities": "opportunity_id"}
+AUTO_ID = {
+    "sell_through": "line_id",
+    "service_events": "ticket_id",
+    "opportunities": "opportunity_id",
+}
 
 PRODUCTS = [
     dict(sku="PR-1", category="printer", family="Laser 1"),

@@ -18,7 +18,11 @@ def sales():
     return {
         "accounts": table(
             "accounts",
-            [dict(account_id="A"), dict(account_id="B"), dict(account_id="C", first_seen="2024-07-01")],
+            [
+                dict(account_id="A"),
+                dict(account_id="B"),
+                dict(account_id="C", first_seen="2024-07-01"),
+            ],
         ),
         "sell_through": table(
             "sell_through",
@@ -26,19 +30,43 @@ def sales():
                 # on the cutoff day: inside every window
                 dict(account_id="A", sku="PR-1", sold_on=C, quantity=1, net_amount=300.0),
                 # 29 days before: inside the 30-day window
-                dict(account_id="A", sku="TN-1-K", sold_on="2024-06-01", quantity=2,
-                     net_amount=160.0, channel="online"),
+                dict(
+                    account_id="A",
+                    sku="TN-1-K",
+                    sold_on="2024-06-01",
+                    quantity=2,
+                    net_amount=160.0,
+                    channel="online",
+                ),
                 # 30 days before: outside the 30-day window, inside the 90-day one
-                dict(account_id="A", sku="TN-1-K-XL", sold_on="2024-05-31", quantity=1,
-                     net_amount=120.0, channel="online"),
+                dict(
+                    account_id="A",
+                    sku="TN-1-K-XL",
+                    sold_on="2024-05-31",
+                    quantity=1,
+                    net_amount=120.0,
+                    channel="online",
+                ),
                 # a return
-                dict(account_id="A", sku="TN-1-K", sold_on="2024-04-15", quantity=-1,
-                     net_amount=-80.0, channel="marketplace"),
+                dict(
+                    account_id="A",
+                    sku="TN-1-K",
+                    sold_on="2024-04-15",
+                    quantity=-1,
+                    net_amount=-80.0,
+                    channel="marketplace",
+                ),
                 # after the cutoff: never seen at 2024-06-30
-                dict(account_id="A", sku="PR-1", sold_on="2024-07-01", quantity=5, net_amount=1500.0),
+                dict(
+                    account_id="A", sku="PR-1", sold_on="2024-07-01", quantity=5, net_amount=1500.0
+                ),
                 # exactly 365 days before: outside; one day later: inside
-                dict(account_id="A", sku="PR-1", sold_on="2023-07-01", quantity=1, net_amount=280.0),
-                dict(account_id="A", sku="PR-1", sold_on="2023-07-02", quantity=1, net_amount=290.0),
+                dict(
+                    account_id="A", sku="PR-1", sold_on="2023-07-01", quantity=1, net_amount=280.0
+                ),
+                dict(
+                    account_id="A", sku="PR-1", sold_on="2023-07-02", quantity=1, net_amount=290.0
+                ),
             ],
         ),
     }
@@ -64,7 +92,11 @@ def test_category_window_sums(sales) -> None:
 def test_account_window_sums_and_categories(sales) -> None:
     out = run("st_window_sums", sales, [C], windows=(30, 365))
     a = row(out, account_id="A", cutoff=C)
-    assert (a["st_revenue_sum_30d"], a["st_units_sum_30d"], a["st_lines_count_30d"]) == (460.0, 3, 2)
+    assert (a["st_revenue_sum_30d"], a["st_units_sum_30d"], a["st_lines_count_30d"]) == (
+        460.0,
+        3,
+        2,
+    )
     assert (a["st_revenue_sum_365d"], a["st_units_sum_365d"], a["st_lines_count_365d"]) == (
         790.0,
         4,
@@ -107,15 +139,39 @@ def test_install_base_composition() -> None:
     ib = table(
         "install_base",
         [
-            dict(device_id="D1", account_id="A", sku="PR-1", installed_on="2020-06-30",
-                 warranty_ends_on="2024-08-15", contract="mps"),
-            dict(device_id="D2", account_id="A", sku="PC-1", installed_on="2022-06-30",
-                 warranty_ends_on="2024-12-01", contract="daas"),
-            dict(device_id="D3", account_id="A", sku="PR-1", installed_on="2018-01-01",
-                 retired_on="2024-03-01", contract="none"),
+            dict(
+                device_id="D1",
+                account_id="A",
+                sku="PR-1",
+                installed_on="2020-06-30",
+                warranty_ends_on="2024-08-15",
+                contract="mps",
+            ),
+            dict(
+                device_id="D2",
+                account_id="A",
+                sku="PC-1",
+                installed_on="2022-06-30",
+                warranty_ends_on="2024-12-01",
+                contract="daas",
+            ),
+            dict(
+                device_id="D3",
+                account_id="A",
+                sku="PR-1",
+                installed_on="2018-01-01",
+                retired_on="2024-03-01",
+                contract="none",
+            ),
             dict(device_id="D4", account_id="A", sku="PR-1", installed_on="2024-07-15"),
-            dict(device_id="D5", account_id="A", sku="PC-1", installed_on="2021-01-01",
-                 retired_on="2024-09-01", contract="care_pack"),
+            dict(
+                device_id="D5",
+                account_id="A",
+                sku="PC-1",
+                installed_on="2021-01-01",
+                retired_on="2024-09-01",
+                contract="care_pack",
+            ),
         ],
     )
     tabs = {"accounts": table("accounts", [dict(account_id="A")]), "install_base": ib}
@@ -174,13 +230,28 @@ def test_opportunities_use_the_stage_only_once_closed() -> None:
     opp = table(
         "opportunities",
         [
-            dict(account_id="A", created_on="2024-05-01", stage="won", closed_on="2024-06-15",
-                 deal_registered=True),
-            dict(account_id="A", created_on="2024-06-01", stage="won", closed_on="2024-07-10",
-                 amount=2000.0),
+            dict(
+                account_id="A",
+                created_on="2024-05-01",
+                stage="won",
+                closed_on="2024-06-15",
+                deal_registered=True,
+            ),
+            dict(
+                account_id="A",
+                created_on="2024-06-01",
+                stage="won",
+                closed_on="2024-07-10",
+                amount=2000.0,
+            ),
             dict(account_id="A", created_on="2024-01-10", stage="lost", closed_on="2024-02-01"),
-            dict(account_id="A", created_on="2024-06-20", stage="open", amount=500.0,
-                 deal_registered=True),
+            dict(
+                account_id="A",
+                created_on="2024-06-20",
+                stage="open",
+                amount=500.0,
+                deal_registered=True,
+            ),
             dict(account_id="A", created_on="2024-07-05", stage="open"),
         ],
     )
@@ -198,16 +269,32 @@ def test_account_tickets() -> None:
     tickets = table(
         "service_events",
         [
-            dict(account_id="A", opened_at="2024-06-29T10:00:00Z", closed_at="2024-07-02T10:00:00Z",
-                 kind="incident"),
-            dict(account_id="A", opened_at="2024-05-01T10:00:00Z", closed_at="2024-05-02T10:00:00Z",
-                 kind="repair"),
-            dict(account_id="A", opened_at="2024-01-15T10:00:00Z", closed_at="2024-01-20T10:00:00Z",
-                 kind="part_replacement"),
+            dict(
+                account_id="A",
+                opened_at="2024-06-29T10:00:00Z",
+                closed_at="2024-07-02T10:00:00Z",
+                kind="incident",
+            ),
+            dict(
+                account_id="A",
+                opened_at="2024-05-01T10:00:00Z",
+                closed_at="2024-05-02T10:00:00Z",
+                kind="repair",
+            ),
+            dict(
+                account_id="A",
+                opened_at="2024-01-15T10:00:00Z",
+                closed_at="2024-01-20T10:00:00Z",
+                kind="part_replacement",
+            ),
             dict(account_id="A", opened_at="2023-01-01T10:00:00Z", kind="incident"),
             dict(account_id="A", opened_at="2024-07-01T10:00:00Z", kind="incident"),
-            dict(account_id="A", opened_at="2024-06-30T23:59:00Z", closed_at="2024-06-30T23:59:30Z",
-                 kind="preventive"),
+            dict(
+                account_id="A",
+                opened_at="2024-06-30T23:59:00Z",
+                closed_at="2024-06-30T23:59:30Z",
+                kind="preventive",
+            ),
         ],
     )
     tabs = {"accounts": table("accounts", [dict(account_id="A")]), "service_events": tickets}

@@ -16,17 +16,42 @@ def fleet():
     ib = table(
         "install_base",
         [
-            dict(device_id="D1", account_id="A", sku="PR-1", installed_on="2020-06-30",
-                 warranty_ends_on="2024-08-15", contract="mps"),
-            dict(device_id="D2", account_id="A", sku="PC-1", installed_on="2022-06-30",
-                 contract="daas"),
-            dict(device_id="D0", account_id="A", sku="PR-1", installed_on="2016-01-01",
-                 retired_on="2020-06-30", replaced_by="D1", contract="mps"),
+            dict(
+                device_id="D1",
+                account_id="A",
+                sku="PR-1",
+                installed_on="2020-06-30",
+                warranty_ends_on="2024-08-15",
+                contract="mps",
+            ),
+            dict(
+                device_id="D2",
+                account_id="A",
+                sku="PC-1",
+                installed_on="2022-06-30",
+                contract="daas",
+            ),
+            dict(
+                device_id="D0",
+                account_id="A",
+                sku="PR-1",
+                installed_on="2016-01-01",
+                retired_on="2020-06-30",
+                replaced_by="D1",
+                contract="mps",
+            ),
             dict(device_id="D3", account_id="A", sku="PR-1", installed_on="2024-07-01"),
-            dict(device_id="D4", account_id="A", sku="PR-1", installed_on="2019-01-01",
-                 retired_on=C),
-            dict(device_id="D5", account_id="A", sku="PR-1", installed_on="2019-01-01",
-                 retired_on="2024-07-01", contract="none"),
+            dict(
+                device_id="D4", account_id="A", sku="PR-1", installed_on="2019-01-01", retired_on=C
+            ),
+            dict(
+                device_id="D5",
+                account_id="A",
+                sku="PR-1",
+                installed_on="2019-01-01",
+                retired_on="2024-07-01",
+                contract="none",
+            ),
         ],
     )
     return {"accounts": table("accounts", [dict(account_id="A")]), "install_base": ib}
@@ -117,7 +142,9 @@ def test_health_last_and_slopes(fleet) -> None:
             h("disk_health_pct", "2024-06-15T02:00:00Z", 95.0),
         ],
     )
-    d2 = row(run("telemetry_health", {**fleet, "telemetry": tel}, [C], windows=(30, 90)), device_id="D2")
+    d2 = row(
+        run("telemetry_health", {**fleet, "telemetry": tel}, [C], windows=(30, 90)), device_id="D2"
+    )
     assert d2["telemetry_battery_health_last"] == 80.0
     assert d2["telemetry_battery_health_slope_30d"] == pytest.approx(-0.4)
     # least squares over x = (0, -10, -20, -60) days, y = (80, 84, 88, 90)
@@ -176,7 +203,9 @@ def test_event_bursts_and_days_since_error(events) -> None:
 
 def test_device_tickets(fleet) -> None:
     def t(device: str | None, opened: str, kind: str, component: str | None = None) -> dict:
-        return dict(account_id="A", device_id=device, opened_at=opened, kind=kind, component=component)
+        return dict(
+            account_id="A", device_id=device, opened_at=opened, kind=kind, component=component
+        )
 
     tickets = table(
         "service_events",

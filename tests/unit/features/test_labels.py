@@ -34,7 +34,10 @@ def test_bought_in_category() -> None:
         ],
     )
     spine = _spine(
-        [dict(account_id="A", category=c) for c in ("printer", "pc", "supplies", "service", "accessory")]
+        [
+            dict(account_id="A", category=c)
+            for c in ("printer", "pc", "supplies", "service", "accessory")
+        ]
     )
     out = run(
         "label_bought_in_category",
@@ -52,12 +55,27 @@ def test_retired_or_replaced_within_the_horizon() -> None:
     ib = table(
         "install_base",
         [
-            dict(device_id="D1", account_id="A", sku="PR-1", installed_on="2020-01-01",
-                 retired_on="2024-12-27"),
-            dict(device_id="D2", account_id="A", sku="PR-1", installed_on="2020-01-01",
-                 retired_on="2024-12-28"),
-            dict(device_id="D3", account_id="A", sku="PR-1", installed_on="2020-01-01",
-                 replaced_by="D4"),
+            dict(
+                device_id="D1",
+                account_id="A",
+                sku="PR-1",
+                installed_on="2020-01-01",
+                retired_on="2024-12-27",
+            ),
+            dict(
+                device_id="D2",
+                account_id="A",
+                sku="PR-1",
+                installed_on="2020-01-01",
+                retired_on="2024-12-28",
+            ),
+            dict(
+                device_id="D3",
+                account_id="A",
+                sku="PR-1",
+                installed_on="2020-01-01",
+                replaced_by="D4",
+            ),
             dict(device_id="D4", account_id="A", sku="PR-1", installed_on="2024-08-01"),
         ],
     )
@@ -76,8 +94,12 @@ def test_repair_opened_within_the_horizon() -> None:
         [
             dict(account_id="A", device_id="D1", opened_at="2024-07-30T23:00:00Z", kind="repair"),
             dict(account_id="A", device_id="D2", opened_at="2024-07-02T09:00:00Z", kind="incident"),
-            dict(account_id="A", device_id="D2", opened_at="2024-06-30T12:00:00Z",
-                 kind="part_replacement"),
+            dict(
+                account_id="A",
+                device_id="D2",
+                opened_at="2024-06-30T12:00:00Z",
+                kind="part_replacement",
+            ),
         ],
     )
     spine = _spine([dict(account_id="A", device_id="D1"), dict(account_id="A", device_id="D2")])
@@ -88,8 +110,10 @@ def test_repair_opened_within_the_horizon() -> None:
 
 def test_days_to_threshold_and_censoring(supplies) -> None:  # noqa: F811
     spine = _spine(
-        [dict(account_id="A", device_id="D1", color="black"), dict(account_id="A", device_id="D5",
-                                                                   color="black")]
+        [
+            dict(account_id="A", device_id="D1", color="black"),
+            dict(account_id="A", device_id="D5", color="black"),
+        ]
     )
     out = run("label_days_to_threshold", supplies, [C], extra={"spine": spine}, horizon_days=180)
     d1 = row(out, device_id="D1")

@@ -25,19 +25,29 @@ LAST = CUTOFFS[-1]
 START = date(2023, 1, 1)
 SKUS = ["PR-1", "PC-1", "TN-1-K", "TN-1-K-XL", "WR-1", "SV-1", "AC-1"]
 TABLES_USED = (
-    "accounts", "sell_through", "install_base", "telemetry", "device_events", "service_events",
-    "opportunities", "intent_signals",
+    "accounts",
+    "sell_through",
+    "install_base",
+    "telemetry",
+    "device_events",
+    "service_events",
+    "opportunities",
+    "intent_signals",
 )
 LATE = pd.Timestamp("2024-09-01T00:00:00Z")
 SETTINGS = settings(
-    max_examples=6,
+    max_examples=5,
     deadline=None,
     derandomize=True,
     # no shrinking: one build takes a second, shrinking a failure would take many minutes
     phases=(Phase.explicit, Phase.reuse, Phase.generate),
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
-pytestmark = pytest.mark.filterwarnings("ignore::amplify_ml.features.training.FeatureWarning")
+# each example builds the four training sets two or three times (about 30 s a test)
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.filterwarnings("ignore::amplify_ml.features.training.FeatureWarning"),
+]
 
 
 def _day(lo: date, hi: date) -> st.SearchStrategy[date]:
@@ -54,58 +64,99 @@ def rows(draw: st.DrawFn, lo: date, hi: date, devices: list[str]) -> dict[str, l
     day = _day(lo, hi)
     secs = st.integers(0, 86_399)
     accounts = ["A", "B"]
-    out: dict[str, list[dict]] = {k: [] for k in (
-        "sell_through", "telemetry", "device_events", "service_events", "opportunities",
-        "intent_signals",
-    )}
+    out: dict[str, list[dict]] = {
+        k: []
+        for k in (
+            "sell_through",
+            "telemetry",
+            "device_events",
+            "service_events",
+            "opportunities",
+            "intent_signals",
+        )
+    }
     for _ in range(draw(st.integers(0, 6))):
         q = draw(st.sampled_from([-1, 1, 2]))
-        out["sell_through"].append(dict(
-            account_id=draw(st.sampled_from(accounts)), sku=draw(st.sampled_from(SKUS)),
-            sold_on=draw(day), quantity=q, net_amount=100.0 * q,
-            channel=draw(st.sampled_from(["field", "online", "marketplace"])),
-        ))
+        out["sell_through"].append(
+            dict(
+                account_id=draw(st.sampled_from(accounts)),
+                sku=draw(st.sampled_from(SKUS)),
+                sold_on=draw(day),
+                quantity=q,
+                net_amount=100.0 * q,
+                channel=draw(st.sampled_from(["field", "online", "marketplace"])),
+            )
+        )
     for _ in range(draw(st.integers(0, 12))):
-        metric = draw(st.sampled_from(
-            ["page_count", "supply_level_pct.black", "supply_level_pct.cyan",
-             "battery_health_pct", "disk_health_pct"]
-        ))
-        out["telemetry"].append(dict(
-            device_id=draw(st.sampled_from(devices)), observed_at=_ts(draw(day), draw(secs)),
-            metric=metric,
-            value=float(draw(st.integers(0, 5000) if metric == "page_count" else st.integers(0, 100))),
-        ))
+        metric = draw(
+            st.sampled_from(
+                [
+                    "page_count",
+                    "supply_level_pct.black",
+                    "supply_level_pct.cyan",
+                    "battery_health_pct",
+                    "disk_health_pct",
+                ]
+            )
+        )
+        out["telemetry"].append(
+            dict(
+                device_id=draw(st.sampled_from(devices)),
+                observed_at=_ts(draw(day), draw(secs)),
+                metric=metric,
+                value=float(
+                    draw(st.integers(0, 5000) if metric == "page_count" else st.integers(0, 100))
+                ),
+            )
+        )
     for _ in range(draw(st.integers(0, 5))):
-        out["device_events"].append(dict(
-            device_id=draw(st.sampled_from(devices)), occurred_at=_ts(draw(day), draw(secs)),
-            code=draw(st.sampled_from(["13.A2.D3", "50.00.01", "61.B1.E4", "99.X"])),
-            severity=draw(st.sampled_from(["info", "warning", "error"])),
-        ))
+        out["device_events"].append(
+            dict(
+                device_id=draw(st.sampled_from(devices)),
+                occurred_at=_ts(draw(day), draw(secs)),
+                code=draw(st.sampled_from(["13.A2.D3", "50.00.01", "61.B1.E4", "99.X"])),
+                severity=draw(st.sampled_from(["info", "warning", "error"])),
+            )
+        )
     for _ in range(draw(st.integers(0, 5))):
         opened = draw(day)
         closed = draw(st.none() | st.integers(0, 20).map(lambda n, o=opened: o + timedelta(days=n)))
-        out["service_events"].append(dict(
-            account_id=draw(st.sampled_from(accounts)),
-            device_id=draw(st.none() | st.sampled_from(devices)),
-            opened_at=_ts(opened, 3600), closed_at=None if closed is None else _ts(closed, 7200),
-            kind=draw(st.sampled_from(["incident", "repair", "part_replacement", "preventive"])),
-            component=draw(st.sampled_from([None, "fuser", "battery"])),
-        ))
+        out["service_events"].append(
+            dict(
+                account_id=draw(st.sampled_from(accounts)),
+                device_id=draw(st.none() | st.sampled_from(devices)),
+                opened_at=_ts(opened, 3600),
+                closed_at=None if closed is None else _ts(closed, 7200),
+                kind=draw(
+                    st.sampled_from(["incident", "repair", "part_replacement", "preventive"])
+                ),
+                component=draw(st.sampled_from([None, "fuser", "battery"])),
+            )
+        )
     for _ in range(draw(st.integers(0, 3))):
         created = draw(day)
         stage = draw(st.sampled_from(["open", "won", "lost"]))
-        out["opportunities"].append(dict(
-            account_id=draw(st.sampled_from(accounts)), created_on=created, stage=stage,
-            closed_on=None if stage == "open" else created + timedelta(days=draw(st.integers(0, 60))),
-            deal_registered=draw(st.booleans()),
-        ))
+        out["opportunities"].append(
+            dict(
+                account_id=draw(st.sampled_from(accounts)),
+                created_on=created,
+                stage=stage,
+                closed_on=None
+                if stage == "open"
+                else created + timedelta(days=draw(st.integers(0, 60))),
+                deal_registered=draw(st.booleans()),
+            )
+        )
     for _ in range(draw(st.integers(0, 4))):
         d = draw(day)
-        out["intent_signals"].append(dict(
-            account_id=draw(st.sampled_from(accounts)), week_of=d - timedelta(days=d.weekday()),
-            topic=draw(st.sampled_from(["printer", "pc", "Laser 1", "security"])),
-            intensity=draw(st.integers(0, 9)),
-        ))
+        out["intent_signals"].append(
+            dict(
+                account_id=draw(st.sampled_from(accounts)),
+                week_of=d - timedelta(days=d.weekday()),
+                topic=draw(st.sampled_from(["printer", "pc", "Laser 1", "security"])),
+                intensity=draw(st.integers(0, 9)),
+            )
+        )
     return out
 
 
@@ -117,12 +168,17 @@ def worlds(draw: st.DrawFn) -> dict[str, list[dict]]:
     for d in devices:
         inst = draw(_day(START, LAST))
         retired = draw(st.none() | _day(inst, LAST + timedelta(days=200)))
-        ib.append(dict(
-            device_id=d, account_id=draw(st.sampled_from(["A", "B"])),
-            sku=draw(st.sampled_from(["PR-1", "PC-1"])), installed_on=inst, retired_on=retired,
-            warranty_ends_on=draw(st.none() | _day(inst, inst + timedelta(days=1000))),
-            contract=draw(st.sampled_from(["none", "care_pack", "mps", "daas"])),
-        ))
+        ib.append(
+            dict(
+                device_id=d,
+                account_id=draw(st.sampled_from(["A", "B"])),
+                sku=draw(st.sampled_from(["PR-1", "PC-1"])),
+                installed_on=inst,
+                retired_on=retired,
+                warranty_ends_on=draw(st.none() | _day(inst, inst + timedelta(days=1000))),
+                contract=draw(st.sampled_from(["none", "care_pack", "mps", "daas"])),
+            )
+        )
     world = draw(rows(START, LAST, devices))
     world["install_base"] = ib
     world["accounts"] = [
@@ -132,8 +188,11 @@ def worlds(draw: st.DrawFn) -> dict[str, list[dict]]:
     return world
 
 
-def frames(world: dict[str, list[dict]], extra: dict[str, list[dict]] | None = None,
-           ingested: dict[str, Any] | None = None) -> dict[str, pd.DataFrame]:
+def frames(
+    world: dict[str, list[dict]],
+    extra: dict[str, list[dict]] | None = None,
+    ingested: dict[str, Any] | None = None,
+) -> dict[str, pd.DataFrame]:
     """Every table of the world (empty ones too: the same tables, so the same builders)."""
     out = base_tables()
     for name in TABLES_USED:
@@ -173,8 +232,9 @@ def assert_same_features(a: dict[str, pd.DataFrame], b: dict[str, pd.DataFrame])
 def test_rows_dated_after_the_cutoff_change_no_feature(world, data) -> None:
     devices = sorted({d["device_id"] for d in world["install_base"]})
     later = data.draw(rows(LAST + timedelta(days=1), LAST + timedelta(days=400), devices))
-    later["install_base"] = [dict(device_id="D9", account_id="A", sku="PR-1",
-                                  installed_on=LAST + timedelta(days=3))]
+    later["install_base"] = [
+        dict(device_id="D9", account_id="A", sku="PR-1", installed_on=LAST + timedelta(days=3))
+    ]
     later["accounts"] = [dict(account_id="Z", first_seen=LAST + timedelta(days=1))]
     before = build(frames(world))
     after = build(frames(world, later))
@@ -194,8 +254,15 @@ def test_rows_dated_after_the_cutoff_change_no_feature(world, data) -> None:
 def test_as_known_ignores_rows_ingested_after_the_cutoff(world, data) -> None:
     devices = sorted({d["device_id"] for d in world["install_base"]})
     late = data.draw(rows(START, LAST, devices))  # dated any time, ingested after the cutoffs
-    late["install_base"] = [dict(device_id="D8", account_id="B", sku="PC-1",
-                                 installed_on=date(2023, 5, 1), contract="daas")]
+    late["install_base"] = [
+        dict(
+            device_id="D8",
+            account_id="B",
+            sku="PC-1",
+            installed_on=date(2023, 5, 1),
+            contract="daas",
+        )
+    ]
     before = build(frames(world), as_known=True)
     after = build(frames(world, late, ingested={"_ingested_at": LATE}), as_known=True)
     assert_same_features(before, after)
@@ -204,7 +271,9 @@ def test_as_known_ignores_rows_ingested_after_the_cutoff(world, data) -> None:
 @seed(20240632)
 @SETTINGS
 @given(world=worlds(), data=st.data(), order=st.randoms(use_true_random=False))
-def test_output_ignores_row_order_and_labels_ignore_rows_up_to_the_cutoff(world, data, order) -> None:
+def test_output_ignores_row_order_and_labels_ignore_rows_up_to_the_cutoff(
+    world, data, order
+) -> None:
     base = build(frames(world))
     shuffled = {k: order.sample(v, len(v)) for k, v in world.items()}
     again = build(frames(shuffled))

@@ -39,8 +39,13 @@ def supplies():
         "install_base",
         [
             dict(device_id="D1", account_id="A", sku="PR-1", installed_on="2020-06-30"),
-            dict(device_id="D5", account_id="A", sku="PR-1", installed_on="2019-01-01",
-                 retired_on="2024-07-01"),
+            dict(
+                device_id="D5",
+                account_id="A",
+                sku="PR-1",
+                installed_on="2019-01-01",
+                retired_on="2024-07-01",
+            ),
         ],
     )
     return {
@@ -52,7 +57,10 @@ def supplies():
 
 def test_entity_is_colours_whose_latest_level_is_above_the_threshold(supplies) -> None:
     spine = run("device_color_spine", supplies, [C])
-    assert list(zip(spine.device_id, spine.color, strict=True)) == [("D1", "black"), ("D5", "black")]
+    assert list(zip(spine.device_id, spine.color, strict=True)) == [
+        ("D1", "black"),
+        ("D5", "black"),
+    ]
     assert set(spine.account_id) == {"A"}
     assert list(run("device_color_spine", supplies, [C], threshold_pct=60.0).device_id) == ["D1"]
     without_ib = {k: v for k, v in supplies.items() if k != "install_base"}

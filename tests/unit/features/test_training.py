@@ -17,7 +17,9 @@ from amplify_ml.features import (
     feature_frame,
     load_spec,
     monthly,
+    read_training_set,
     training_set,
+    write_training_set,
 )
 from amplify_ml.features.cutoffs import as_cutoffs
 from amplify_ml.lake import Lake
@@ -98,6 +100,15 @@ def test_metadata_fingerprint_and_counts(lake: Lake) -> None:
     json.dumps(meta.to_dict(), default=str)  # serialisable as it is
 
 
+def test_write_and_read_back(lake: Lake, tmp_path: Path) -> None:
+    df, meta = training_set("device_failure", lake, cutoffs=CUTOFFS)
+    path = write_training_set(df, meta, tmp_path / "out" / "failure.parquet")
+    back, m = read_training_set(path)
+    pd.testing.assert_frame_equal(back, df)
+    assert m["model"] == "device_failure" and m["features"] == meta.features
+    assert json.loads((tmp_path / "out" / "failure.meta.json").read_text()) == m
+
+
 def test_partners_restrict_rows(lake: Lake) -> None:
     df, meta = training_set("refresh_due", lake, cutoffs=CUTOFFS, partners=["P002"])
     assert set(df["partner_id"]) == {"P002"} and meta.partners == ["P002"]
@@ -106,12 +117,16 @@ def test_partners_restrict_rows(lake: Lake) -> None:
 def test_minimal_pack_builds_propensity_and_skips_the_rest(tmp_path: Path) -> None:
     lake = Lake(tmp_path / "lake")
     vt = vendor_tables()
-    ingest_pack(write_vendor_pack(tmp_path / "v", {k: vt[k] for k in ("partners", "products")}), lake)
+    ingest_pack(
+        write_vendor_pack(tmp_path / "v", {k: vt[k] for k in ("partners", "products")}), lake
+    )
     pt = partner_tables()
     ingest_pack(
         write_partner_pack(tmp_path / "p", {k: pt[k] for k in ("accounts", "sell_through")}), lake
     )
-    with pytest.warns(FeatureWarning, match=r"builder ib_composition skipped: table\(s\) install_base absent"):
+    with pytest.warns(
+        FeatureWarning, match=r"builder ib_composition skipped: table\(s\) install_base absent"
+    ):
         df, meta = training_set("propensity_to_buy", lake, cutoffs=CUTOFFS)
     assert len(df) == 2 * 6 * 3  # two accounts, six categories, three cutoffs
     skipped = {s["builder"]: s["tables"] for s in meta.builders_skipped}
@@ -184,8 +199,13 @@ def history(tmp_path_factory: pytest.TempPathFactory) -> tuple[Lake, Lake]:
     lakes = []
     for name, packs in [("both", [april, july]), ("april", [april])]:
         lake = Lake(root / name / "lake")
-        write_pack(root / name / "v", vendor_tables(), source="vendor", period=period,
-                   created_at=_at("2024-01-01"))
+        write_pack(
+            root / name / "v",
+            vendor_tables(),
+            source="vendor",
+            period=period,
+            created_at=_at("2024-01-01"),
+        )
         ingest_pack(root / name / "v", lake, ingested_at=_at("2024-01-02"))
         for i, (tables, made) in enumerate(zip(packs, ["2024-04-01", "2024-07-01"], strict=False)):
             path = root / name / f"p{i}"
@@ -209,7 +229,16 @@ def test_as_known_ignores_rows_ingested_after_the_cutoff(history: tuple[Lake, La
     pd.testing.assert_series_equal(known["label"], now["label"])
 
 
-def test_as_known_uses_the_version_of_a_row_current_at_the_cutoff(history: tuple[Lake, Lake]) -> None:
+def test_as_known_before_any_ingestion_has_no_rows_and_says_so(history: tuple[Lake, Lake]) -> None:
+    both, _ = history
+    with pytest.warns(FeatureWarning, match=r"nothing had been ingested by the end of 2023-12-01"):
+        df, meta = training_set("refresh_due", both, cutoffs=["2023-12-01"], as_known=True)
+    assert df.empty and list(df.columns) == [*meta.keys, "cutoff", *meta.features, "label"]
+
+
+def test_as_known_uses_the_version_of_a_row_current_at_the_cutoff(
+    history: tuple[Lake, Lake],
+) -> None:
     both, _ = history
     known, _ = training_set("refresh_due", both, cutoffs=["2024-06-20"], as_known=True)
     now, _ = training_set("refresh_due", both, cutoffs=["2024-06-20"])
@@ -227,3 +256,38 @@ def test_as_known_needs_lineage() -> None:
     frames["device_events"]["partner_id"] = "P001"
     with pytest.raises(InvalidRequestError, match=r"as_known needs _ingested_at"):
         training_set("refresh_due", frames, cutoffs=CUTOFFS, as_known=True)
+
+
+def test_a_withdrawn_partner_is_gone_in_as_known_mode_too(tmp_path: Path) -> None:
+    period = (date(2024, 1, 1), date(2024, 6, 30))
+    lake = Lake(tmp_path / "lake")
+    write_pack(
+        tmp_path / "v",
+        vendor_tables(),
+        source="vendor",
+        period=period,
+        created_at=_at("2024-01-01"),
+    )
+    ingest_pack(tmp_path / "v", lake, ingested_at=_at("2024-01-02"))
+    for partner in ("P001", "P002"):
+        pt = partner_tables(partner)
+        write_pack(
+            tmp_path / partner, pt, source=partner, period=period, created_at=_at("2024-04-01")
+        )
+        ingest_pack(tmp_path / partner, lake, ingested_at=_at("2024-04-01"))
+    retired = partner_tables("P001")["install_base"].iloc[[0]].assign(retired_on=date(2024, 6, 15))
+    write_pack(
+        tmp_path / "late",
+        {"install_base": retired},
+        source="P001",
+        period=period,
+        created_at=_at("2024-07-01"),
+    )
+    ingest_pack(tmp_path / "late", lake, ingested_at=_at("2024-07-01"))
+    vt = vendor_tables()
+    vt["partners"].loc[vt["partners"].partner_id == "P001", "data_sharing"] = False
+    write_pack(tmp_path / "v2", vt, source="vendor", period=period, created_at=_at("2024-08-01"))
+    ingest_pack(tmp_path / "v2", lake, ingested_at=_at("2024-08-01"))
+    assert not lake.superseded("install_base").empty  # P001's old version is still stored
+    known, _ = training_set("refresh_due", lake, cutoffs=["2024-06-20"], as_known=True)
+    assert set(known.partner_id) == {"P002"}
