@@ -19,7 +19,6 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-import ibis
 import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
@@ -123,7 +122,6 @@ class FeatureBuilder:
         self._views: dict[int | None, dict[str, ir.Table]] = {}
         self._cutoff_tables: dict[tuple[date, ...], ir.Table] = {}
         self._shared: dict[tuple[Any, ...], ir.Table] = {}
-        self._materialized: set[int] = set()
 
     # -- lifecycle -----------------------------------------------------------------------------
     def __enter__(self) -> FeatureBuilder:
@@ -241,11 +239,9 @@ class FeatureBuilder:
         return r
 
     def _materialize(self, expr: ir.Table) -> ir.Table:
-        if id(expr) in self._materialized:
+        if self.engine.is_cached(expr):
             return expr
-        out = self.engine.cache(expr)
-        self._materialized.add(id(out))
-        return out
+        return self.engine.cache(expr)
 
     def _keep(
         self,
@@ -313,8 +309,8 @@ class FeatureBuilder:
         kinds: dict[str, str] = {}
         filled: set[str] = set()
         for known_day, cs in groups.items():
-            expr, kinds, filled = self._expr(plan, cs, known_day, settings, labelled)
-            arrow = self.engine.to_arrow(expr)
+            sql, kinds, filled = self._expr(plan, cs, known_day, settings, labelled)
+            arrow = self.engine.sql_to_arrow(sql)
             frames.append(arrow.to_pandas(self_destruct=True, types_mapper=_STRINGS.get))
             del arrow
         df = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
@@ -363,56 +359,65 @@ class FeatureBuilder:
         known_day: int | None,
         settings: dict[str, dict[str, Any]],
         labelled: bool,
-    ) -> tuple[ir.Table, dict[str, str], set[str]]:
+    ) -> tuple[str, dict[str, str], set[str]]:
         s = plan.spec
+        eng = self.engine
+        q = eng.quote
         r = self._resolver(known_day, cutoffs, settings)
-        spine = r.get(s.entity)
-        if labelled:
-            spine = self._materialize(spine)
+        # every part is materialised, then put together by one hand-written join: building
+        # the join of a hundred columns as an Ibis expression costs more than running it
+        spine = self._materialize(r.get(s.entity))
         keys = list(REGISTRY[s.entity].keys)
+        on = [*keys, "cutoff"]
         kinds: dict[str, str] = {k: "key" for k in keys}
         kinds["cutoff"] = "cutoff"
         filled: set[str] = set()
-        j = spine
-        picked: list[ir.Value] = [spine[c] for c in spine.columns]
+        picked = [f"s.{q(c)}" for c in spine.columns if c != "cday"]
+        joins: list[str] = []
         for i, name in enumerate(plan.used):
             fn = REGISTRY[name]
             # each builder's rows are computed on their own: one big plan over all of them
             # optimises worse on DuckDB and plans slowly on Spark
             f = self._materialize(r.get(name))
             r._memo[name] = f
-            on = [*fn.keys, "cutoff"]
-            cols = [c for c in f.columns if c not in on]
+            bon = [*fn.keys, "cutoff"]
+            cols = [c for c in f.columns if c not in bon]
             dup = [c for c in cols if c in kinds]
             if dup:
                 raise AmplifyError(f"builder {name} repeats column(s) {dup} of another builder")
-            ren = f.select(**{f"__k{i}_{k}": f[k] for k in on}, **{c: f[c] for c in cols})
-            j = j.left_join(ren, [spine[k] == ren[f"__k{i}_{k}"] for k in on])
+            joins.append(
+                f"LEFT JOIN {eng.table_name(f)} AS b{i} ON "
+                + " AND ".join(f"s.{q(k)} = b{i}.{q(k)}" for k in bon)
+            )
             for c in cols:
                 kinds[c] = _kind(f[c].type())
-                col = ren[c]
+                col = f"b{i}.{q(c)}"
                 if fn.zero_fill and (ZERO_FILL.search(c) or BOOL.match(c)):
                     filled.add(c)
-                    zero = {"bool": False, "int": 0, "float": 0.0}.get(kinds[c])
+                    zero = {"bool": "FALSE", "int": "0", "float": "0.0"}.get(kinds[c])
                     if zero is not None:  # entities without rows: none happened
-                        col = ibis.coalesce(col, ibis.literal(zero, type=col.type()))
-                picked.append(col.name(c))
-        out = j.select(*picked)
+                        col = f"COALESCE({col}, {zero})"
+                picked.append(f"{col} AS {q(c)}")
         self._keep(known_day, cutoffs, r, settings)
         if labelled:
             truth = self._resolver(None, cutoffs, settings)
             truth.extra = {"spine": spine}
-            lab = truth.get(s.label)
+            lab = self._materialize(truth.get(s.label))
             self._keep(None, cutoffs, truth, settings)
-            on = [*keys, "cutoff"]
             lcols = [c for c in lab.columns if c not in on]
-            ren = lab.select(**{f"__l_{k}": lab[k] for k in on}, **{c: lab[c] for c in lcols})
-            j = out.join(ren, [out[k] == ren[f"__l_{k}"] for k in on])
-            out = j.select(*out.columns, *lcols)
+            joins.append(
+                f"JOIN {eng.table_name(lab)} AS l ON "
+                + " AND ".join(f"s.{q(k)} = l.{q(k)}" for k in on)
+            )
+            picked += [f"l.{q(c)}" for c in lcols]
             for c in lcols:
                 kinds[c] = _kind(lab[c].type())
-        out = out.drop("cday").order_by([*keys, "cutoff"])
-        return out, kinds, filled
+        sql = (
+            f"SELECT {', '.join(picked)} FROM {eng.table_name(spine)} AS s "
+            + " ".join(joins)
+            + f" ORDER BY {', '.join(f's.{q(k)}' for k in on)}"
+        )
+        return sql, kinds, filled
 
     def _meta(
         self,
