@@ -73,6 +73,32 @@ def test_labels_equal_the_oracles_realised_labels(
         assert meta.positives == int(oracle["label"].sum()) > 0
 
 
+def test_the_benchmarks_pandas_implementation_builds_the_same_training_sets(
+    tiny_lake: Lake,
+) -> None:
+    """The benchmark compares speed against plain pandas; that only means something while
+    both build the same thing. A changed builder must be changed in the baseline too."""
+    from amplify_ml.bench.features import CUTOFFS, PandasFeatures, compare
+    from amplify_ml.features.cutoffs import monthly
+    from amplify_ml.features.graph import REGISTRY
+    from amplify_ml.features.spec import load_spec
+
+    cutoffs = monthly(*CUTOFFS)
+    baseline = PandasFeatures(str(tiny_lake.root))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FeatureWarning)
+        with FeatureBuilder(tiny_lake) as fb:
+            for model in MODELS:
+                ours, _ = fb.training_set(model, cutoffs=cutoffs)
+                theirs = baseline.training_set(model, cutoffs)
+                compare(ours, theirs, list(REGISTRY[load_spec(model).entity].keys))
+    # and the comparison does catch a difference
+    broken = ours.copy()
+    broken.iloc[0, broken.columns.get_loc("supply_level_last")] += 1.0
+    with pytest.raises(AssertionError, match="supply_level_last"):
+        compare(broken, theirs, list(REGISTRY[load_spec(model).entity].keys))
+
+
 # -- Spark ------------------------------------------------------------------------------------
 
 

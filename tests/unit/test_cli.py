@@ -211,3 +211,58 @@ def test_synth_writes_a_dirty_tiny_world(tmp_path: Path) -> None:
         "propensity_to_buy.parquet",
         "refresh_due.parquet",
     ]
+
+
+def test_build_writes_a_training_set_with_its_metadata(tmp_path: Path) -> None:
+    from amplify_ml.features import read_training_set
+
+    root = _packs(tmp_path)
+    ws = tmp_path / "ws"
+    assert runner.invoke(app, ["ingest", str(root), "-w", str(ws)]).exit_code == 0
+    target = tmp_path / "sets" / "propensity.parquet"
+    result = runner.invoke(
+        app,
+        [
+            "build",
+            "propensity_to_buy",
+            "--cutoff",
+            "2024-03-01:2024-05-01",
+            "--cutoff",
+            "2024-04-15",
+            "--out",
+            str(target),
+            "-w",
+            str(ws),
+            "--json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["cutoffs"] == ["2024-03-01", "2024-04-01", "2024-04-15", "2024-05-01"]
+    df, meta = read_training_set(target)
+    assert len(df) == summary["rows"] == meta["rows"] > 0
+    assert sorted(df["cutoff"].dt.date.astype(str).unique()) == summary["cutoffs"]
+    assert json.loads(target.with_name("propensity.meta.json").read_text()) == meta
+    assert meta["features"] and set(meta["features"]) <= set(df.columns)
+
+
+def test_build_refuses_an_unknown_model_a_bad_cutoff_and_a_missing_lake(tmp_path: Path) -> None:
+    root = _packs(tmp_path)
+    ws = tmp_path / "ws"
+    args = ["--out", str(tmp_path / "x.parquet"), "-w", str(ws)]
+    nolake = runner.invoke(app, ["build", "refresh_due", "--cutoff", "2024-03-01", *args])
+    assert nolake.exit_code == 2
+    assert "no lake in" in nolake.output and "amplify ingest" in nolake.output
+    assert runner.invoke(app, ["ingest", str(root), "-w", str(ws)]).exit_code == 0
+    unknown = runner.invoke(app, ["build", "refreshdue", "--cutoff", "2024-03-01", *args])
+    assert unknown.exit_code == 2
+    assert "unknown model 'refreshdue'" in unknown.output
+    bad = runner.invoke(app, ["build", "refresh_due", "--cutoff", "2024-13-01", *args])
+    assert bad.exit_code == 2
+    assert "'2024-13-01' is not a date" in bad.output
+    backwards = runner.invoke(
+        app, ["build", "refresh_due", "--cutoff", "2024-05-01:2024-01-01", *args]
+    )
+    assert backwards.exit_code == 2
+    assert "before start" in backwards.output
+    assert not (tmp_path / "x.parquet").exists()

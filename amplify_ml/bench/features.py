@@ -1,0 +1,843 @@
+"""Benchmark: the four training sets over 12 monthly cutoffs, against plain pandas.
+
+The baseline in the same run, on the same lake, is a straightforward pandas implementation
+of the same feature sets (:class:`PandasFeatures`, below): load the tables, then for each
+cutoff filter the rows and group them. Its output must equal ours (floats to a relative
+1e-9); the benchmark fails otherwise. Each side runs in its own process for its own peak
+memory. At medium scale the baseline is expected to run out of memory and is not run.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from amplify_ml.bench import measure, write_result
+from amplify_ml.datapack.contract import (
+    CHANNELS,
+    CONTRACTS,
+    DEVICE_CATEGORIES,
+    PRODUCT_CATEGORIES,
+    SEVERITIES,
+)
+
+MODELS = ("propensity_to_buy", "refresh_due", "device_failure", "consumable_depletion")
+CUTOFFS = ("2025-05-01", "2026-04-01")
+"""12 monthly cutoffs whose longest label window (180 days) ends inside the synthetic period."""
+REPAIRS = ("repair", "part_replacement")
+HEALTH = {"battery": "battery_health_pct", "disk": "disk_health_pct"}
+DAY_US = 86_400_000_000
+
+
+# -- the pandas baseline ----------------------------------------------------------------------
+
+
+def _days(s: pd.Series) -> pd.Series:
+    """Dates or UTC timestamps as day numbers (nullable Int64)."""
+    if isinstance(s.dtype, pd.DatetimeTZDtype) or str(s.dtype).startswith("datetime64"):
+        v = (
+            s.dt.tz_convert("UTC").dt.tz_localize(None)
+            if isinstance(s.dtype, pd.DatetimeTZDtype)
+            else s
+        )
+        us = v.astype("datetime64[us]").astype("int64")
+        out = pd.Series(np.floor_divide(us, DAY_US), index=s.index).astype("Int64")
+        return out.mask(s.isna())
+    d = pd.to_datetime(s)
+    return _days(d)
+
+
+def _slug(text: str) -> str:
+    import re
+
+    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_") or "blank"
+
+
+def _ols(g: pd.DataFrame) -> float:
+    n = len(g)
+    if n < 2:
+        return np.nan
+    x, y = g["x"].to_numpy(float), g["y"].to_numpy(float)
+    den = n * (x * x).sum() - x.sum() ** 2
+    return (n * (x * y).sum() - x.sum() * y.sum()) / den if den > 0 else np.nan
+
+
+class PandasFeatures:
+    """The four feature sets in plain pandas: one filter-and-group pass per cutoff."""
+
+    def __init__(self, lake_root: str) -> None:
+        from amplify_ml.lake import Lake
+
+        lake = Lake(lake_root)
+        self.tables: dict[str, pd.DataFrame] = {}
+        for t in lake.tables():
+            files = [str(f) for f in lake.files(t)]
+            self.tables[t] = pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
+        self._prepare()
+
+    # -- shared preparation (whole history, once) ------------------------------------------------
+    def _prepare(self) -> None:
+        T = self.tables
+        p = T["products"].copy()
+        p["day"] = _days(p["launched_on"])
+        self.products = p
+        a = T["accounts"].copy()
+        a["first_day"] = _days(a["first_seen"])
+        a = a.merge(
+            T["partners"][["partner_id", "track"]].rename(columns={"track": "partner_track"}),
+            on="partner_id",
+            how="left",
+        )
+        self.accounts = a
+        st = T["sell_through"].merge(p[["sku", "category"]], on="sku")
+        st["day"] = _days(st["sold_on"])
+        self.st = st
+        if "install_base" in T:
+            ib = T["install_base"].merge(
+                p[["sku", "category", "family", "list_price"]].rename(
+                    columns={"category": "device_category"}
+                ),
+                on="sku",
+                how="left",
+            )
+            for c, src in (
+                ("inst", "installed_on"),
+                ("ret", "retired_on"),
+                ("wend", "warranty_ends_on"),
+            ):
+                ib[c] = _days(ib[src])
+            # out of service: retired, or replaced (the replacement's installation day)
+            rep = ib[["partner_id", "device_id", "inst"]].rename(
+                columns={"device_id": "replaced_by", "inst": "rep_inst"}
+            )
+            ib = ib.merge(rep, on=["partner_id", "replaced_by"], how="left")
+            ib["ret"] = ib["ret"].fillna(ib["rep_inst"])
+            self.ib = ib
+        if "telemetry" in T:
+            tel = T["telemetry"]
+            tel = tel.assign(day=_days(tel["observed_at"]))
+            pc = tel[tel["metric"] == "page_count"].sort_values(
+                ["partner_id", "device_id", "observed_at"]
+            )
+            g = pc.groupby(["partner_id", "device_id"], sort=False)
+            prev = g["value"].shift()
+            pc = pc.assign(
+                delta=np.where(
+                    prev.isna(),
+                    np.nan,
+                    np.where(pc["value"] >= prev, pc["value"] - prev, pc["value"]),
+                ),
+                gap=(pc["day"] - g["day"].shift()).astype("float64"),
+            )
+            self.pages = pc
+            sup = tel[tel["metric"].str.startswith("supply_level_pct.")].copy()
+            sup["color"] = sup["metric"].str.slice(len("supply_level_pct."))
+            sup = sup.sort_values(["partner_id", "device_id", "color", "observed_at"])
+            sup["prev"] = sup.groupby(["partner_id", "device_id", "color"], sort=False)[
+                "value"
+            ].shift()
+            self.supply = sup
+            ch = sup[sup["prev"].notna() & (sup["value"] - sup["prev"] >= 30.0)]
+            ch = ch.merge(
+                pc[["partner_id", "device_id", "observed_at", "value"]].rename(
+                    columns={"value": "page_value"}
+                ),
+                on=["partner_id", "device_id", "observed_at"],
+                how="left",
+            )
+            self.changes = ch
+            self.health = tel[tel["metric"].isin(list(HEALTH.values()))]
+        if "device_events" in T:
+            ev = T["device_events"].copy()
+            ev["day"] = _days(ev["occurred_at"])
+            ev["prefix"] = ev["code"].str.split(".", n=1).str[0]
+            self.events = ev
+        if "service_events" in T:
+            se = T["service_events"].copy()
+            se["day"] = _days(se["opened_at"])
+            se["closed"] = _days(se["closed_at"])
+            self.tickets = se
+        if "intent_signals" in T:
+            it = T["intent_signals"].copy()
+            it["end_day"] = _days(it["week_of"]) + 6
+            fam = (
+                p[p["category"].isin(DEVICE_CATEGORIES)][["family", "category"]]
+                .drop_duplicates()
+                .rename(columns={"family": "topic", "category": "family_category"})
+            )
+            it = it.merge(fam, on="topic", how="left")
+            it["category"] = np.where(
+                it["topic"].isin(PRODUCT_CATEGORIES), it["topic"], it["family_category"]
+            )
+            self.intent = it
+        if "opportunities" in T:
+            o = T["opportunities"].copy()
+            o["created"] = _days(o["created_on"])
+            o["closed"] = _days(o["closed_on"])
+            self.opps = o
+
+    # -- entities --------------------------------------------------------------------------------
+    def _alive(self, c: int, contracts: Sequence[str] | None = None) -> pd.DataFrame:
+        ib = self.ib
+        d = ib[(ib["inst"] <= c) & (ib["ret"].isna() | (ib["ret"] > c))]
+        if contracts:
+            d = d[d["contract"].isin(list(contracts))]
+        return d
+
+    # -- account-side builders (one cutoff) ------------------------------------------------------
+    def account_side(
+        self, c: int, s: dict[str, dict[str, Any]], names: set[str]
+    ) -> dict[str, pd.DataFrame]:
+        A, AC = ["partner_id", "account_id"], ["partner_id", "account_id", "category"]
+        out: dict[str, pd.DataFrame] = {}
+        st = self.st[self.st["day"] <= c]
+        if "ib_composition" in names and hasattr(self, "ib"):
+            out["ib_composition"] = self.ib_composition(c, s["ib_composition"])
+        if "st_device_units" in names:
+            d = st[st["category"].isin(DEVICE_CATEGORIES)]
+            cols = {}
+            for w in s["st_device_units"]["windows"]:
+                for cat in DEVICE_CATEGORIES:
+                    x = d[(d["day"] > c - w) & (d["category"] == cat)]
+                    cols[f"st_{cat}_units_sum_{w}d"] = x.groupby(A)["quantity"].sum()
+            idx = d[d["day"] > c - max(s["st_device_units"]["windows"])].groupby(A).size().index
+            out["st_device_units"] = pd.concat(
+                {k: v.reindex(idx) for k, v in cols.items()}, axis=1
+            ).reset_index()
+        if "account_profile" not in names:
+            return out
+        a = self.accounts[self.accounts["first_day"] <= c]
+        out["account_profile"] = a[A].assign(
+            industry=a["industry"],
+            employee_band=a["employee_band"],
+            country=a["country"],
+            partner_track=a["partner_track"],
+            account_tenure_days=(c - a["first_day"]).astype("int64"),
+        )
+
+        def sums(keys: list[str], prefix: str, windows: Sequence[int]) -> pd.DataFrame:
+            parts = []
+            for w in windows:
+                x = st[st["day"] > c - w]
+                g = x.groupby(keys)
+                parts.append(
+                    pd.DataFrame(
+                        {
+                            f"{prefix}_revenue_sum_{w}d": g["net_amount"].sum(),
+                            f"{prefix}_units_sum_{w}d": g["quantity"].sum(),
+                            f"{prefix}_lines_count_{w}d": g.size(),
+                            f"{prefix}_skus_distinct_{w}d": g["sku"].nunique(),
+                            f"{prefix}_returns_count_{w}d": g["quantity"].apply(
+                                lambda q: int((q < 0).sum())
+                            ),
+                        }
+                    )
+                )
+            return pd.concat(parts, axis=1).reset_index()
+
+        w = s["st_cat_window_sums"]["windows"]
+        out["st_cat_window_sums"] = sums(AC, "st_cat", w)
+        w = s["st_window_sums"]["windows"]
+        sw = sums(A, "st", w)
+        top = max(w)
+        buys = st[(st["day"] > c - top) & (st["quantity"] > 0)]
+        cats = buys.groupby(A)["category"].nunique().rename(f"st_categories_distinct_{top}d")
+        out["st_window_sums"] = sw.merge(cats.reset_index(), on=A, how="left")
+        b = st[st["quantity"] > 0]
+        out["days_since_last_purchase_cat"] = (
+            (c - b.groupby(AC)["day"].max()).rename("days_since_last_purchase_cat").reset_index()
+        )
+        out["days_since_last_purchase"] = (
+            (c - b.groupby(A)["day"].max()).rename("days_since_last_purchase").reset_index()
+        )
+        win = s["st_channel_share"]["window"]
+        x = st[st["day"] > c - win]
+        n = x.groupby(A).size()
+        share = pd.DataFrame(
+            {
+                f"st_channel_{ch}_share_{win}d": x[x["channel"] == ch]
+                .groupby(A)
+                .size()
+                .reindex(n.index, fill_value=0)
+                / n
+                for ch in CHANNELS
+            }
+        )
+        out["st_channel_share"] = share.reset_index()
+        if hasattr(self, "intent"):
+            it = self.intent[self.intent["end_day"] <= c]
+            weeks = s["intent_cat_sums"]["weeks"]
+            ic = it[it["category"].notna()]
+            out["intent_cat_sums"] = pd.concat(
+                {
+                    f"intent_cat_intensity_sum_{n_}w": ic[ic["end_day"] > c - 7 * n_]
+                    .groupby(AC)["intensity"]
+                    .sum()
+                    for n_ in weeks
+                },
+                axis=1,
+            ).reset_index()
+            weeks = s["intent_sums"]["weeks"]
+            cols = {}
+            for n_ in weeks:
+                x = it[it["end_day"] > c - 7 * n_]
+                cols[f"intent_intensity_sum_{n_}w"] = x.groupby(A)["intensity"].sum()
+                cols[f"intent_security_intensity_sum_{n_}w"] = (
+                    x[x["topic"] == "security"].groupby(A)["intensity"].sum()
+                )
+            x = it[it["end_day"] > c - 7 * max(weeks)]
+            cols[f"intent_topics_distinct_{max(weeks)}w"] = (
+                x[x["intensity"] > 0].groupby(A)["topic"].nunique()
+            )
+            out["intent_sums"] = pd.concat(cols, axis=1).reset_index()
+        if hasattr(self, "opps"):
+            o = self.opps[self.opps["created"] <= c]
+            is_open = o["closed"].isna() | (o["closed"] > c)
+            cols = {
+                "opp_open_count": o[is_open].groupby(A).size(),
+                "opp_open_amount_sum": o[is_open].groupby(A)["amount"].sum(),
+            }
+            for w in s["opportunity_counts"]["windows"]:
+                cr = o[o["created"] > c - w]
+                cl = o[~is_open & (o["closed"] > c - w)]
+                cols[f"opp_created_count_{w}d"] = cr.groupby(A).size()
+                cols[f"opp_registered_count_{w}d"] = cr[cr["deal_registered"]].groupby(A).size()
+                cols[f"opp_won_count_{w}d"] = cl[cl["stage"] == "won"].groupby(A).size()
+                cols[f"opp_lost_count_{w}d"] = cl[cl["stage"] == "lost"].groupby(A).size()
+                cols[f"opp_won_amount_sum_{w}d"] = (
+                    cl[cl["stage"] == "won"].groupby(A)["amount"].sum()
+                )
+            idx = o.groupby(A).size().index
+            df = pd.concat({k: v.reindex(idx) for k, v in cols.items()}, axis=1)
+            df["days_since_last_opportunity"] = c - o.groupby(A)["created"].max()
+            out["opportunity_counts"] = df.reset_index()
+        if hasattr(self, "tickets"):
+            t = self.tickets[self.tickets["day"] <= c]
+            op = t[t["closed"].isna() | (t["closed"] > c)]
+            cols = {"svc_open_count": op.groupby(A).size()}
+            for w in s["svc_account_counts"]["windows"]:
+                x = t[t["day"] > c - w]
+                cols[f"svc_tickets_count_{w}d"] = x.groupby(A).size()
+                cols[f"svc_incident_count_{w}d"] = x[x["kind"] == "incident"].groupby(A).size()
+                cols[f"svc_repair_count_{w}d"] = x[x["kind"].isin(REPAIRS)].groupby(A).size()
+            recent = t[t["day"] > c - max(s["svc_account_counts"]["windows"])]
+            idx = pd.concat([op, recent]).groupby(A).size().index
+            out["svc_account_counts"] = pd.concat(
+                {k: v.reindex(idx) for k, v in cols.items()}, axis=1
+            ).reset_index()
+        return out
+
+    def ib_composition(self, c: int, s: dict[str, Any]) -> pd.DataFrame:
+        A = ["partner_id", "account_id"]
+        ib = self.ib[self.ib["inst"] <= c]
+        alive = ib[ib["ret"].isna() | (ib["ret"] > c)]
+        age = (c - alive["inst"]).astype("float64")
+        cols = {
+            "ib_devices_count": alive.groupby(A).size(),
+            **{
+                f"ib_{cat}_count": alive[alive["device_category"] == cat].groupby(A).size()
+                for cat in DEVICE_CATEGORIES
+            },
+            "ib_device_age_mean_days": age.groupby([alive[k] for k in A]).mean(),
+            "ib_device_age_max_days": age.groupby([alive[k] for k in A]).max(),
+        }
+        for w in s["warranty_windows"]:
+            x = alive[(alive["wend"] > c) & (alive["wend"] <= c + w)]
+            cols[f"ib_warranty_ending_count_next_{w}d"] = x.groupby(A).size()
+        for k in CONTRACTS:
+            cols[f"ib_contract_{k}_count"] = alive[alive["contract"] == k].groupby(A).size()
+        rw = s["retired_window"]
+        r = ib[ib["ret"].notna() & (ib["ret"] <= c) & (ib["ret"] > c - rw)]
+        cols[f"ib_retired_count_{rw}d"] = r.groupby(A).size()
+        idx = ib.groupby(A).size().index
+        return pd.concat({k: v.reindex(idx) for k, v in cols.items()}, axis=1).reset_index()
+
+    # -- device-side builders (one cutoff) ---------------------------------------------------------
+    def device_side(
+        self, c: int, s: dict[str, dict[str, Any]], names: set[str]
+    ) -> dict[str, pd.DataFrame]:
+        D = ["partner_id", "device_id"]
+        out: dict[str, pd.DataFrame] = {}
+        if "device_profile" in names:
+            fam = self.products[
+                self.products["category"].isin(DEVICE_CATEGORIES) & (self.products["day"] <= c)
+            ]
+            fam = fam.groupby("family")["day"].min().rename("family_launched").reset_index()
+            d = self._alive(c).merge(fam, on="family", how="left")
+            pred = self.ib[self.ib["replaced_by"].notna() & (self.ib["ret"] <= c)]
+            has = set(zip(pred["partner_id"], pred["replaced_by"], strict=True))
+            out["device_profile"] = pd.DataFrame(
+                {
+                    "partner_id": d["partner_id"],
+                    "device_id": d["device_id"],
+                    "contract": d["contract"],
+                    "family": d["family"],
+                    "device_category": d["device_category"],
+                    "device_list_price": d["list_price"],
+                    "device_age_days": c - d["inst"],
+                    "days_to_warranty_end": d["wend"] - c,
+                    "is_under_warranty": (d["wend"].notna() & (d["wend"] > c)).astype(bool),
+                    "is_replacement": [
+                        (p, i) in has for p, i in zip(d["partner_id"], d["device_id"], strict=True)
+                    ],
+                    "family_age_days": c - d["family_launched"],
+                }
+            )
+        if "telemetry_pages" in names or "telemetry_pages_vs_family" in names:
+            pg = self.pages[(self.pages["day"] <= c) & self.pages["delta"].notna()]
+            ws = s.get("telemetry_pages", {}).get("windows", (7, 30, 90))
+            cols = {}
+            for w in ws:
+                x = pg[pg["day"] > c - w]
+                g = x.groupby(D)
+                cols[f"telemetry_pages_sum_{w}d"] = g["delta"].sum()
+                gap = g["gap"].sum()
+                cols[f"telemetry_pages_per_day_mean_{w}d"] = (
+                    cols[f"telemetry_pages_sum_{w}d"] / gap
+                ).where(gap > 0)
+            idx = (
+                self.pages[(self.pages["day"] <= c) & (self.pages["day"] > c - max(ws))]
+                .groupby(D)
+                .size()
+                .index
+            )
+            df = pd.concat({k: v.reindex(idx) for k, v in cols.items()}, axis=1)
+            short, long = sorted(ws)[-2], max(ws)
+            lg = df[f"telemetry_pages_per_day_mean_{long}d"]
+            df[f"telemetry_pages_trend_{short}d_vs_{long}d"] = (
+                df[f"telemetry_pages_per_day_mean_{short}d"] / lg
+            ).where(lg > 0)
+            out["telemetry_pages"] = df.reset_index()
+            if "telemetry_pages_vs_family" in names:
+                w = s["telemetry_pages_vs_family"]["window"]
+                x = pg[pg["day"] > c - w]
+                g = x.groupby(D)[["delta", "gap"]].sum()
+                g = g[g["gap"] > 0]
+                g["rate"] = g["delta"] / g["gap"]
+                g = g.reset_index().merge(self.ib[[*D, "family"]], on=D)
+                g = g[g["family"].notna()]
+                g["fam"] = g.groupby("family")["rate"].transform("mean")
+                g[f"telemetry_pages_vs_family_{w}d"] = (g["rate"] / g["fam"]).where(g["fam"] > 0)
+                out["telemetry_pages_vs_family"] = g[[*D, f"telemetry_pages_vs_family_{w}d"]]
+        if "telemetry_health" in names:
+            ws = s["telemetry_health"]["windows"]
+            h = self.health[(self.health["day"] <= c) & (self.health["day"] > c - max(ws))]
+            h = h.assign(x=(h["day"] - c).astype("float64"), y=h["value"])
+            cols = {}
+            for name, metric in HEALTH.items():
+                m = h[h["metric"] == metric].sort_values("observed_at")
+                cols[f"telemetry_{name}_health_last"] = m.groupby(D)["value"].last()
+            for name, metric in HEALTH.items():
+                m = h[h["metric"] == metric]
+                for w in ws:
+                    x = m[m["day"] > c - w]
+                    cols[f"telemetry_{name}_health_slope_{w}d"] = x.groupby(D)[["x", "y"]].apply(
+                        _ols
+                    )
+            idx = h.groupby(D).size().index
+            out["telemetry_health"] = pd.concat(
+                {k: v.reindex(idx) for k, v in cols.items()}, axis=1
+            ).reset_index()
+        if "device_event_counts" in names:
+            se = s["device_event_counts"]
+            ws, prefixes = se["windows"], se.get("code_prefixes", ())
+            ev = self.events[(self.events["day"] <= c) & (self.events["day"] > c - max(ws))]
+            cols = {}
+            for w in ws:
+                x = ev[ev["day"] > c - w]
+                cols[f"dev_events_count_{w}d"] = x.groupby(D).size()
+                for sev in SEVERITIES:
+                    cols[f"dev_events_{sev}_count_{w}d"] = x[x["severity"] == sev].groupby(D).size()
+                for p in prefixes:
+                    cols[f"dev_events_prefix_{_slug(p)}_count_{w}d"] = (
+                        x[x["prefix"] == p].groupby(D).size()
+                    )
+                if prefixes:
+                    cols[f"dev_events_prefix_other_count_{w}d"] = (
+                        x[~x["prefix"].isin(list(prefixes))].groupby(D).size()
+                    )
+            idx = ev.groupby(D).size().index
+            out["device_event_counts"] = pd.concat(
+                {k: v.reindex(idx) for k, v in cols.items()}, axis=1
+            ).reset_index()
+        if "device_event_bursts" in names:
+            ws = s["device_event_bursts"]["windows"]
+            ev = self.events[self.events["day"] <= c]
+            daily = ev.groupby([*D, "day"]).size().rename("n").reset_index()
+            cols = {}
+            for w in ws:
+                x = daily[daily["day"] > c - w]
+                cols[f"dev_events_daily_count_max_{w}d"] = x.groupby(D)["n"].max()
+            err = ev[ev["severity"] == "error"]
+            cols["days_since_last_error_event"] = c - err.groupby(D)["day"].max()
+            idx = (
+                daily[daily["day"] > c - max(ws)]
+                .groupby(D)
+                .size()
+                .index.union(err.groupby(D).size().index)
+            )
+            out["device_event_bursts"] = pd.concat(
+                {k: v.reindex(idx) for k, v in cols.items()}, axis=1
+            ).reset_index()
+        if "svc_device_counts" in names:
+            sd = s["svc_device_counts"]
+            t = self.tickets[self.tickets["device_id"].notna() & (self.tickets["day"] <= c)]
+            cw = sd.get("component_window", 365)
+            top = max(*sd["windows"], cw)
+            recent = t[t["day"] > c - top]
+            cols = {}
+            for w in sd["windows"]:
+                x = recent[recent["day"] > c - w]
+                for k in sd["kinds"]:
+                    cols[f"svc_dev_{_slug(k)}_count_{w}d"] = x[x["kind"] == k].groupby(D).size()
+            x = recent[recent["day"] > c - cw]
+            for comp in sd.get("components", ()):
+                cols[f"svc_dev_component_{_slug(comp)}_count_{cw}d"] = (
+                    x[x["component"] == comp].groupby(D).size()
+                )
+            rep = t[t["kind"].isin(REPAIRS)]
+            cols["days_since_last_repair"] = c - rep.groupby(D)["day"].max()
+            idx = recent.groupby(D).size().index.union(rep.groupby(D).size().index)
+            out["svc_device_counts"] = pd.concat(
+                {k: v.reindex(idx) for k, v in cols.items()}, axis=1
+            ).reset_index()
+        return out
+
+    # -- supplies (one cutoff) -------------------------------------------------------------------
+    def supply_latest(self, c: int) -> pd.DataFrame:
+        s = self.supply[self.supply["day"] <= c]
+        return s.groupby(["partner_id", "device_id", "color"], sort=False).tail(1)
+
+    def supply_side(self, c: int, s: dict[str, dict[str, Any]]) -> dict[str, pd.DataFrame]:
+        DC = ["partner_id", "device_id", "color"]
+        last = self.supply_latest(c)[[*DC, "value"]].rename(columns={"value": "supply_level_last"})
+        ch = self.changes[(self.changes["day"] <= c) & (self.changes["day"] > c - 180)]
+        ch = ch.sort_values("observed_at").groupby(DC).tail(1)[[*DC, "day", "page_value"]]
+        ch = ch.rename(columns={"day": "change_day", "page_value": "change_pages"})
+        base = last.merge(ch, on=DC, how="left")
+        ws = s["supply_level"]["windows"]
+        r = self.supply[(self.supply["day"] <= c) & (self.supply["day"] > c - max(ws))]
+        r = r.merge(base[[*DC, "change_day"]], on=DC)
+        r = r[r["change_day"].isna() | (r["day"] >= r["change_day"])]
+        r = r.assign(x=(r["day"] - c).astype("float64"), y=r["value"])
+        for w in ws:
+            x = r[r["day"] > c - w]
+            sl = x.groupby(DC)[["x", "y"]].apply(_ols).rename(f"supply_level_slope_{w}d")
+            base = base.merge(sl.reset_index(), on=DC, how="left")
+        pl = self.pages[self.pages["day"] <= c].groupby(["partner_id", "device_id"]).tail(1)
+        base = base.merge(
+            pl[["partner_id", "device_id", "value"]].rename(columns={"value": "page_last"}),
+            on=["partner_id", "device_id"],
+            how="left",
+        )
+        pages = base["page_last"] - base["change_pages"]
+        out = base[[*DC, "supply_level_last"]].copy()
+        out["days_since_supply_change"] = c - base["change_day"]
+        out["pages_since_supply_change"] = pages.where(pages >= 0)
+        for w in ws:
+            out[f"supply_level_slope_{w}d"] = base[f"supply_level_slope_{w}d"]
+        slope = base[f"supply_level_slope_{max(ws)}d"]
+        out[f"supply_days_to_empty_linear_{max(ws)}d"] = (base["supply_level_last"] / -slope).where(
+            slope < 0
+        )
+        res = {"supply_level": out}
+        sup = self.products[
+            (self.products["category"] == "supplies")
+            & self.products["color"].notna()
+            & (self.products["day"] <= c)
+        ]
+        y = (
+            sup.groupby(["family", "color"])["page_yield"]
+            .mean()
+            .rename("supply_page_yield_mean")
+            .reset_index()
+        )
+        res["supply_yield"] = self.ib[["partner_id", "device_id", "family"]].merge(y, on="family")[
+            [*DC, "supply_page_yield_mean"]
+        ]
+        return res
+
+    # -- assembly ----------------------------------------------------------------------------------
+    def training_set(self, model: str, cutoffs: Sequence[date]) -> pd.DataFrame:
+        from amplify_ml.features.cutoffs import epoch_day
+        from amplify_ml.features.graph import REGISTRY
+        from amplify_ml.features.spec import load_spec
+
+        spec = load_spec(model)
+        s = {b.name: dict(b.settings) for b in spec.builders}
+        names = {b.name for b in spec.builders}
+        horizon = spec.horizon_days
+        frames = []
+        for cd in cutoffs:
+            c = epoch_day(cd)
+            if model == "propensity_to_buy":
+                keys = ["partner_id", "account_id", "category"]
+                a = self.accounts[self.accounts["first_day"] <= c][["partner_id", "account_id"]]
+                cats = pd.DataFrame(
+                    {
+                        "category": sorted(
+                            self.products[self.products["day"] <= c]["category"].unique()
+                        )
+                    }
+                )
+                spine = a.merge(cats, how="cross")
+                parts = self.account_side(c, s, names)
+                buys = self.st[
+                    (self.st["quantity"] > 0)
+                    & (self.st["day"] > c)
+                    & (self.st["day"] <= c + horizon)
+                ]
+                hit = buys[keys].drop_duplicates().assign(label=1)
+            elif model in ("refresh_due", "device_failure"):
+                keys = ["partner_id", "account_id", "device_id"]
+                spine = self._alive(c, spec.entity_settings.get("contracts"))[keys]
+                parts = {**self.account_side(c, s, names), **self.device_side(c, s, names)}
+                if model == "refresh_due":
+                    r = self.ib[(self.ib["ret"] > c) & (self.ib["ret"] <= c + horizon)]
+                else:
+                    t = self.tickets
+                    r = t[
+                        t["kind"].isin(REPAIRS)
+                        & t["device_id"].notna()
+                        & (t["day"] > c)
+                        & (t["day"] <= c + horizon)
+                    ]
+                hit = r[["partner_id", "device_id"]].drop_duplicates().assign(label=1)
+            else:
+                keys = ["partner_id", "account_id", "device_id", "color"]
+                thr = spec.label_settings.get("threshold_pct", 10.0)
+                last = self.supply_latest(c)
+                last = last[last["value"] > thr][["partner_id", "device_id", "color"]]
+                spine = last.merge(
+                    self._alive(c)[["partner_id", "account_id", "device_id"]],
+                    on=["partner_id", "device_id"],
+                )[keys]
+                parts = {**self.supply_side(c, s), **self.device_side(c, s, names)}
+                low = self.supply[
+                    (self.supply["value"] <= thr)
+                    & (self.supply["day"] > c)
+                    & (self.supply["day"] <= c + horizon)
+                ]
+                first = (
+                    low.groupby(["partner_id", "device_id", "color"])["day"]
+                    .min()
+                    .rename("label")
+                    .reset_index()
+                )
+                hit = first.assign(label=(first["label"] - c).astype("float64"))
+            out = spine.copy()
+            for b in spec.builders:
+                if b.name in parts:
+                    on = list(REGISTRY[b.name].keys)
+                    out = out.merge(parts[b.name], on=on, how="left")
+            lab_on = (
+                ["partner_id", "device_id", "color"]
+                if model == "consumable_depletion"
+                else (keys if model == "propensity_to_buy" else ["partner_id", "device_id"])
+            )
+            out = out.merge(hit, on=lab_on, how="left")
+            if model == "consumable_depletion":
+                out["censored"] = out["label"].isna()
+            else:
+                out["label"] = out["label"].fillna(0).astype("int64")
+            out.insert(len(keys), "cutoff", pd.Timestamp(cd))
+            frames.append(out)
+        return pd.concat(frames, ignore_index=True)
+
+
+# -- the benchmark -------------------------------------------------------------------------------
+
+
+def _ours(lake_root: str, cutoffs: list[str], memory_limit: str, out_dir: str) -> dict[str, Any]:
+    import warnings
+
+    from amplify_ml.features import FeatureBuilder
+    from amplify_ml.lake import Lake
+
+    warnings.simplefilter("ignore")
+    rows = {}
+    seconds = {}
+    with FeatureBuilder(Lake(lake_root), memory_limit=memory_limit) as fb:
+        for m in MODELS:
+            t = time.perf_counter()
+            df, _ = fb.training_set(m, cutoffs=cutoffs)
+            seconds[m] = round(time.perf_counter() - t, 2)
+            rows[m] = len(df)
+            df.to_parquet(Path(out_dir) / f"ours-{m}.parquet")
+    return {"rows": rows, "seconds_per_model": seconds}
+
+
+def _baseline(lake_root: str, cutoffs: list[str], out_dir: str) -> dict[str, Any]:
+    from amplify_ml.features.cutoffs import as_cutoffs
+
+    t = time.perf_counter()
+    pf = PandasFeatures(lake_root)
+    load = round(time.perf_counter() - t, 2)
+    rows, seconds = {}, {}
+    for m in MODELS:
+        t = time.perf_counter()
+        df = pf.training_set(m, as_cutoffs(cutoffs))
+        seconds[m] = round(time.perf_counter() - t, 2)
+        rows[m] = len(df)
+        df.to_parquet(Path(out_dir) / f"pandas-{m}.parquet")
+    return {"rows": rows, "seconds_per_model": seconds, "load_seconds": load}
+
+
+def compare(ours: pd.DataFrame, baseline: pd.DataFrame, keys: list[str]) -> None:
+    """Raise AssertionError unless the two training sets hold the same values."""
+    missing = set(ours.columns) ^ set(baseline.columns)
+    assert not missing, f"columns differ: {sorted(missing)}"
+    b = baseline[list(ours.columns)].sort_values([*keys, "cutoff"]).reset_index(drop=True)
+    a = ours.reset_index(drop=True)
+    assert len(a) == len(b), f"rows differ: {len(a)} vs {len(b)}"
+    for c in a.columns:
+        x, y = a[c], b[c]
+        if x.dtype.kind == "f" or y.dtype.kind == "f":
+            xv = pd.to_numeric(x, errors="coerce").to_numpy(float)
+            yv = pd.to_numeric(y, errors="coerce").to_numpy(float)
+            ok = np.isclose(xv, yv, rtol=1e-9, atol=1e-9, equal_nan=True)
+            if "_count" in c or "_sum" in c or "_distinct" in c:  # zero-filled on our side
+                ok |= np.isnan(yv) & (xv == 0)
+            assert ok.all(), f"column {c}: {int((~ok).sum())} values differ"
+        elif x.dtype.kind in "iub":
+            yv = y.fillna(0 if x.dtype.kind != "b" else False).astype(x.dtype)
+            assert (x.to_numpy() == yv.to_numpy()).all(), f"column {c} differs"
+        else:
+            xs = x.astype("object").where(x.notna(), None)
+            ys = y.astype("object").where(y.notna(), None)
+            assert (xs.astype(str) == ys.astype(str)).all(), f"column {c} differs"
+
+
+def run(
+    scale: str,
+    workspace: Path,
+    *,
+    seed: int = 7,
+    memory_limit: str = "3GB",
+    baseline: bool | None = None,
+    repeat: int = 1,
+) -> dict[str, Any]:
+    """Build the four training sets at 12 monthly cutoffs on the world at ``scale``, time them
+    against the pandas baseline (skipped at medium and large: it runs out of memory), check
+    equal output, print the figures and write them to ``<workspace>/bench/features-<scale>.json``."""
+    from amplify_ml.datasets import generate
+    from amplify_ml.features.cutoffs import monthly
+
+    base = workspace / "bench"
+    world = base / f"world-{scale}-{seed}"
+    if not (world / "world.json").exists():
+        shutil.rmtree(world, ignore_errors=True)
+        t0 = time.perf_counter()
+        generate(scale, seed=seed, out=world)  # type: ignore[arg-type]
+        print(f"generated the {scale} world in {time.perf_counter() - t0:.1f} s")
+    lake_root = base / f"features-lake-{scale}-{seed}"
+    if not (lake_root / "CURRENT").exists():
+        t0 = time.perf_counter()
+        _ingest(world, lake_root, memory_limit)
+        print(f"ingested the {scale} world in {time.perf_counter() - t0:.1f} s")
+    cutoffs = [c.isoformat() for c in monthly(*CUTOFFS)]
+    telemetry_rows = _rows(lake_root, "telemetry")
+    load_before = os.getloadavg()
+    out_dir = base / f"features-out-{scale}"
+    shutil.rmtree(out_dir, ignore_errors=True)
+    out_dir.mkdir(parents=True)
+    ours = _best(repeat, _ours, str(lake_root), cutoffs, memory_limit, str(out_dir))
+    run_baseline = baseline if baseline is not None else scale in ("tiny", "small")
+    result: dict[str, Any] = {
+        "benchmark": "features",
+        "scale": scale,
+        "cutoffs": cutoffs,
+        "telemetry_rows": telemetry_rows,
+        "cpus": os.cpu_count(),
+        "memory_limit": memory_limit,
+        "repeat": repeat,
+        "ours": {
+            **ours["result"],
+            "seconds": round(ours["seconds"], 2),
+            "peak_mib": round(ours["peak_mib"]),
+        },
+    }
+    if run_baseline:
+        bl = _best(repeat, _baseline, str(lake_root), cutoffs, str(out_dir))
+        result["pandas"] = {
+            **bl["result"],
+            "seconds": round(bl["seconds"], 2),
+            "peak_mib": round(bl["peak_mib"]),
+        }
+        from amplify_ml.features.graph import REGISTRY
+        from amplify_ml.features.spec import load_spec
+
+        for m in MODELS:
+            keys = list(REGISTRY[load_spec(m).entity].keys)
+            compare(
+                pd.read_parquet(out_dir / f"ours-{m}.parquet"),
+                pd.read_parquet(out_dir / f"pandas-{m}.parquet"),
+                keys,
+            )
+        result["equal_output"] = True
+        result["speedup_vs_pandas"] = round(bl["seconds"] / ours["seconds"], 1)
+        result["memory_ratio_vs_pandas"] = round(ours["peak_mib"] / bl["peak_mib"], 2)
+    else:
+        result["pandas"] = {
+            "skipped": f"not run at this scale: expected to run out of memory (it holds all "
+            f"{telemetry_rows:,} telemetry rows in pandas, several copies of them)"
+        }
+    result["load_average"] = {"before": load_before, "after": os.getloadavg()}
+    shutil.rmtree(out_dir, ignore_errors=True)
+    path = write_result(base / f"features-{scale}.json", result)
+    o = result["ours"]
+    print(
+        f"features {scale}: 4 training sets x {len(cutoffs)} cutoffs in {o['seconds']} s, "
+        f"peak {o['peak_mib']} MiB ({', '.join(f'{k} {v} s' for k, v in o['seconds_per_model'].items())})"
+    )
+    if run_baseline:
+        b = result["pandas"]
+        print(
+            f"pandas baseline: {b['seconds']} s, peak {b['peak_mib']} MiB; output equal; "
+            f"{result['speedup_vs_pandas']}x faster, {result['memory_ratio_vs_pandas']}x the memory"
+        )
+    else:
+        print("pandas baseline: " + result["pandas"]["skipped"])
+    print(f"figures in {path}")
+    return result
+
+
+def _best(repeat: int, target: Any, *args: Any) -> dict[str, Any]:
+    """The fastest of ``repeat`` runs (wall time is noisy on a shared machine), with the
+    highest peak memory of them all and every run's seconds."""
+    runs = [measure(target, *args) for _ in range(max(1, repeat))]
+    best = dict(min(runs, key=lambda r: r["seconds"]))
+    best["peak_mib"] = max(r["peak_mib"] for r in runs)
+    if len(runs) > 1:
+        best["result"] = {**best["result"], "runs_seconds": [round(r["seconds"], 2) for r in runs]}
+    return best
+
+
+def _rows(lake_root: Path, table: str) -> int:
+    import pyarrow.parquet as pq
+
+    from amplify_ml.lake import Lake
+
+    return sum(pq.read_metadata(f).num_rows for f in Lake(lake_root).files(table))
+
+
+def _ingest(world: Path, lake_root: Path, memory_limit: str) -> None:
+    from amplify_ml.datapack.ingest import ingest_pack
+    from amplify_ml.errors import ConsentError
+    from amplify_ml.lake import Lake
+
+    lake = Lake(lake_root)
+    packs = sorted((world / "packs").iterdir(), key=lambda p: (p.name != "vendor", p.name))
+    for p in packs:
+        try:
+            ingest_pack(p, lake, memory_limit=memory_limit)
+        except ConsentError:
+            continue
