@@ -639,15 +639,9 @@ def build(
     import warnings
 
     from amplify_ml.features import FeatureWarning, training_set, write_training_set
-    from amplify_ml.lake import Lake
 
     ws = _workspace(workspace)
-    lake = Lake.in_workspace(ws)
-    if not lake.exists:
-        console.print(
-            f"[red]error:[/] no lake in {ws}: ingest packs first (amplify ingest PACK_DIR -w {ws})"
-        )
-        raise typer.Exit(2)
+    lake = _lake_or_exit(ws)
     try:
         cutoffs = _parse_cutoffs(cutoff)
         with warnings.catch_warnings(record=True) as caught:
@@ -692,6 +686,220 @@ def build(
         out.print(f"  positives: {meta.positives:,}", highlight=False)
     for sk in meta.builders_skipped:
         out.print(f"  skipped {sk['builder']}: {sk['reason']}", highlight=False)
+
+
+def _cutoff_arg(values: list[str] | None) -> int | list[str] | None:
+    """``--train-cutoffs``/``--eval-cutoffs``: a count of monthly cutoffs, or dates/ranges."""
+    if not values:
+        return None
+    if len(values) == 1 and values[0].isdigit():
+        return int(values[0])
+    return list(values)
+
+
+TrainCutoffs = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--train-cutoffs",
+        help="Training cutoffs: a number of monthly cutoffs before the evaluation ones, or "
+        "dates / START:END ranges (repeatable). Default: the model spec's.",
+    ),
+]
+EvalCutoffs = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--eval-cutoffs",
+        help="Evaluation cutoffs: the number of latest monthly cutoffs with complete labels, "
+        "or dates / START:END ranges (repeatable). Default: the model spec's.",
+    ),
+]
+HorizonDays = Annotated[
+    int | None, typer.Option("--horizon-days", help="Label horizon (default: the spec's).")
+]
+Oracle = Annotated[
+    Path | None,
+    typer.Option(
+        help="A synthetic world's folder (or its oracle/): adds the oracle and skill ratios."
+    ),
+]
+
+
+def _models_arg(models: list[str] | None, all_models: bool) -> list[str]:
+    from amplify_ml.features.spec import MODELS
+
+    if all_models:
+        return list(MODELS)
+    if not models:
+        console.print(
+            f"[red]error:[/] name a model ({', '.join(MODELS)}) or pass --all", highlight=False
+        )
+        raise typer.Exit(2)
+    unknown = [m for m in models if m not in MODELS]
+    if unknown:
+        console.print(
+            f"[red]error:[/] unknown model(s) {', '.join(unknown)}; the models are "
+            f"{', '.join(MODELS)}",
+            highlight=False,
+        )
+        raise typer.Exit(2)
+    return models
+
+
+def _lake_or_exit(ws: Path) -> Any:
+    from amplify_ml.lake import Lake
+
+    lake = Lake.in_workspace(ws)
+    if not lake.exists:
+        console.print(
+            f"[red]error:[/] no lake in {ws}: ingest packs first (amplify ingest PACK_DIR -w {ws})",
+            highlight=False,
+        )
+        raise typer.Exit(2)
+    return lake
+
+
+def _print_backtest(bt: Any) -> None:
+    from amplify_ml.modeling.train import card_columns
+
+    t = bt.table()
+    cols = [c for c in card_columns(bt) if c in t.columns]
+    table = Table(title=f"{bt.model}: evaluation cutoffs {', '.join(map(str, bt.split.evaluate))}")
+    table.add_column("scorer")
+    for c in cols:
+        table.add_column(c, justify="right")
+    for scorer, row in t[cols].iterrows():
+        table.add_row(str(scorer), *("-" if row[c] != row[c] else f"{row[c]:.3f}" for c in cols))
+    out.print(table)
+    out.print(
+        f"  trained on {len(bt.train):,} rows at {len(bt.split.train)} cutoffs "
+        f"{bt.split.train[0]}..{bt.split.train[-1]}; evaluated on {len(bt.evaluate):,} rows",
+        highlight=False,
+    )
+    for n in bt.notes:
+        out.print(f"  note: {n}", highlight=False)
+
+
+@app.command()
+def train(
+    models: Annotated[list[str] | None, typer.Argument(help="Model(s) to train.")] = None,
+    all_models: Annotated[bool, typer.Option("--all", help="Train all four models.")] = False,
+    train_cutoffs: TrainCutoffs = None,
+    eval_cutoffs: EvalCutoffs = None,
+    horizon_days: HorizonDays = None,
+    oracle: Oracle = None,
+    register: Annotated[
+        bool, typer.Option("--register/--no-register", help="Register the version in MLflow.")
+    ] = True,
+    card_dir: Annotated[
+        Path | None,
+        typer.Option(help="Folder for MODEL_CARD.md (default: models/<name>/ beside the spec)."),
+    ] = None,
+    workspace: Workspace = None,
+    as_json: AsJson = False,
+) -> None:
+    """Backtest, fit, log to MLflow, register; the alias champion moves only if the gate passes."""
+    from amplify_ml.features import FeatureBuilder
+    from amplify_ml.modeling.train import train as train_model
+
+    names = _models_arg(models, all_models)
+    ws = _workspace(workspace)
+    lake = _lake_or_exit(ws)
+    results = []
+    try:
+        import warnings
+
+        limit = get_settings().duckdb_memory_limit
+        with warnings.catch_warnings(), FeatureBuilder(lake, memory_limit=limit) as fb:
+            warnings.simplefilter("ignore")
+            for name in names:
+                if not as_json:
+                    console.print(f"training {name} ...", highlight=False)
+                results.append(
+                    train_model(
+                        name,
+                        lake,
+                        workspace=ws,
+                        builder=fb,
+                        train_cutoffs=_cutoff_arg(train_cutoffs),
+                        eval_cutoffs=_cutoff_arg(eval_cutoffs),
+                        horizon_days=horizon_days,
+                        oracle=oracle,
+                        register=register,
+                        card_dir=(card_dir / name) if card_dir else None,
+                    )
+                )
+                r = results[-1]
+                if not as_json:
+                    _print_backtest(r.backtest)
+                    verdict = "promoted to champion" if r.promoted else "not promoted"
+                    out.print(
+                        f"  MLflow run {r.run_id}"
+                        + (f", version {r.version}: {verdict}" if r.version else "")
+                        + "; "
+                        + "; ".join(r.gate.reasons),
+                        highlight=False,
+                    )
+                    if r.card_path:
+                        out.print(f"  model card: {r.card_path}", highlight=False)
+    except AmplifyError as exc:
+        _fail(exc)
+    if as_json:
+        _emit_json([r.summary() for r in results])
+
+
+@app.command()
+def evaluate(
+    model: Annotated[str, typer.Argument(help="The model to backtest.")],
+    train_cutoffs: TrainCutoffs = None,
+    eval_cutoffs: EvalCutoffs = None,
+    horizon_days: HorizonDays = None,
+    oracle: Oracle = None,
+    workspace: Workspace = None,
+    as_json: AsJson = False,
+) -> None:
+    """The backtest table: the model against its baselines (and the oracle) on time splits.
+
+    Nothing is logged or registered (use amplify train for that)."""
+    import warnings
+
+    from amplify_ml.modeling.backtest import backtest
+
+    _models_arg([model], False)
+    ws = _workspace(workspace)
+    lake = _lake_or_exit(ws)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            bt = backtest(
+                model,
+                lake,
+                train_cutoffs=_cutoff_arg(train_cutoffs),
+                eval_cutoffs=_cutoff_arg(eval_cutoffs),
+                horizon_days=horizon_days,
+                oracle=oracle,
+                memory_limit=get_settings().duckdb_memory_limit,
+            )
+    except AmplifyError as exc:
+        _fail(exc)
+    if as_json:
+        m = bt.metrics
+        _emit_json(
+            {
+                "model": model,
+                "split": bt.split.to_dict(),
+                "overall": {
+                    s: {
+                        r.metric: r.value
+                        for r in m[(m.scope == "all") & (m.scorer == s)].itertuples()
+                        if r.value == r.value
+                    }
+                    for s in bt.table().index
+                },
+                "notes": bt.notes,
+            }
+        )
+        return
+    _print_backtest(bt)
 
 
 bench_app = typer.Typer(

@@ -1,0 +1,531 @@
+"""Backtests on time splits: train on earlier cutoffs, evaluate on later ones.
+
+Evaluation cutoffs are the latest month starts whose labels are complete (cutoff + horizon
+on or before the end of the data); training cutoffs are earlier, and every training label
+ends on or before the first evaluation cutoff, so nothing the model learns from happened
+after a cutoff it is judged on. The model, each baseline of its spec and, on synthetic data,
+the oracle (the world's true probabilities) are scored on the same rows; metrics come
+overall and per evaluation cutoff, in a long table (``scope``, ``scorer``, ``metric``,
+``value``).
+
+    bt = backtest("refresh_due", lake, oracle="world/oracle")
+    bt.table()          # scorer x metric, overall
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from amplify_ml.errors import InvalidRequestError, ModelError
+from amplify_ml.features import FeatureBuilder, FeatureSetMeta, FeatureWarning
+from amplify_ml.features.cutoffs import monthly, to_date
+from amplify_ml.features.spec import load_spec, spec_path
+from amplify_ml.lake import Lake
+from amplify_ml.modeling import metrics as M
+from amplify_ml.modeling.baselines import make_baseline, straight_line_days, trigger_ship_day
+from amplify_ml.modeling.estimators import CensoredQuantileRegressor, TimeCalibratedClassifier
+from amplify_ml.modeling.spec import ModelSpec, load_model_spec
+
+MODEL = "model"
+ORACLE = "oracle"
+SHAP_SAMPLE = 2000
+
+
+@dataclass(frozen=True)
+class Split:
+    """Training and evaluation cutoffs, and what they were planned from."""
+
+    train: list[date]
+    evaluate: list[date]
+    horizon_days: int
+    data_end: date
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "train": [c.isoformat() for c in self.train],
+            "evaluate": [c.isoformat() for c in self.evaluate],
+            "horizon_days": self.horizon_days,
+            "data_end": self.data_end.isoformat(),
+        }
+
+
+def _month_start(d: date) -> date:
+    return d.replace(day=1)
+
+
+def _expand(values: Sequence[str | date]) -> list[date]:
+    out: list[date] = []
+    for v in values:
+        if isinstance(v, str) and ":" in v:
+            a, _, b = v.partition(":")
+            out += monthly(a, b)
+        else:
+            out.append(to_date(v))
+    return sorted(set(out))
+
+
+def data_end(lake: Lake) -> date:
+    """The last day the lake's packs cover (the latest ``period_end``)."""
+    packs = lake.packs()
+    if not len(packs) or "period_end" not in packs:
+        raise InvalidRequestError(
+            f"the lake at {lake.root} holds no packs: ingest packs first (amplify ingest)"
+        )
+    return max(date.fromisoformat(str(p)) for p in packs["period_end"].dropna())
+
+
+def plan_split(
+    spec: ModelSpec,
+    end: date,
+    *,
+    horizon_days: int,
+    train: int | Sequence[str | date] | None = None,
+    evaluate: int | Sequence[str | date] | None = None,
+) -> Split:
+    """The cutoffs of a backtest (see the module docstring); explicit lists are checked."""
+    h = timedelta(days=horizon_days)
+    ev = evaluate if evaluate is not None else spec.cutoffs.evaluate
+    tr = train if train is not None else spec.cutoffs.train
+    if isinstance(ev, int):
+        last = _month_start(end - h)
+        if last + h > end:  # pragma: no cover - month start is never after end - h
+            last = _month_start(last - timedelta(days=1))
+        ev_cut = monthly(_shift(last, -(ev - 1)), last)
+    else:
+        ev_cut = _expand(ev)
+    if not ev_cut:
+        raise InvalidRequestError("no evaluation cutoffs")
+    late = [c for c in ev_cut if c + h > end]
+    if late:
+        raise InvalidRequestError(
+            f"evaluation cutoff(s) {', '.join(map(str, late))} + horizon {horizon_days} days end "
+            f"after the data ({end}): their labels are incomplete; choose earlier cutoffs"
+        )
+    if isinstance(tr, int):
+        last_train = _month_start(ev_cut[0] - h)
+        tr_cut = monthly(_shift(last_train, -(tr - 1)), last_train)
+    else:
+        tr_cut = _expand(tr)
+    leaking = [c for c in tr_cut if c + h > ev_cut[0]]
+    if leaking:
+        raise InvalidRequestError(
+            f"training cutoff(s) {', '.join(map(str, leaking))}: their labels (horizon "
+            f"{horizon_days} days) reach past the first evaluation cutoff {ev_cut[0]}; "
+            "train on earlier cutoffs so that nothing learnt happened after an evaluated one"
+        )
+    if len(tr_cut) < 2:
+        raise InvalidRequestError(
+            "at least 2 training cutoffs are needed (the later ones calibrate the model)"
+        )
+    return Split(train=tr_cut, evaluate=ev_cut, horizon_days=horizon_days, data_end=end)
+
+
+def _shift(d: date, months: int) -> date:
+    m = d.year * 12 + d.month - 1 + months
+    return date(m // 12, m % 12 + 1, 1)
+
+
+@dataclass
+class Backtest:
+    """What a backtest produced: the fitted estimator and baselines, the evaluation rows with
+    every scorer's output, and the metrics."""
+
+    spec: ModelSpec
+    split: Split
+    meta: FeatureSetMeta
+    estimator: Any
+    baselines: dict[str, Any]
+    features: list[str]
+    keys: list[str]
+    train: pd.DataFrame
+    evaluate: pd.DataFrame
+    scores: dict[str, np.ndarray]
+    metrics: pd.DataFrame
+    shap: pd.DataFrame | None = None
+    shap_features: pd.DataFrame | None = None
+    shipping: pd.DataFrame | None = None
+    partners: pd.DataFrame | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def model(self) -> str:
+        return self.spec.name
+
+    def overall(self, scorer: str = MODEL) -> dict[str, float]:
+        m = self.metrics[(self.metrics.scope == "all") & (self.metrics.scorer == scorer)]
+        return dict(zip(m.metric, m.value, strict=True))
+
+    def table(self, scope: str = "all") -> pd.DataFrame:
+        """Scorers as rows, metrics as columns (overall by default, or one cutoff)."""
+        m = self.metrics[self.metrics.scope == scope]
+        t = m.pivot(index="scorer", columns="metric", values="value")
+        order = [s for s in [MODEL, *self.baselines, ORACLE] if s in t.index]
+        return t.loc[order]
+
+    def n_positives_train(self) -> int:
+        if self.spec.task == "binary":
+            return int(self.train["label"].sum())
+        return int((~self.train["censored"].astype(bool)).sum())
+
+
+def _oracle_frame(oracle: str | Path, model: str) -> pd.DataFrame | None:
+    p = Path(oracle)
+    for cand in (p / f"{model}.parquet", p / "oracle" / f"{model}.parquet"):
+        if cand.is_file():
+            o = pd.read_parquet(cand)
+            o["cutoff"] = pd.to_datetime(o["cutoff"]).astype("datetime64[ns]")
+            return o
+    raise InvalidRequestError(
+        f"no oracle for {model} in {p}: give a synthetic world's folder or its oracle/ folder"
+    )
+
+
+def build_sets(
+    spec: ModelSpec,
+    lake: Lake,
+    split: Split,
+    *,
+    engine: str = "duckdb",
+    memory_limit: str | None = None,
+    builder: FeatureBuilder | None = None,
+) -> tuple[pd.DataFrame, FeatureSetMeta]:
+    """The training set over the training and evaluation cutoffs, in one build."""
+    fs = (
+        load_spec(spec.name, path=spec_path(spec.name, spec.feature_set_version))
+        if spec.feature_set_version
+        else load_spec(spec.name)
+    )
+    threshold = spec.settings.get("threshold_pct")
+    cutoffs = sorted({*split.train, *split.evaluate})
+    kwargs: dict[str, Any] = {"cutoffs": cutoffs, "horizon_days": split.horizon_days, "spec": fs}
+    if threshold is not None:
+        kwargs["threshold_pct"] = float(threshold)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FeatureWarning)  # kept in meta.notes
+        if builder is not None:
+            return builder.training_set(spec.name, **kwargs)
+        with FeatureBuilder(lake, engine=engine, memory_limit=memory_limit) as fb:  # type: ignore[arg-type]
+            return fb.training_set(spec.name, **kwargs)
+
+
+def backtest(
+    model: str | ModelSpec,
+    lake: Lake,
+    *,
+    train_cutoffs: int | Sequence[str | date] | None = None,
+    eval_cutoffs: int | Sequence[str | date] | None = None,
+    horizon_days: int | None = None,
+    oracle: str | Path | None = None,
+    engine: str = "duckdb",
+    memory_limit: str | None = None,
+    builder: FeatureBuilder | None = None,
+) -> Backtest:
+    """Build, fit on the training cutoffs, score the evaluation cutoffs, compare.
+
+    ``oracle``: a synthetic world's folder (or its ``oracle/``) for the oracle's metrics and
+    the skill ratio. ``builder``: a :class:`FeatureBuilder` to reuse (several models).
+    """
+    spec = model if isinstance(model, ModelSpec) else load_model_spec(model)
+    h = int(horizon_days or spec.horizon_days or load_spec(spec.name).horizon_days)
+    split = plan_split(
+        spec, data_end(lake), horizon_days=h, train=train_cutoffs, evaluate=eval_cutoffs
+    )
+    df, meta = build_sets(
+        spec, lake, split, engine=engine, memory_limit=memory_limit, builder=builder
+    )
+    keys = list(meta.keys)
+    feats = list(meta.features)
+    cut = df["cutoff"].dt.date
+    train = df[cut.isin(split.train)].reset_index(drop=True)
+    ev = df[cut.isin(split.evaluate)].reset_index(drop=True)
+    for name, part, cs in (("training", train, split.train), ("evaluation", ev, split.evaluate)):
+        if part.empty:
+            raise ModelError(
+                f"{spec.name}: no {name} rows at cutoffs {cs[0]}..{cs[-1]}; the lake has no "
+                "entities alive then (check the packs' periods, or give other cutoffs)"
+            )
+    o = _oracle_frame(oracle, spec.name) if oracle is not None else None
+    if spec.task == "binary":
+        return _binary(spec, split, meta, train, ev, keys, feats, o)
+    return _days(spec, split, meta, train, ev, keys, feats, o)
+
+
+# -- binary ---------------------------------------------------------------------------------
+
+
+def _fit_classifier(spec: ModelSpec, train: pd.DataFrame, feats: list[str]) -> Any:
+    opts = dict(spec.estimator.options)
+    est = TimeCalibratedClassifier(params=dict(spec.estimator.params), **opts)
+    return est.fit(train[feats], train["label"].to_numpy(), time=train["cutoff"])
+
+
+def _attach_oracle(
+    ev: pd.DataFrame, o: pd.DataFrame | None, keys: list[str], cols: list[str]
+) -> pd.DataFrame | None:
+    if o is None:
+        return None
+    on = [k for k in [*keys, "cutoff"] if k in o.columns]
+    m = ev[on].merge(o[[*on, *cols]], on=on, how="left", validate="one_to_one")
+    return m[cols]
+
+
+def _binary_metrics(y: np.ndarray, p: np.ndarray, budgets: Sequence[float]) -> dict[str, float]:
+    r = M.binary_report(y, p)
+    for b in budgets:
+        prec, rec = M.precision_recall_at(y, p, b)
+        r[f"precision_at_{b:g}"] = prec
+        r[f"recall_at_{b:g}"] = rec
+    return r
+
+
+def _binary(
+    spec: ModelSpec,
+    split: Split,
+    meta: FeatureSetMeta,
+    train: pd.DataFrame,
+    ev: pd.DataFrame,
+    keys: list[str],
+    feats: list[str],
+    oracle: pd.DataFrame | None,
+) -> Backtest:
+    notes: list[str] = list(meta.notes)
+    est = _fit_classifier(spec, train, feats)
+    scores: dict[str, np.ndarray] = {MODEL: est.predict_proba(ev[feats])[:, 1]}
+    fitted: dict[str, Any] = {}
+    ytr = train["label"].to_numpy()
+    for name in spec.baselines:
+        b = make_baseline(spec.name, name).fit(train, ytr)
+        fitted[name] = b
+        scores[name] = b.predict_proba(ev)
+    y = ev["label"].to_numpy().astype(float)
+    mask = np.ones(len(ev), dtype=bool)
+    if oracle is not None:
+        p_true = _attach_oracle(ev, oracle, keys, ["p_true"])["p_true"].to_numpy(dtype=float)
+        missing = ~np.isfinite(p_true)
+        if missing.any():
+            notes.append(
+                f"the oracle has no p_true for {int(missing.sum())} of {len(ev)} evaluation rows; "
+                "oracle metrics and skill ratios use the other rows"
+            )
+        scores[ORACLE] = p_true
+    budgets = [float(b) for b in spec.settings.get("alert_budgets", [])]
+    rows: list[tuple[str, str, str, float]] = []
+    cutoffs = ev["cutoff"].dt.date.astype(str).to_numpy()
+    scopes = [("all", np.ones(len(ev), dtype=bool))] + [
+        (c, cutoffs == c) for c in sorted(set(cutoffs))
+    ]
+    for scope, sm in scopes:
+        auc_oracle = float("nan")
+        if ORACLE in scores:
+            om = sm & np.isfinite(scores[ORACLE])
+            auc_oracle = M.roc_auc(y[om], scores[ORACLE][om])
+        for name, s in scores.items():
+            m = sm & (np.isfinite(scores[ORACLE]) if name == ORACLE else mask)
+            rep = _binary_metrics(y[m], s[m], budgets)
+            if ORACLE in scores and name != ORACLE:
+                om = sm & np.isfinite(scores[ORACLE])
+                rep["skill_ratio"] = M.skill_ratio(M.roc_auc(y[om], s[om]), auc_oracle)
+            rows += [(scope, name, k, float(v)) for k, v in rep.items()]
+    metrics = pd.DataFrame(rows, columns=["scope", "scorer", "metric", "value"])
+    partners = _per_partner(spec, ev, y, scores) if "partner_id" in ev else None
+    shap, shap_x = _shap_sample(est, ev, feats)
+    return Backtest(
+        spec=spec,
+        split=split,
+        meta=meta,
+        estimator=est,
+        baselines=fitted,
+        features=feats,
+        keys=keys,
+        train=train,
+        evaluate=ev,
+        scores=scores,
+        metrics=metrics,
+        shap=shap,
+        shap_features=shap_x,
+        partners=partners,
+        notes=notes,
+    )
+
+
+def _per_partner(
+    spec: ModelSpec, ev: pd.DataFrame, y: np.ndarray, scores: dict[str, np.ndarray]
+) -> pd.DataFrame:
+    """Per partner: rows, positives, and the model's and baselines' AUC where the partner
+    has enough evaluation data on its own; the others are served by the pooled model."""
+    min_rows = int(spec.settings.get("partner_min_rows", 200))
+    min_pos = int(spec.settings.get("partner_min_positives", 20))
+    out = []
+    pid = ev["partner_id"].astype(str).to_numpy()
+    for p in sorted(set(pid)):
+        m = pid == p
+        n, pos = int(m.sum()), int(y[m].sum())
+        row: dict[str, Any] = {"partner_id": p, "rows": n, "positives": pos}
+        enough = n >= min_rows and min_pos <= pos < n
+        row["evaluated"] = enough
+        for name, s in scores.items():
+            if name == ORACLE:
+                ok = m & np.isfinite(s)
+                row[f"{name}_roc_auc"] = M.roc_auc(y[ok], s[ok]) if enough else float("nan")
+            else:
+                row[f"{name}_roc_auc"] = M.roc_auc(y[m], s[m]) if enough else float("nan")
+        out.append(row)
+    return pd.DataFrame(out)
+
+
+def _shap_sample(est: Any, ev: pd.DataFrame, feats: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    sample = ev.sample(n=min(SHAP_SAMPLE, len(ev)), random_state=0) if len(ev) else ev
+    return est.contributions(sample[feats]), sample[feats]
+
+
+# -- days to threshold ------------------------------------------------------------------------
+
+
+def _days(
+    spec: ModelSpec,
+    split: Split,
+    meta: FeatureSetMeta,
+    train: pd.DataFrame,
+    ev: pd.DataFrame,
+    keys: list[str],
+    feats: list[str],
+    oracle: pd.DataFrame | None,
+) -> Backtest:
+    notes: list[str] = list(meta.notes)
+    window = float(split.horizon_days)
+    threshold = float(spec.settings.get("threshold_pct", 10.0))
+    lead = float(spec.settings.get("lead_time_days", 5))
+    alphas = [float(a) for a in spec.settings.get("alphas", [0.1])]
+    opts = dict(spec.estimator.options)
+    if "quantiles" in opts:
+        opts["quantiles"] = tuple(float(q) for q in opts["quantiles"])
+    est = CensoredQuantileRegressor(params=dict(spec.estimator.params), **opts)
+    cens_tr = train["censored"].astype(bool).to_numpy()
+    days_tr = np.where(cens_tr, window, train["label"].to_numpy(dtype=float))
+    est.fit(train[feats], days_tr, cens_tr, time=train["cutoff"], window_days=window)
+    q = est.predict_frame(ev[feats])
+    levels = {float(x): q[f"p{round(float(x) * 100):02d}_days"].to_numpy() for x in est.quantiles}
+    days = ev["label"].to_numpy(dtype=float)
+    cens = ev["censored"].astype(bool).to_numpy()
+    line = straight_line_days(ev, threshold_pct=threshold, window_days=window)
+    point: dict[str, np.ndarray] = {
+        MODEL: levels[0.5] if 0.5 in levels else q.iloc[:, 1].to_numpy()
+    }
+    scores: dict[str, np.ndarray] = {MODEL: point[MODEL]}
+    fitted: dict[str, Any] = {}
+    for name in spec.baselines:
+        fitted[name] = make_baseline(spec.name, name)
+    if "straight_line" in spec.baselines:
+        point["straight_line"] = line
+        scores["straight_line"] = line
+    o_levels: dict[float, np.ndarray] | None = None
+    if oracle is not None:
+        oc = ["p10_days", "p50_days", "p90_days"]
+        om = _attach_oracle(ev, oracle, keys, oc)
+        o_levels = {
+            0.1: om["p10_days"].to_numpy(float),
+            0.5: om["p50_days"].to_numpy(float),
+            0.9: om["p90_days"].to_numpy(float),
+        }
+        point[ORACLE] = o_levels[0.5]
+        scores[ORACLE] = o_levels[0.5]
+        miss = ~np.isfinite(o_levels[0.5])
+        if miss.any():
+            notes.append(f"the oracle has no quantiles for {int(miss.sum())} evaluation rows")
+    # shipping: ship when P(threshold before delivery) > alpha, i.e. on q_alpha - lead time
+    ship_rules: dict[tuple[str, float | None], np.ndarray] = {}
+    for a in alphas:
+        ship_rules[(MODEL, a)] = M.quantile_from_levels(levels, a) - lead
+        if o_levels is not None:
+            ship_rules[(ORACLE, a)] = M.quantile_from_levels(o_levels, a) - lead
+    if "straight_line" in spec.baselines:
+        ship_rules[("straight_line", None)] = line - lead
+    if "trigger_12d_5pct" in spec.baselines:
+        ship_rules[("trigger_12d_5pct", None)] = trigger_ship_day(
+            ev, threshold_pct=threshold, window_days=window
+        )
+    cutoffs = ev["cutoff"].dt.date.astype(str).to_numpy()
+    scopes = [("all", np.ones(len(ev), dtype=bool))] + [
+        (c, cutoffs == c) for c in sorted(set(cutoffs))
+    ]
+    rows: list[tuple[str, str, str, float]] = []
+    ship_rows: list[dict[str, Any]] = []
+    for scope, sm in scopes:
+        mae_oracle = float("nan")
+        if ORACLE in point:
+            ok = sm & np.isfinite(point[ORACLE])
+            mae_oracle = M.mae_observed(days[ok], cens[ok], point[ORACLE][ok])
+        for name, pred in point.items():
+            ok = sm & np.isfinite(pred)
+            rep = {
+                "n": float(ok.sum()),
+                "observed": float((~cens[ok]).sum()),
+                "mae_days": M.mae_observed(days[ok], cens[ok], pred[ok]),
+            }
+            if name == MODEL:
+                lo, hi = levels[min(levels)], levels[max(levels)]
+                rep["coverage_p10_p90"] = M.interval_coverage(days[sm], cens[sm], lo[sm], hi[sm])
+                rep["beyond_window_rate"] = float(q["beyond_window"].to_numpy()[sm].mean())
+            if name == ORACLE and o_levels is not None:
+                rep["coverage_p10_p90"] = M.interval_coverage(
+                    days[ok], cens[ok], o_levels[0.1][ok], o_levels[0.9][ok]
+                )
+            if ORACLE in point and name != ORACLE:
+                rep["mae_ratio_vs_oracle"] = (
+                    rep["mae_days"] / mae_oracle if mae_oracle > 0 else float("nan")
+                )
+            rows += [(scope, name, k, float(v)) for k, v in rep.items()]
+        for (name, a), ship in ship_rules.items():
+            ok = sm & np.isfinite(ship)
+            out = M.shipping_outcome(
+                days[ok], cens[ok], ship[ok], window_days=window, lead_time_days=lead
+            )
+            ship_rows.append({"scope": scope, "policy": name, "alpha": a, **out.to_dict()})
+    metrics = pd.DataFrame(rows, columns=["scope", "scorer", "metric", "value"])
+    shipping = pd.DataFrame(ship_rows)
+    for a in alphas:
+        s = shipping[(shipping.scope == "all") & (shipping.policy == MODEL) & (shipping.alpha == a)]
+        for col in ("stockout_rate", "waste_days_mean"):
+            metrics.loc[len(metrics)] = [
+                "all",
+                MODEL,
+                f"ship_{col}_alpha_{a:g}",
+                float(s[col].iloc[0]),
+            ]
+    for name in ("straight_line", "trigger_12d_5pct"):
+        s = shipping[(shipping.scope == "all") & (shipping.policy == name)]
+        if len(s):
+            for col in ("stockout_rate", "waste_days_mean"):
+                metrics.loc[len(metrics)] = ["all", name, f"ship_{col}", float(s[col].iloc[0])]
+    sample = ev.sample(n=min(SHAP_SAMPLE, len(ev)), random_state=0)
+    shap = est.contributions(
+        sample[feats], quantile=0.5 if 0.5 in est.quantiles else est.quantiles[0]
+    )
+    ev = ev.copy()
+    for c in q.columns:
+        ev[c] = q[c].to_numpy()
+    return Backtest(
+        spec=spec,
+        split=split,
+        meta=meta,
+        estimator=est,
+        baselines=fitted,
+        features=feats,
+        keys=keys,
+        train=train,
+        evaluate=ev,
+        scores=scores,
+        metrics=metrics,
+        shap=shap,
+        shap_features=sample[feats],
+        shipping=shipping,
+        notes=notes,
+    )

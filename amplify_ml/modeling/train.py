@@ -1,0 +1,540 @@
+"""Training: backtest, log everything to MLflow, register, promote through the gate.
+
+    result = train("refresh_due", lake, workspace=".amplify", oracle="world")
+    result.promoted, result.version, result.backtest.table()
+
+A run logs the model spec, the feature-set spec, the feature list, the data fingerprint
+(pack ids, manifest hashes, cutoffs), metrics overall and per evaluation cutoff for the
+model, each baseline and the oracle, plots, the model (a pyfunc returning probabilities or
+quantiles, with signature and input example) and the model card. The version is registered
+as ``amplify.<model>``; the alias ``champion`` moves only when the gate passes: at least as
+good as the champion on the same evaluation rows, calibrated, trained on enough positives.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import numpy as np
+from mlflow.models import infer_signature
+
+from amplify_ml.errors import ModelError
+from amplify_ml.features import FeatureBuilder
+from amplify_ml.lake import Lake
+from amplify_ml.modeling import metrics as M
+from amplify_ml.modeling import plots
+from amplify_ml.modeling.backtest import MODEL, ORACLE, Backtest, backtest
+from amplify_ml.modeling.registry import (
+    AmplifyPyfunc,
+    GateDecision,
+    champion_version,
+    configure_tracking,
+    experiment_id,
+    gate_decision,
+    pip_requirements,
+    registered_name,
+    set_champion,
+)
+from amplify_ml.modeling.spec import ModelSpec, load_model_spec
+
+BINARY_PANELS = ["roc_auc", "pr_auc", "lift_top_decile", "ece"]
+DAYS_PANELS = ["mae_days", "coverage_p10_p90"]
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` did."""
+
+    model: str
+    run_id: str
+    version: str | None
+    promoted: bool
+    gate: GateDecision
+    backtest: Backtest
+    card: str
+    card_path: Path | None = None
+    champion_metric: float | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "run_id": self.run_id,
+            "version": self.version,
+            "promoted": self.promoted,
+            "gate": self.gate.reasons,
+            "metrics": {k: v for k, v in self.backtest.overall().items() if np.isfinite(v)},
+            "split": self.backtest.split.to_dict(),
+            "card": str(self.card_path) if self.card_path else None,
+        }
+
+
+def _fingerprint(bt: Backtest) -> dict[str, Any]:
+    fp = dict(bt.meta.fingerprint)
+    fp["cutoffs"] = bt.split.to_dict()
+    fp["feature_set_sha256"] = bt.meta.spec.get("sha256")
+    fp["model_spec_sha256"] = bt.spec.sha256
+    return fp
+
+
+def _digest(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _metric_key(name: str) -> str:
+    return name.replace("@", "_at_")
+
+
+def _metrics_for_mlflow(bt: Backtest) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for r in bt.metrics.itertuples(index=False):
+        if not np.isfinite(r.value):
+            continue
+        key = f"{r.scorer}.{r.metric}" if r.scope == "all" else f"{r.scorer}.{r.metric}.{r.scope}"
+        out[_metric_key(key)] = float(r.value)
+    out["train.rows"] = float(len(bt.train))
+    out["train.positives"] = float(bt.n_positives_train())
+    out["evaluate.rows"] = float(len(bt.evaluate))
+    return out
+
+
+def _plots(bt: Backtest, folder: Path) -> list[Path]:
+    out: list[Path] = []
+    name = bt.model
+    long = bt.metrics[bt.metrics.scope != "all"].rename(columns={"scope": "cutoff"})
+    try:
+        if bt.spec.task == "binary":
+            y = bt.evaluate["label"].to_numpy()
+            ok = np.ones(len(y), dtype=bool)
+            if ORACLE in bt.scores:
+                ok = np.isfinite(bt.scores[ORACLE])
+            scores = {k: v[ok] for k, v in bt.scores.items()}
+            if len(np.unique(y[ok])) == 2:
+                out.append(plots.save(plots.roc_pr(y[ok], scores, title=name), folder / "roc_pr"))
+                out.append(plots.save(plots.lift(y[ok], scores, title=name), folder / "lift"))
+            out.append(
+                plots.save(
+                    plots.calibration(y, bt.scores[MODEL], title=name), folder / "calibration"
+                )
+            )
+            panels = [m for m in BINARY_PANELS if m in set(long.metric)]
+        else:
+            ev = bt.evaluate
+            base = {k: v for k, v in bt.scores.items() if k not in (MODEL, ORACLE)}
+            out.append(
+                plots.save(
+                    plots.depletion(
+                        ev["label"].to_numpy(float),
+                        ev["censored"].to_numpy(bool),
+                        ev[["p10_days", "p50_days", "p90_days"]],
+                        base or None,
+                        title=name,
+                    ),
+                    folder / "depletion",
+                )
+            )
+            if bt.shipping is not None and len(bt.shipping):
+                out.append(plots.save(plots.shipping(bt.shipping, title=name), folder / "shipping"))
+            panels = [m for m in DAYS_PANELS if m in set(long.metric)]
+        if len(long) and panels:
+            out.append(
+                plots.save(
+                    plots.metrics_by_cutoff(long, metrics=panels, title=name),
+                    folder / "metrics_by_cutoff",
+                )
+            )
+        if bt.shap is not None and bt.shap_features is not None and len(bt.shap):
+            out.append(
+                plots.save(
+                    plots.shap_summary(bt.shap, bt.shap_features, title=name),
+                    folder / "shap_summary",
+                )
+            )
+    except Exception as exc:  # a plot must never lose a trained model; say which one failed
+        warnings.warn(f"{name}: a plot could not be drawn: {exc}", stacklevel=2)
+    return out
+
+
+def _fmt(v: float, metric: str) -> str:
+    if not np.isfinite(v):
+        return "-"
+    if metric in ("n", "positives", "observed", "rows"):
+        return f"{v:,.0f}"
+    return f"{v:.3f}" if abs(v) < 100 else f"{v:,.1f}"
+
+
+def metrics_markdown(bt: Backtest, columns: Sequence[str] | None = None) -> str:
+    t = bt.table()
+    cols = [c for c in (columns or t.columns) if c in t.columns]
+    lines = ["| scorer | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
+    for scorer, row in t[cols].iterrows():
+        lines.append(f"| {scorer} | " + " | ".join(_fmt(row[c], c) for c in cols) + " |")
+    return "\n".join(lines)
+
+
+def card_columns(bt: Backtest) -> list[str]:
+    if bt.spec.task == "binary":
+        cols = ["roc_auc", "pr_auc", "lift_top_decile", "brier", "ece", "skill_ratio"]
+        cols += sorted(
+            c for c in set(bt.metrics.metric) if c.startswith(("precision_at", "recall_at"))
+        )
+        return cols
+    return ["mae_days", "mae_ratio_vs_oracle", "coverage_p10_p90", "beyond_window_rate"]
+
+
+def model_card(
+    bt: Backtest,
+    gate: GateDecision | None,
+    *,
+    version: str | None = None,
+    run_id: str | None = None,
+) -> str:
+    """The model card (Markdown): what, data, metrics vs baselines, calibration, limits."""
+    s, sp, meta = bt.spec, bt.split, bt.meta
+    packs = meta.fingerprint.get("packs", [])
+    per_cut = bt.metrics[(bt.metrics.scope != "all") & (bt.metrics.metric == s.gate.metric)]
+    pc = per_cut.pivot(index="scope", columns="scorer", values="value")
+    lines = [
+        f"# Model card: {s.name}",
+        "",
+        f"{s.description}.",
+        "",
+        f"- Task: {s.task}; horizon {sp.horizon_days} days; feature set "
+        f"`{meta.spec.get('file')}` ({len(bt.features)} features).",
+        f"- Trained {datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
+        + (f", MLflow run `{run_id}`" if run_id else "")
+        + (f", registered `{registered_name(s.name)}` version {version}" if version else "")
+        + ".",
+        "",
+        "## Data",
+        "",
+        f"- {len(packs)} pack(s), data to {sp.data_end}; partners: "
+        f"{', '.join(sorted({str(p['source']) for p in packs})) or '-'}.",
+        f"- Training cutoffs {sp.train[0]} .. {sp.train[-1]} ({len(sp.train)}, monthly): "
+        f"{len(bt.train):,} rows, {bt.n_positives_train():,} positives"
+        + (" (events seen)" if s.task != "binary" else "")
+        + ". The later ones calibrate (binary) or early-stop the model.",
+        f"- Evaluation cutoffs {', '.join(str(c) for c in sp.evaluate)}: {len(bt.evaluate):,} "
+        "rows; every training label ends on or before the first of them.",
+        "",
+        "## Metrics on the evaluation cutoffs",
+        "",
+        metrics_markdown(bt, card_columns(bt)),
+        "",
+    ]
+    if s.baselines:
+        lines += (
+            ["Baselines:"]
+            + [f"- `{b}`: {getattr(obj, 'doc', '')}" for b, obj in bt.baselines.items()]
+            + [""]
+        )
+    if ORACLE in bt.scores:
+        lines += [
+            "The oracle is the synthetic world's true probability (or days); the skill ratio is "
+            "(AUC - 0.5) / (AUC of the oracle - 0.5) on the same rows.",
+            "",
+        ]
+    if len(pc):
+        lines += [f"### {s.gate.metric} per evaluation cutoff", ""]
+        cols = [c for c in [MODEL, *bt.baselines, ORACLE] if c in pc.columns]
+        lines += ["| cutoff | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
+        for cut, row in pc[cols].iterrows():
+            lines.append(
+                f"| {cut} | " + " | ".join(_fmt(row[c], s.gate.metric) for c in cols) + " |"
+            )
+        lines.append("")
+    if s.task == "binary":
+        o = bt.overall()
+        lines += [
+            "## Calibration",
+            "",
+            f"Isotonic, fitted on the latest training cutoffs (later than those the trees learn "
+            f"from). On the evaluation cutoffs: ECE {o.get('ece', float('nan')):.4f}, mean "
+            f"predicted {o.get('mean_score', float('nan')):.4f} against a base rate of "
+            f"{o.get('base_rate', float('nan')):.4f}.",
+            "",
+        ]
+    if bt.shipping is not None and len(bt.shipping):
+        sh = bt.shipping[bt.shipping.scope == "all"]
+        lines += [
+            "## Shipping simulation",
+            "",
+            f"Lead time {s.settings.get('lead_time_days', 5)} days; the model ships when "
+            "P(threshold before delivery) exceeds alpha.",
+            "",
+            "| policy | alpha | stockout rate | mean days short | toner days thrown away |",
+            "|---|---|---|---|---|",
+        ]
+        for r in sh.itertuples(index=False):
+            a = "-" if r.alpha is None or not np.isfinite(r.alpha) else f"{r.alpha:g}"
+            lines.append(
+                f"| {r.policy} | {a} | {r.stockout_rate:.3f} | {r.stockout_days_mean:.1f} | "
+                f"{r.waste_days_mean:.1f} |"
+            )
+        lines.append("")
+    if bt.partners is not None and len(bt.partners):
+        n_eval = int(bt.partners["evaluated"].sum())
+        lines += [
+            "## Partners",
+            "",
+            f"One pooled model serves every partner. {n_eval} of {len(bt.partners)} partners have "
+            "enough evaluation data to be measured on their own (see partners.csv in the run); "
+            "the others are served by the pooled model without a separate figure.",
+            "",
+        ]
+    if gate is not None:
+        lines += ["## Promotion gate", "", f"{'Promoted' if gate.promote else 'Not promoted'}:"]
+        lines += [f"- {r}" for r in gate.reasons] + [""]
+    limits = [
+        "Trained and evaluated on the partners' shared data only; a partner whose data "
+        "differs a lot from the pool is served by the pooled model.",
+        "Metrics are from a backtest on the cutoffs above; a change in the market or in "
+        "how partners record data shows up only in later evaluations.",
+    ]
+    if s.task != "binary":
+        limits.append(
+            f"Quantiles beyond the {sp.horizon_days}-day window cannot be learnt: they are "
+            "capped at the window and flagged (beyond_window)."
+        )
+    for sk in meta.builders_skipped:
+        limits.append(f"Builder {sk['builder']} was skipped: {sk['reason']}.")
+    limits += bt.notes
+    lines += ["## Known limits", ""] + [f"- {x}" for x in limits] + [""]
+    return "\n".join(lines)
+
+
+def _champion_metric(
+    bt: Backtest, spec: ModelSpec, notes: list[str]
+) -> tuple[dict[str, float] | None, float | None]:
+    """The champion's metrics on the same evaluation rows (re-scored), or its logged ones."""
+    cv = champion_version(spec.name)
+    if cv is None:
+        return None, None
+    client = mlflow.MlflowClient()
+    run = client.get_run(cv.run_id) if cv.run_id else None
+    tags = run.data.tags if run else {}
+    label_end = tags.get("amplify.train_label_end")
+    fair = label_end is not None and date.fromisoformat(label_end) <= bt.split.evaluate[0]
+    if fair:
+        try:
+            pyf = mlflow.pyfunc.load_model(f"models:/{registered_name(spec.name)}/{cv.version}")
+            out = pyf.predict(bt.evaluate)
+            if spec.task == "binary":
+                y = bt.evaluate["label"].to_numpy()
+                rep = M.binary_report(y, out["probability"].to_numpy())
+            else:
+                ev = bt.evaluate
+                rep = {
+                    "mae_days": M.mae_observed(
+                        ev["label"].to_numpy(float),
+                        ev["censored"].to_numpy(bool),
+                        out["p50_days"].to_numpy(float),
+                    )
+                }
+            notes.append(f"champion version {cv.version} re-scored on the same evaluation rows")
+            return rep, rep.get(spec.gate.metric)
+        except Exception as exc:  # a champion that cannot score these rows: use its record
+            notes.append(f"champion version {cv.version} could not score these rows ({exc})")
+    else:
+        notes.append(
+            f"champion version {cv.version} learnt from labels up to {label_end}, after the first "
+            "evaluation cutoff: compared on its logged metrics instead"
+        )
+    logged = run.data.metrics if run else {}
+    rep = {k.split(".", 1)[1]: v for k, v in logged.items() if k.startswith("model.")}
+    return rep, rep.get(spec.gate.metric)
+
+
+def _gate(bt: Backtest, spec: ModelSpec, champion: dict[str, float] | None) -> GateDecision:
+    g = spec.gate
+    new = bt.overall()
+    decision = gate_decision(
+        new,
+        champion,
+        metric=g.metric,
+        higher_is_better=g.higher_is_better,
+        tolerance=g.tolerance,
+        max_ece=g.max_ece,
+        min_positives=g.min_positives,
+        positives=bt.n_positives_train(),
+    )
+    if g.max_coverage_gap is not None and "coverage_p10_p90" in new:
+        cov = new["coverage_p10_p90"]
+        if not abs(cov - 0.8) <= g.max_coverage_gap:
+            decision.promote = False
+            decision.reasons.append(
+                f"P10-P90 coverage {cov:.3f} is more than {g.max_coverage_gap} away from 0.8"
+            )
+        else:
+            decision.reasons.append(f"P10-P90 coverage {cov:.3f} (nominal 0.8)")
+    return decision
+
+
+def train(
+    model: str | ModelSpec,
+    lake: Lake,
+    *,
+    workspace: str | Path,
+    train_cutoffs: int | Sequence[str | date] | None = None,
+    eval_cutoffs: int | Sequence[str | date] | None = None,
+    horizon_days: int | None = None,
+    oracle: str | Path | None = None,
+    register: bool = True,
+    card_dir: str | Path | None = None,
+    tracking_uri: str | None = None,
+    builder: FeatureBuilder | None = None,
+    memory_limit: str | None = None,
+) -> TrainResult:
+    """Backtest ``model``, log the run, register the version and promote it if it passes the
+    gate. ``card_dir``: where MODEL_CARD.md is written (default: beside the spec)."""
+    spec = model if isinstance(model, ModelSpec) else load_model_spec(model)
+    bt = backtest(
+        spec,
+        lake,
+        train_cutoffs=train_cutoffs,
+        eval_cutoffs=eval_cutoffs,
+        horizon_days=horizon_days,
+        oracle=oracle,
+        builder=builder,
+        memory_limit=memory_limit,
+    )
+    configure_tracking(workspace, tracking_uri)
+    exp = experiment_id(spec.name, workspace)
+    notes: list[str] = []
+    champion, champion_value = _champion_metric(bt, spec, notes) if register else (None, None)
+    decision = _gate(bt, spec, champion)
+    fp = _fingerprint(bt)
+    label_end = (bt.split.train[-1] + timedelta(days=bt.split.horizon_days)).isoformat()
+    feats = bt.features
+    example = bt.evaluate[feats].head(5)
+    with mlflow.start_run(
+        experiment_id=exp, run_name=f"{spec.name} {bt.split.evaluate[-1]}"
+    ) as run:
+        run_id = run.info.run_id
+        est = bt.estimator
+        params: dict[str, Any] = {
+            "model": spec.name,
+            "task": spec.task,
+            "horizon_days": bt.split.horizon_days,
+            "feature_set": bt.meta.spec.get("file"),
+            "n_features": len(feats),
+            "train_cutoffs": f"{bt.split.train[0]}..{bt.split.train[-1]} ({len(bt.split.train)})",
+            "eval_cutoffs": ",".join(str(c) for c in bt.split.evaluate),
+            "baselines": ",".join(spec.baselines),
+        }
+        params.update({f"estimator.{k}": v for k, v in spec.estimator.options.items()})
+        params.update({f"lgbm.{k}": v for k, v in spec.estimator.params.items()})
+        for attr in ("best_iteration_", "pos_weight_", "n_train_", "n_calibration_"):
+            if hasattr(est, attr):
+                params[f"fitted.{attr.rstrip('_')}"] = getattr(est, attr)
+        if hasattr(est, "best_iterations_"):
+            params["fitted.best_iterations"] = json.dumps(
+                {str(k): v for k, v in est.best_iterations_.items()}
+            )
+        mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
+        mlflow.set_tags(
+            {
+                "amplify.model": spec.name,
+                "amplify.model_spec_sha256": spec.sha256,
+                "amplify.feature_set_sha256": str(bt.meta.spec.get("sha256")),
+                "amplify.data_fingerprint": _digest(fp),
+                "amplify.train_label_end": label_end,
+                "amplify.gate": "passed" if decision.promote else "refused",
+            }
+        )
+        mlflow.log_metrics(_metrics_for_mlflow(bt))
+        mlflow.log_text(spec.path.read_text(), "spec/model.toml")
+        mlflow.log_dict(bt.meta.spec, "spec/feature_set.json")
+        mlflow.log_dict({"features": feats, "keys": bt.keys}, "features.json")
+        mlflow.log_dict(fp, "fingerprint.json")
+        mlflow.log_dict({"notes": bt.notes + notes, "gate": decision.reasons}, "notes.json")
+        with tempfile.TemporaryDirectory() as tmp:
+            t = Path(tmp)
+            bt.metrics.to_csv(t / "metrics.csv", index=False)
+            files = [t / "metrics.csv"]
+            if bt.shipping is not None:
+                bt.shipping.to_csv(t / "shipping.csv", index=False)
+                files.append(t / "shipping.csv")
+            if bt.partners is not None:
+                bt.partners.to_csv(t / "partners.csv", index=False)
+                files.append(t / "partners.csv")
+            for f in files:
+                mlflow.log_artifact(str(f), "backtest")
+            for f in _plots(bt, t / "plots"):
+                mlflow.log_artifact(str(f), "plots")
+        task = "binary" if spec.task == "binary" else "days_quantile"
+        pyfunc = AmplifyPyfunc(est, task)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            output = pyfunc.predict(None, example)
+            signature = infer_signature(example, output)
+            info = mlflow.pyfunc.log_model(
+                name="model",
+                python_model=pyfunc,
+                signature=signature,
+                input_example=example,
+                pip_requirements=pip_requirements(),
+            )
+        version = None
+        if register:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                mv = mlflow.register_model(info.model_uri, registered_name(spec.name))
+            version = str(mv.version)
+            client = mlflow.MlflowClient()
+            client.set_model_version_tag(
+                registered_name(spec.name),
+                version,
+                "gate",
+                "passed" if decision.promote else "refused",
+            )
+            if decision.promote:
+                set_champion(spec.name, version)
+        card = model_card(bt, decision if register else None, version=version, run_id=run_id)
+        mlflow.log_text(card, "MODEL_CARD.md")
+    card_path = Path(card_dir) / "MODEL_CARD.md" if card_dir else spec.folder / "MODEL_CARD.md"
+    try:
+        card_path.parent.mkdir(parents=True, exist_ok=True)
+        card_path.write_text(card)
+    except OSError as exc:
+        notes.append(f"model card not written to {card_path}: {exc}; it is in the MLflow run")
+        card_path = None  # type: ignore[assignment]
+    return TrainResult(
+        model=spec.name,
+        run_id=run_id,
+        version=version,
+        promoted=bool(register and decision.promote),
+        gate=decision,
+        backtest=bt,
+        card=card,
+        card_path=card_path,
+        champion_metric=champion_value,
+        notes=notes,
+    )
+
+
+def train_all(
+    models: Sequence[str],
+    lake: Lake,
+    *,
+    workspace: str | Path,
+    memory_limit: str | None = None,
+    **kwargs: Any,
+) -> list[TrainResult]:
+    """:func:`train` for several models, sharing one feature build session."""
+    if not models:
+        raise ModelError("no models to train")
+    out = []
+    with FeatureBuilder(lake, memory_limit=memory_limit) as fb:
+        for m in models:
+            out.append(train(m, lake, workspace=workspace, builder=fb, **kwargs))
+    return out
