@@ -41,10 +41,20 @@ def pip_requirements() -> list[str]:
 
 
 def configure_tracking(workspace: str | Path, tracking_uri: str | None = None) -> str:
-    """Point MLflow at the workspace's store (or ``tracking_uri``) and return the URI."""
+    """Point MLflow at ``tracking_uri``, else ``$MLFLOW_TRACKING_URI``, else the setting
+    ``AMPLIFY_MLFLOW_TRACKING_URI``, else the workspace's SQLite store; return the URI."""
+    import os
+
+    from amplify_ml.config import get_settings
+
     ws = Path(workspace).resolve()
     ws.mkdir(parents=True, exist_ok=True)
-    uri = tracking_uri or f"sqlite:///{ws / 'mlflow.db'}"
+    uri = (
+        tracking_uri
+        or os.environ.get("MLFLOW_TRACKING_URI")
+        or get_settings().mlflow_tracking_uri
+        or f"sqlite:///{ws / 'mlflow.db'}"
+    )
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     return uri

@@ -1,0 +1,229 @@
+"""Training on the tiny world: the MLflow round trip, the promotion gate, the model card,
+the commands, and propensity on a partner that shares nothing but transactions."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+import warnings
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from amplify_ml.cli import app
+from amplify_ml.lake import Lake
+from amplify_ml.modeling.registry import CHAMPION, champion_version, load_champion, registered_name
+from amplify_ml.modeling.spec import load_model_spec
+from amplify_ml.modeling.train import train
+
+runner = CliRunner()
+
+
+def _lenient(model: str, **estimator: object):
+    """The model's spec with a gate the tiny world can pass (and optional estimator options)."""
+    spec = load_model_spec(model)
+    gate = dataclasses.replace(spec.gate, max_ece=1.0, min_positives=0)
+    est = dataclasses.replace(
+        spec.estimator,
+        options={**spec.estimator.options, **{k: v for k, v in estimator.items() if k != "params"}},
+        params={**spec.estimator.params, **estimator.get("params", {})},  # type: ignore[dict-item]
+    )
+    return dataclasses.replace(spec, gate=gate, estimator=est)
+
+
+def _train(spec, lake: Lake, ws: Path, **kw: object):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return train(spec, lake, workspace=ws, card_dir=ws / "cards", **kw)  # type: ignore[arg-type]
+
+
+def test_round_trip_gate_and_card(tiny_lake: Lake, tiny_world: Path, tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    first = _train(_lenient("refresh_due"), tiny_lake, ws, oracle=tiny_world)
+    assert first.promoted and first.version == "1"
+    assert str(champion_version("refresh_due").version) == "1"
+
+    # the run holds what DESIGN.md lists
+    client = mlflow.MlflowClient()
+    run = client.get_run(first.run_id)
+    assert run.data.metrics["model.roc_auc"] == pytest.approx(first.backtest.overall()["roc_auc"])
+    assert "age.roc_auc" in run.data.metrics and "oracle.roc_auc" in run.data.metrics
+    cut = first.backtest.split.evaluate[0].isoformat()
+    assert f"model.roc_auc.{cut}" in run.data.metrics
+    assert run.data.tags["amplify.gate"] == "passed"
+    arts = {a.path for a in client.list_artifacts(first.run_id)}
+    assert {"spec", "features.json", "fingerprint.json", "plots", "MODEL_CARD.md"} <= arts
+    plots = {Path(a.path).name for a in client.list_artifacts(first.run_id, "plots")}
+    assert {"roc_pr.png", "calibration.png", "lift.png", "shap_summary.png"} <= plots
+    fp = json.loads(
+        Path(
+            mlflow.artifacts.download_artifacts(
+                run_id=first.run_id, artifact_path="fingerprint.json"
+            )
+        ).read_text()
+    )
+    assert fp["cutoffs"]["evaluate"] == [c.isoformat() for c in first.backtest.split.evaluate]
+    assert {p["pack_id"] for p in fp["packs"]} == set(tiny_lake.packs()["pack_id"])
+
+    # load @champion: the same predictions as the estimator that was evaluated
+    ev = first.backtest.evaluate
+    served = load_champion("refresh_due").predict(ev)
+    assert np.allclose(served["probability"].to_numpy(), first.backtest.scores["model"])
+
+    # the card says what was trained, on what, and how it compares
+    card = (ws / "cards" / "MODEL_CARD.md").read_text()
+    assert "# Model card: refresh_due" in card and "vendor_rule_5y" in card
+    assert "Promoted" in card and f"version {first.version}" in card
+
+    # a worse model (two leaves, three trees) is registered but not promoted
+    worse_spec = _lenient(
+        "refresh_due", n_estimators=3, early_stopping_rounds=3, params={"num_leaves": 2}
+    )
+    worse = _train(worse_spec, tiny_lake, ws, oracle=tiny_world)
+    assert worse.version == "2" and not worse.promoted
+    assert worse.backtest.overall()["roc_auc"] < first.backtest.overall()["roc_auc"]
+    assert any("worse than the champion" in r for r in worse.gate.reasons)
+    assert any("re-scored on the same evaluation rows" in n for n in worse.notes)
+    assert str(champion_version("refresh_due").version) == "1"
+    mv = client.get_model_version(registered_name("refresh_due"), "2")
+    assert mv.tags["gate"] == "refused" and CHAMPION not in (mv.aliases or [])
+
+
+def test_the_gate_refuses_too_few_positives_and_poor_calibration(
+    tiny_lake: Lake, tmp_path: Path
+) -> None:
+    spec = load_model_spec("device_failure")
+    strict = dataclasses.replace(
+        spec, gate=dataclasses.replace(spec.gate, min_positives=10**6, max_ece=1e-6)
+    )
+    res = _train(strict, tiny_lake, tmp_path / "ws")
+    assert res.version == "1" and not res.promoted
+    assert any("the gate needs at least 1000000" in r for r in res.gate.reasons)
+    assert any(r.startswith("not calibrated") for r in res.gate.reasons)
+    assert champion_version("device_failure") is None
+    with pytest.raises(Exception, match="no champion for device_failure"):
+        load_champion("device_failure")
+
+
+def test_depletion_logs_quantiles_and_the_shipping_simulation(
+    tiny_lake: Lake, tiny_world: Path, tmp_path: Path
+) -> None:
+    spec = load_model_spec("consumable_depletion")
+    spec = dataclasses.replace(
+        spec,
+        gate=dataclasses.replace(spec.gate, min_positives=0, max_coverage_gap=1.0),
+        estimator=dataclasses.replace(
+            spec.estimator, options={**spec.estimator.options, "n_estimators": 60}
+        ),
+    )
+    res = _train(spec, tiny_lake, tmp_path / "ws", oracle=tiny_world)
+    assert res.promoted
+    t = res.backtest.table()
+    assert {"model", "straight_line", "oracle"} <= set(t.index)
+    assert res.backtest.shipping is not None
+    assert set(res.backtest.shipping["policy"]) >= {"model", "straight_line", "trigger_12d_5pct"}
+    out = load_champion("consumable_depletion").predict(res.backtest.evaluate)
+    assert list(out.columns) == ["p10_days", "p50_days", "p90_days", "beyond_window"]
+    assert (out["p10_days"] <= out["p50_days"]).all() and (out["p50_days"] <= out["p90_days"]).all()
+    assert np.allclose(out["p50_days"], res.backtest.evaluate["p50_days"])
+
+
+def test_propensity_trains_on_a_partner_that_shares_only_transactions(
+    tiny_world: Path, tmp_path: Path
+) -> None:
+    """A dealer's plain invoice export: customer, date, quantity, amount, sku, category."""
+    from amplify_ml.datapack.from_transactions import pack_from_transactions
+    from amplify_ml.datapack.ingest import ingest_pack
+    from amplify_ml.modeling.backtest import backtest
+
+    pack = tiny_world / "packs" / "P001"
+    st = pd.read_parquet(pack / "sell_through.parquet")
+    products = pd.read_parquet(tiny_world / "packs" / "vendor" / "products.parquet")
+    st = st.merge(products[["sku", "category"]], on="sku")
+    export = pd.DataFrame(
+        {
+            "cust": st["account_id"],
+            "day": pd.to_datetime(st["sold_on"]).dt.strftime("%Y-%m-%d"),
+            "qty": st["quantity"],
+            "amt": st["net_amount"],
+            "sku": st["sku"],
+            "cat": st["category"],
+        }
+    )
+    src = tmp_path / "export.csv"
+    export.to_csv(src, index=False)
+    out = tmp_path / "packs" / "P001"
+    pack_from_transactions(
+        src,
+        out,
+        partner_id="P001",
+        mapping={
+            "customer_id": "cust",
+            "date": "day",
+            "quantity": "qty",
+            "amount": "amt",
+            "sku": "sku",
+            "category": "cat",
+        },
+        consent=True,
+        defaults={"channel": "field", "employee_band": "10-49", "track": "power"},
+        country="DE",
+        currency="EUR",
+    )
+    lake = Lake(tmp_path / "lake")
+    ingest_pack(out, lake)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        bt = backtest("propensity_to_buy", lake, train_cutoffs=8, eval_cutoffs=2)
+    skipped = {s["builder"] for s in bt.meta.builders_skipped}
+    assert {"ib_composition", "intent_sums", "opportunity_counts"} <= skipped
+    t = bt.table()
+    assert t.loc["model", "roc_auc"] > 0.6
+    assert np.isfinite(t.loc["recency_frequency", "roc_auc"])
+    assert len(bt.evaluate) > 0 and set(bt.evaluate["partner_id"]) == {"P001"}
+
+
+def test_train_and_evaluate_commands(tiny_lake: Lake, tiny_world: Path, tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    shutil.copytree(tiny_lake.root, ws / "lake")
+    ev = runner.invoke(
+        app, ["evaluate", "device_failure", "-w", str(ws), "--oracle", str(tiny_world), "--json"]
+    )
+    assert ev.exit_code == 0, ev.output
+    data = json.loads(ev.stdout)
+    assert set(data["overall"]) == {"model", "errors_30d", "oracle"}
+    assert len(data["split"]["evaluate"]) == 3
+    assert not (ws / "mlflow.db").exists()  # evaluate logs nothing
+
+    tr = runner.invoke(
+        app,
+        [
+            "train",
+            "device_failure",
+            "-w",
+            str(ws),
+            "--no-register",
+            "--card-dir",
+            str(ws / "cards"),
+            "--eval-cutoffs",
+            "2",
+            "--train-cutoffs",
+            "10",
+        ],
+    )
+    assert tr.exit_code == 0, tr.output
+    assert "MLflow run" in tr.stdout and "model card:" in tr.stdout
+    assert (ws / "cards" / "device_failure" / "MODEL_CARD.md").is_file()
+
+    leak = runner.invoke(
+        app, ["evaluate", "refresh_due", "-w", str(ws), "--train-cutoffs", "2026-01-01:2026-03-01"]
+    )
+    assert leak.exit_code == 2
+    assert "reach past the first evaluation cutoff" in leak.output
+    none = runner.invoke(app, ["train", "-w", str(ws)])
+    assert none.exit_code == 2 and "or pass --all" in none.output
