@@ -27,10 +27,10 @@ demo: $(STAMP) ## run the main job end to end on the small synthetic world
 	$(VENV)/bin/amplify demo
 
 test: $(STAMP) ## run the whole test suite
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest -n 2 --dist loadgroup
 
 test-fast: $(STAMP) ## the suite without tests marked slow
-	$(VENV)/bin/pytest -m "not slow"
+	$(VENV)/bin/pytest -n 2 --dist loadgroup -m "not slow"
 
 lint: $(STAMP) ## ruff: lint and format check
 	$(VENV)/bin/ruff check amplify_ml tests

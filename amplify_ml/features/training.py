@@ -562,12 +562,24 @@ def _finalize(
     res = res[[*keys, "cutoff", *features, *labels]]
     if sort:
         res = res.sort_values([*keys, "cutoff"], kind="stable").reset_index(drop=True)
-    if res.duplicated([*keys, "cutoff"]).any():
+    if _adjacent_duplicates(res, [*keys, "cutoff"]):
         raise AmplifyError(
             "the training set has several rows for one (entity, cutoff); this is a bug in a "
             "builder of amplify_ml.features: please report it with the model name"
         )
     return res
+
+
+def _adjacent_duplicates(df: pd.DataFrame, cols: list[str]) -> bool:
+    """Whether two consecutive rows share ``cols`` (the frame is sorted by them): a linear
+    check instead of hashing every key of a million-row frame."""
+    if len(df) < 2:
+        return False
+    same = np.ones(len(df) - 1, dtype=bool)
+    for c in cols:
+        v = df[c].to_numpy()
+        same &= v[1:] == v[:-1]
+    return bool(same.any())
 
 
 # -- module-level entry points -------------------------------------------------------------------

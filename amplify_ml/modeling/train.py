@@ -25,6 +25,7 @@ from typing import Any
 
 import mlflow
 import numpy as np
+import pandas as pd
 from mlflow.models import infer_signature
 
 from amplify_ml.errors import ModelError
@@ -162,6 +163,34 @@ def _plots(bt: Backtest, folder: Path) -> list[Path]:
     except Exception as exc:  # a plot must never lose a trained model; say which one failed
         warnings.warn(f"{name}: a plot could not be drawn: {exc}", stacklevel=2)
     return out
+
+
+def top_reasons(bt: Backtest, n: int = 25) -> pd.DataFrame | None:
+    """The ``n`` highest-scored evaluation rows (soonest to the threshold for depletion) of
+    the latest evaluation cutoff, with their three reasons in plain sentences."""
+    from amplify_ml.modeling.reasons import reasons_frame
+
+    ev = bt.evaluate
+    if ev.empty:
+        return None
+    last = ev[ev["cutoff"] == ev["cutoff"].max()]
+    if bt.spec.task == "binary":
+        score = pd.Series(bt.scores[MODEL], index=ev.index).loc[last.index]
+        rows = last.loc[score.sort_values(ascending=False, kind="stable").index[:n]]
+        direction, col = "up", "probability"
+        values = score.loc[rows.index]
+        contrib = bt.estimator.contributions(rows[bt.features])
+    else:
+        rows = last.sort_values("p50_days", kind="stable").head(n)
+        direction, col = "down", "p50_days"
+        values = rows["p50_days"]
+        contrib = bt.estimator.contributions(rows[bt.features], quantile=0.5)
+    why = reasons_frame(contrib, rows[bt.features], keys=rows[bt.keys], direction=direction)
+    out = rows[[*bt.keys, "cutoff"]].copy()
+    out[col] = values.to_numpy()
+    for c in [c for c in why.columns if c.startswith("reason_")]:
+        out[c] = why[c].to_numpy()
+    return out.reset_index(drop=True)
 
 
 def _fmt(v: float, metric: str) -> str:
@@ -467,6 +496,10 @@ def train(
             if bt.partners is not None:
                 bt.partners.to_csv(t / "partners.csv", index=False)
                 files.append(t / "partners.csv")
+            top = top_reasons(bt)
+            if top is not None:
+                top.to_csv(t / "top_reasons.csv", index=False)
+                files.append(t / "top_reasons.csv")
             for f in files:
                 mlflow.log_artifact(str(f), "backtest")
             for f in _plots(bt, t / "plots"):

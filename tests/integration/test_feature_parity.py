@@ -135,6 +135,7 @@ def both_engines(tiny_lake: Lake, spark) -> dict[str, tuple[pd.DataFrame, pd.Dat
 
 
 @pytest.mark.spark
+@pytest.mark.xdist_group("spark")
 @pytest.mark.slow
 @pytest.mark.parametrize("model", MODELS)
 def test_spark_builds_the_same_training_set(both_engines, model: str) -> None:
@@ -152,6 +153,7 @@ def test_spark_builds_the_same_training_set(both_engines, model: str) -> None:
 
 
 @pytest.mark.spark
+@pytest.mark.xdist_group("spark")
 @pytest.mark.slow
 def test_the_session_time_zone_must_be_utc(tiny_lake: Lake, spark) -> None:
     from amplify_ml.errors import ConfigError

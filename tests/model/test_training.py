@@ -60,6 +60,14 @@ def test_round_trip_gate_and_card(tiny_lake: Lake, tiny_world: Path, tmp_path: P
     assert {"spec", "features.json", "fingerprint.json", "plots", "MODEL_CARD.md"} <= arts
     plots = {Path(a.path).name for a in client.list_artifacts(first.run_id, "plots")}
     assert {"roc_pr.png", "calibration.png", "lift.png", "shap_summary.png"} <= plots
+    backtest_files = {Path(a.path).name for a in client.list_artifacts(first.run_id, "backtest")}
+    assert {"metrics.csv", "partners.csv", "top_reasons.csv"} <= backtest_files
+    top = pd.read_csv(
+        mlflow.artifacts.download_artifacts(
+            run_id=first.run_id, artifact_path="backtest/top_reasons.csv"
+        )
+    )
+    assert top["probability"].is_monotonic_decreasing and top["reason_1"].notna().all()
     fp = json.loads(
         Path(
             mlflow.artifacts.download_artifacts(

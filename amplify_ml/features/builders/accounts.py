@@ -144,6 +144,41 @@ def days_since_last_purchase_cat(
     )
 
 
+@builder(keys=ACCOUNT_CATEGORY, zero_fill=True)
+def st_cat_rhythm(
+    st_daily: ir.Table, cutoffs: ir.Table, *, window: int = 730, horizon: int = 90
+) -> ir.Table:
+    """The account's usual interval between purchase days in the category, how overdue the
+    next one is, and its purchases in the same ``horizon`` days a year earlier.
+
+    The interval is the mean gap between the first and the last purchase day (quantity > 0)
+    of the ``window``; overdue is the days since the last one over that interval.
+    """
+    b = st_daily.filter(st_daily.buys > 0)
+    j = window_join(b, cutoffs, days=window)
+    ly = (j.day > j.cday - 365) & (j.day <= j.cday - 365 + horizon)
+    g = j.group_by([*ACCOUNT_CATEGORY, "cutoff", "cday"]).aggregate(
+        _first=j.day.min(),
+        _last=j.day.max(),
+        _n=j.day.nunique(),
+        **{f"st_cat_buys_count_last_year_next_{horizon}d": sum_if(ly, j.buys).cast("int64")},
+    )
+    interval = ibis.ifelse(
+        g._n >= 2, (g._last - g._first).cast("float64") / (g._n - 1), ibis.null("float64")
+    )
+    return g.select(
+        *ACCOUNT_CATEGORY,
+        "cutoff",
+        **{
+            f"st_cat_purchase_interval_mean_days_{window}d": interval,
+            f"st_cat_overdue_ratio_{window}d": (g.cday - g._last).cast("float64") / interval,
+            f"st_cat_buys_count_last_year_next_{horizon}d": g[
+                f"st_cat_buys_count_last_year_next_{horizon}d"
+            ],
+        },
+    )
+
+
 @builder(keys=ACCOUNT)
 def days_since_last_purchase(
     st_daily: ir.Table, cutoffs: ir.Table, cutoff_days: tuple[int, ...]

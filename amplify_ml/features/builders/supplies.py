@@ -11,7 +11,7 @@ from __future__ import annotations
 import ibis
 import ibis.expr.types as ir
 
-from amplify_ml.features.builders.devices import PAGE_LOOKBACK_DAYS
+from amplify_ml.features.builders.devices import DEVICE, PAGE_LOOKBACK_DAYS, _check_lookback
 from amplify_ml.features.graph import (
     bucket_latest,
     builder,
@@ -72,16 +72,18 @@ def supply_latest(supply_buckets: ir.Table, cutoffs: ir.Table) -> ir.Table:
 
 
 @node(cache=True)
-def supply_changes(
+def supply_steps(
     supply_readings: ir.Table,
     supply_buckets: ir.Table,
     page_readings: ir.Table,
     cutoff_days: tuple[int, ...],
 ) -> ir.Table:
-    """Cartridge changes (jumps up from the previous reading), with the page counter then.
+    """Readings where a colour's level fell, or jumped up (a cartridge change), with the page
+    counter then.
 
-    Looked for up to ``CHANGE_LOOKBACK_DAYS`` before the first cutoff; the page counter is the
-    one read at the same time (periodic readings report both).
+    Looked for up to ``CHANGE_LOOKBACK_DAYS`` before the first cutoff; ``prev`` is the
+    colour's previous reading however old; the page counter is the one read at the same time
+    (periodic readings report both; supply alerts have none).
     """
     s = supply_readings
     recent = s.filter(
@@ -94,15 +96,25 @@ def supply_changes(
     t = recent.union(older)
     w = ibis.window(group_by=[t.partner_id, t.device_id, t.color], order_by=[t.observed_at])
     t = t.mutate(prev=t.value.lag().over(w))
-    ch = t.filter(~t._before & t.prev.notnull() & (t.value - t.prev >= CHANGE_JUMP_PCT))
-    ch = ch.select(*DEVICE_COLOR, "observed_at", "day")
+    st = t.filter(
+        ~t._before & t.prev.notnull() & ((t.value < t.prev) | (t.value - t.prev >= CHANGE_JUMP_PCT))
+    )
+    st = st.select(*DEVICE_COLOR, "observed_at", "day", "value", "prev")
     p = page_readings.select(
         p_partner="partner_id", p_device="device_id", p_obs="observed_at", page_value="value"
     )
-    j = ch.left_join(
-        p, [ch.partner_id == p.p_partner, ch.device_id == p.p_device, ch.observed_at == p.p_obs]
+    j = st.left_join(
+        p, [st.partner_id == p.p_partner, st.device_id == p.p_device, st.observed_at == p.p_obs]
     )
-    return j.select(*DEVICE_COLOR, "observed_at", "day", "page_value")
+    return j.select(*DEVICE_COLOR, "observed_at", "day", "value", "prev", "page_value")
+
+
+@node()
+def supply_changes(supply_steps: ir.Table) -> ir.Table:
+    """Cartridge changes (jumps up from the previous reading), with the page counter then."""
+    s = supply_steps
+    ch = s.filter(s.value - s.prev >= CHANGE_JUMP_PCT)
+    return ch.select(*DEVICE_COLOR, "observed_at", "day", "page_value")
 
 
 @entity(keys=DEVICE_COLOR_SPINE)
@@ -251,6 +263,102 @@ def supply_level(
         slope < 0, out.supply_level_last / -slope, ibis.null("float64")
     )
     return out.select(*DEVICE_COLOR, "cutoff", **cols)
+
+
+def _on_keys(left: ir.Table, right: ir.Table, prefix: str) -> list[ir.BooleanValue]:
+    """Join predicates of ``left`` on ``right``'s device colour and cutoff, renamed with
+    ``prefix``."""
+    return [left[k] == right[prefix + k] for k in (*DEVICE_COLOR, "cutoff")]
+
+
+@builder(keys=DEVICE_COLOR)
+def supply_usage(
+    supply_steps: ir.Table,
+    page_latest: ir.Table,
+    page_readings: ir.Table,
+    cutoffs: ir.Table,
+    *,
+    windows: tuple[int, int] = (30, 90),
+    threshold_pct: float = 10.0,
+) -> ir.Table:
+    """Toner used per 1000 pages, pages since the level last fell, days to the threshold.
+
+    Points are the readings since the last cartridge change (within ``CHANGE_LOOKBACK_DAYS``)
+    where the reported level changed, with a page counter: the change itself and each fall of
+    the level (a coarse level first reads lower just after the true level crossed it). Usage
+    per page is the level lost between the first and the last point over the pages printed
+    between them; the level now is the last point's level less the usage of the pages since.
+    Days to the threshold divide what is left by the usage at the device's mean daily pages:
+    over the short window, and over the long one scaled by the whole fleet's short-over-long
+    ratio (the season: every device's pages move with the calendar).
+    """
+    short, long = sorted(windows)
+    _check_lookback((long,))
+    j = window_join(supply_steps, cutoffs, days=CHANGE_LOOKBACK_DAYS)
+    is_change = j.value - j.prev >= CHANGE_JUMP_PCT
+    ch = j.group_by([*DEVICE_COLOR, "cutoff"]).aggregate(since=j.observed_at.max(where=is_change))
+    ch = ch.select(**{"c_" + k: ch[k] for k in (*DEVICE_COLOR, "cutoff")}, since=ch.since)
+    j = j.left_join(ch, _on_keys(j, ch, "c_")).select(*j.columns, "since")
+    pts = j.filter(j.page_value.notnull() & (j.since.isnull() | (j.observed_at >= j.since)))
+    g = pts.group_by([*DEVICE_COLOR, "cutoff"]).aggregate(
+        v0=pts.value.argmin(pts.observed_at),
+        p0=pts.page_value.argmin(pts.observed_at),
+        v1=pts.value.argmax(pts.observed_at),
+        p1=pts.page_value.argmax(pts.observed_at),
+    )
+    pl = page_latest.select(
+        q_partner="partner_id", q_device="device_id", q_cutoff="cutoff", now="value"
+    )
+    g = g.left_join(
+        pl, [g.partner_id == pl.q_partner, g.device_id == pl.q_device, g.cutoff == pl.q_cutoff]
+    ).select(*g.columns, "now")
+    # mean daily pages per device over both windows, and the fleet's over all devices
+    r = window_join(page_readings, cutoffs, days=long)
+    r = r.filter(r.delta.notnull())
+    ws = within(r, short)
+    rate = r.group_by([*DEVICE, "cutoff"]).aggregate(
+        ps=r.delta.sum(where=ws), gs=r.gap.sum(where=ws), pl=r.delta.sum(), gl=r.gap.sum()
+    )
+    fleet = rate.group_by("cutoff").aggregate(
+        season=(rate.ps.sum() / rate.gs.sum()) / (rate.pl.sum() / rate.gl.sum())
+    )
+    fleet = fleet.select(f_cutoff="cutoff", season="season")
+    rate = rate.join(fleet, rate.cutoff == fleet.f_cutoff)
+    rate = rate.select(
+        r_partner="partner_id",
+        r_device="device_id",
+        r_cutoff="cutoff",
+        per_day=ibis.ifelse(rate.gs > 0, rate.ps / rate.gs, ibis.null("float64")),
+        per_day_long=ibis.ifelse(
+            rate.gl > 0, rate.season * rate.pl / rate.gl, ibis.null("float64")
+        ),
+    )
+    g = g.left_join(
+        rate,
+        [g.partner_id == rate.r_partner, g.device_id == rate.r_device, g.cutoff == rate.r_cutoff],
+    ).select(*g.columns, "per_day", "per_day_long")
+    used = g.v0 - g.v1
+    pages = g.p1 - g.p0
+    per_page = ibis.ifelse((pages > 0) & (used > 0), used / pages, ibis.null("float64"))
+    since = g.now - g.p1
+    since = ibis.ifelse(since >= 0, since, ibis.null("float64"))
+    left = g.v1 - per_page * since - threshold_pct
+    to_go = ibis.cases((left > 0, left / per_page), (left <= 0, 0.0), else_=ibis.null("float64"))
+    return g.select(
+        *DEVICE_COLOR,
+        "cutoff",
+        **{f"supply_pct_per_kpage_mean_{CHANGE_LOOKBACK_DAYS}d": 1000.0 * per_page},
+        pages_since_supply_level_fell=since,
+        supply_pages_to_threshold_est=to_go,
+        **{
+            f"supply_days_to_threshold_est_{short}d": ibis.ifelse(
+                g.per_day > 0, to_go / g.per_day, ibis.null("float64")
+            ),
+            f"supply_days_to_threshold_est_{long}d_seasonal": ibis.ifelse(
+                g.per_day_long > 0, to_go / g.per_day_long, ibis.null("float64")
+            ),
+        },
+    )
 
 
 @builder(keys=DEVICE_COLOR)

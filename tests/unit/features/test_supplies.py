@@ -90,3 +90,39 @@ def test_supply_yield_of_the_family(supplies) -> None:
     out = run("supply_yield", supplies, [C])
     assert row(out, device_id="D1", color="black")["supply_page_yield_mean"] == 4500.0
     assert set(out.color) == {"black"}
+
+
+def test_supply_usage_per_page_and_days_to_the_threshold(supplies) -> None:
+    out = run("supply_usage", supplies, [C, "2024-06-10"], window=30, threshold_pct=10.0)
+    d1 = row(out, device_id="D1", color="black", cutoff=C)
+    # points since the change: 100 at counter 1700 (the change), ..., 70 at 2600
+    assert d1["supply_pct_per_kpage_mean_180d"] == pytest.approx(1000 * 30 / 900)
+    assert d1["pages_since_supply_level_fell"] == 0.0  # the latest reading is the last fall
+    assert d1["supply_pages_to_threshold_est"] == pytest.approx(60 * 30)  # 60 points at 1/30
+    # 900 pages over the 33 days the readings of the last 30 days span
+    assert d1["supply_days_to_threshold_est_30d"] == pytest.approx(1800 / (900 / 33))
+    early = row(out, device_id="D1", color="black", cutoff="2024-06-10")
+    assert early["supply_pct_per_kpage_mean_180d"] == pytest.approx(1000 * 10 / 300)
+    assert early["supply_days_to_threshold_est_30d"] == pytest.approx(2400 / 25)  # 1000 / 40
+    assert "D5" not in set(out.device_id)  # one reading: nothing to measure
+
+
+def test_supply_usage_with_coarse_levels_and_no_change() -> None:
+    k = "supply_level_pct.black"
+    rows = []
+    for t, level, pages in [
+        ("2024-03-01T03:00:00Z", 75.0, 5000.0),
+        ("2024-04-01T03:00:00Z", 50.0, 6000.0),  # fell: the true level crossed 50 here
+        ("2024-05-01T03:00:00Z", 50.0, 6500.0),
+        ("2024-06-01T03:00:00Z", 25.0, 7000.0),  # crossed 25 here
+        ("2024-06-25T03:00:00Z", 25.0, 7400.0),
+    ]:
+        rows += [_reading("D2", t, k, level), _reading("D2", t, "page_count", pages)]
+    out = run("supply_usage", {"telemetry": table("telemetry", rows)}, [C], window=30)
+    d2 = row(out, device_id="D2", color="black")
+    assert d2["supply_pct_per_kpage_mean_180d"] == pytest.approx(25.0)  # 25 points, 1000 pages
+    assert d2["pages_since_supply_level_fell"] == 400.0
+    # 25 - 0.025 x 400 = 15 left now, 5 above the threshold: 200 pages
+    assert d2["supply_pages_to_threshold_est"] == pytest.approx(200.0)
+    # 900 pages over the 55 days of the readings of the last 30 days
+    assert d2["supply_days_to_threshold_est_30d"] == pytest.approx(200 / (900 / 55))

@@ -291,3 +291,22 @@ def test_a_withdrawn_partner_is_gone_in_as_known_mode_too(tmp_path: Path) -> Non
     assert not lake.superseded("install_base").empty  # P001's old version is still stored
     known, _ = training_set("refresh_due", lake, cutoffs=["2024-06-20"], as_known=True)
     assert set(known.partner_id) == {"P002"}
+
+
+def test_a_builder_that_repeats_an_entity_is_reported_not_passed_on() -> None:
+    from amplify_ml.errors import AmplifyError
+    from amplify_ml.features.training import _finalize
+
+    df = pd.DataFrame(
+        {
+            "partner_id": ["P1", "P1", "P1"],
+            "device_id": ["D1", "D1", "D2"],
+            "cutoff": pd.to_datetime(["2025-01-01", "2025-01-01", "2025-01-01"]),
+            "x": [1.0, 2.0, 3.0],
+        }
+    )
+    kinds = {"partner_id": "key", "device_id": "key", "cutoff": "cutoff", "x": "float"}
+    with pytest.raises(AmplifyError, match="several rows for one"):
+        _finalize(df.copy(), ["partner_id", "device_id"], ["x"], [], kinds, set(), sort=False)
+    ok = _finalize(df.iloc[1:].copy(), ["partner_id", "device_id"], ["x"], [], kinds, set())
+    assert ok["x"].tolist() == [2.0, 3.0]
