@@ -22,7 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from amplify_ml.config import get_settings
-from amplify_ml.errors import AmplifyError
+from amplify_ml.errors import AmplifyError, NotFoundError
 
 app = typer.Typer(
     name="amplify",
@@ -900,6 +900,115 @@ def evaluate(
         )
         return
     _print_backtest(bt)
+
+
+@app.command()
+def score(
+    models: Annotated[list[str] | None, typer.Argument(help="Model(s) to score.")] = None,
+    all_models: Annotated[bool, typer.Option("--all", help="Score all four models.")] = False,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="Date to score as of (default: end of data).")
+    ] = None,
+    engine: Annotated[
+        str, typer.Option(help="duckdb (in process) or spark (spark_udf).")
+    ] = "duckdb",
+    workspace: Workspace = None,
+    as_json: AsJson = False,
+) -> None:
+    """Score with each model's champion; tables go to <workspace>/scores/<model>/."""
+    from amplify_ml.scoring.score import score as score_model
+
+    names = _models_arg(models, all_models)
+    ws = _workspace(workspace)
+    lake = _lake_or_exit(ws)
+    done = []
+    try:
+        for name in names:
+            r = score_model(
+                name,
+                lake,
+                workspace=ws,
+                as_of=as_of,
+                engine=engine,
+                memory_limit=get_settings().duckdb_memory_limit,
+            )
+            done.append(r)
+            if not as_json:
+                out.print(
+                    f"{name}: {r.rows:,} rows as of {r.as_of} with version {r.version} "
+                    f"(features {r.seconds_features:.1f} s, model {r.seconds_predict:.1f} s) "
+                    f"-> {r.path}",
+                    highlight=False,
+                )
+    except AmplifyError as exc:
+        _fail(exc)
+    if as_json:
+        _emit_json(
+            [
+                {
+                    "model": r.model,
+                    "as_of": r.as_of,
+                    "version": r.version,
+                    "rows": r.rows,
+                    "path": str(r.path),
+                }
+                for r in done
+            ]
+        )
+
+
+@app.command()
+def supplies(
+    partner: Annotated[str | None, typer.Argument(help="Only this partner's devices.")] = None,
+    alpha: Annotated[
+        float, typer.Option(help="Ship when P(threshold before delivery) passes this.")
+    ] = 0.1,
+    lead_time: Annotated[int, typer.Option("--lead-time", help="Delivery days.")] = 5,
+    soon_days: Annotated[int, typer.Option(help="'soon' when shipping within these days.")] = 7,
+    top: Annotated[int, typer.Option(help="Rows to print (the CSV has all).")] = 30,
+    csv: Annotated[Path | None, typer.Option(help="Write the whole plan as CSV.")] = None,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Scores of this date.")] = None,
+    workspace: Workspace = None,
+    as_json: AsJson = False,
+) -> None:
+    """Per device and colour: days to the threshold (P10/P50/P90), ship-by date and status."""
+    from amplify_ml.scoring.score import read_scores
+    from amplify_ml.scoring.supplies import ship_plan, status_counts
+
+    ws = _workspace(workspace)
+    try:
+        scores = read_scores(ws, "consumable_depletion", as_of=as_of)
+        if partner is not None and partner not in set(scores["partner_id"]):
+            raise NotFoundError(f"no scored devices of partner {partner}")
+        plan = ship_plan(
+            scores,
+            alpha=alpha,
+            lead_time_days=lead_time,
+            soon_days=soon_days,
+            partners=[partner] if partner else None,
+        )
+    except AmplifyError as exc:
+        _fail(exc)
+    if csv is not None:
+        csv.parent.mkdir(parents=True, exist_ok=True)
+        plan.to_csv(csv, index=False)
+    if as_json:
+        _emit_json(
+            {
+                "counts": status_counts(plan),
+                "rows": json.loads(plan.head(top).to_json(orient="records", date_format="iso")),
+            }
+        )
+        return
+    counts = status_counts(plan)
+    out.print(
+        f"{len(plan):,} device colours: {counts['ship now']} ship now, {counts['soon']} soon, "
+        f"{counts['ok']} ok (alpha {alpha}, lead time {lead_time} days)",
+        highlight=False,
+    )
+    out.print(plan.head(top).to_string(index=False), highlight=False)
+    if csv is not None:
+        out.print(f"plan written to {csv}", highlight=False)
 
 
 bench_app = typer.Typer(

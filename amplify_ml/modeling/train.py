@@ -462,6 +462,7 @@ def train(
         }
         params.update({f"estimator.{k}": v for k, v in spec.estimator.options.items()})
         params.update({f"lgbm.{k}": v for k, v in spec.estimator.params.items()})
+        params.update({f"settings.{k}": v for k, v in spec.settings.items()})
         for attr in ("best_iteration_", "pos_weight_", "n_train_", "n_calibration_"):
             if hasattr(est, attr):
                 params[f"fitted.{attr.rstrip('_')}"] = getattr(est, attr)

@@ -1,0 +1,238 @@
+"""Batch scoring with the champion: features as of a date, the registered model, a score table.
+
+    result = score("refresh_due", lake, workspace=".amplify", as_of="2026-09-30")
+    result.frame        # keys, as_of, probability (or p10/p50/p90 days), model version
+
+Score tables live in the workspace: ``scores/<model>/as_of=<date>/version=<v>.parquet``,
+one file per (model, as-of date, model version), written atomically. The features come from
+the same feature-set version the champion was trained with (read from its run), so a newer
+spec on disk never feeds an older model. ``engine="spark"`` builds the features on Spark and
+scores with MLflow's ``pyfunc.spark_udf``; the embedded path scores in process.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from amplify_ml.errors import InvalidRequestError, NotFoundError
+from amplify_ml.features import FeatureBuilder, FeatureWarning
+from amplify_ml.features.cutoffs import to_date
+from amplify_ml.features.spec import MODELS, load_spec, spec_path
+from amplify_ml.lake import Lake
+from amplify_ml.modeling.backtest import data_end
+from amplify_ml.modeling.registry import (
+    champion_version,
+    configure_tracking,
+    load_champion,
+    registered_name,
+)
+
+SCORE_COLUMNS = {
+    "binary": ["probability"],
+    "days_quantile": ["p10_days", "p50_days", "p90_days", "beyond_window"],
+}
+
+
+@dataclass
+class Champion:
+    """The champion of a model: its pyfunc, version, run and training settings."""
+
+    model: str
+    version: str
+    run_id: str
+    pyfunc: Any
+    feature_set_version: int
+    task: str
+    threshold_pct: float | None
+
+    @property
+    def uri(self) -> str:
+        return f"models:/{registered_name(self.model)}/{self.version}"
+
+    @property
+    def estimator(self) -> Any:
+        """The fitted amplify estimator inside the pyfunc (for SHAP reasons)."""
+        return self.pyfunc.unwrap_python_model().estimator
+
+
+def champion(model: str, workspace: str | Path) -> Champion:
+    """The champion of ``model`` in the workspace's MLflow store (a clear error if none)."""
+    if model not in MODELS:
+        raise InvalidRequestError(f"unknown model {model!r}: the models are {', '.join(MODELS)}")
+    configure_tracking(workspace)
+    cv = champion_version(model)
+    if cv is None:
+        raise NotFoundError(
+            f"no champion for {model} in {workspace}: train it first (amplify train {model} "
+            f"-w {workspace})"
+        )
+    pyfunc = load_champion(model)
+    run = mlflow.MlflowClient().get_run(cv.run_id)
+    fs = str(run.data.params.get("feature_set", f"{model}.v1.toml"))
+    try:
+        version = int(fs.split(".v")[1].split(".")[0])
+    except (IndexError, ValueError):
+        version = 1
+    task = str(run.data.params.get("task", "binary"))
+    raw = run.data.params.get("settings.threshold_pct")
+    threshold = float(raw) if raw is not None else None
+    return Champion(model, str(cv.version), cv.run_id, pyfunc, version, task, threshold)
+
+
+@dataclass
+class ScoreResult:
+    """A score table and where it was written."""
+
+    model: str
+    as_of: date
+    version: str
+    frame: pd.DataFrame
+    path: Path | None
+    seconds_features: float
+    seconds_predict: float
+
+    @property
+    def rows(self) -> int:
+        return len(self.frame)
+
+
+def scores_dir(workspace: str | Path, model: str) -> Path:
+    return Path(workspace) / "scores" / model
+
+
+def score(
+    model: str,
+    lake: Lake,
+    *,
+    workspace: str | Path,
+    as_of: str | date | None = None,
+    partners: Sequence[str] | None = None,
+    engine: str = "duckdb",
+    spark: Any | None = None,
+    builder: FeatureBuilder | None = None,
+    write: bool = True,
+    memory_limit: str | None = None,
+) -> ScoreResult:
+    """Score the entities alive at ``as_of`` (default: the end of the lake's data) with the
+    champion of ``model`` and write the table to the workspace."""
+    import time
+
+    ch = champion(model, workspace)
+    day = to_date(as_of, what="as_of") if as_of is not None else data_end(lake)
+    fs = load_spec(model, path=spec_path(model, ch.feature_set_version))
+    kwargs: dict[str, Any] = {"as_of": day, "spec": fs}
+    if ch.threshold_pct is not None:
+        kwargs["threshold_pct"] = float(ch.threshold_pct)
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FeatureWarning)
+        if builder is not None:
+            frame, meta = builder.feature_frame(model, **kwargs)
+        else:
+            with FeatureBuilder(
+                lake,
+                engine=engine,
+                partners=partners,
+                spark=spark,
+                memory_limit=memory_limit,  # type: ignore[arg-type]
+            ) as fb:
+                frame, meta = fb.feature_frame(model, **kwargs)
+    t1 = time.perf_counter()
+    keys = list(meta.keys)
+    if engine == "spark":
+        preds = _spark_predict(ch, frame, meta.features, spark)
+    else:
+        preds = ch.pyfunc.predict(frame[meta.features]) if len(frame) else _empty(ch.task)
+    t2 = time.perf_counter()
+    out = frame[keys].copy()
+    out.insert(len(keys), "as_of", pd.Timestamp(day))
+    for c in SCORE_COLUMNS[ch.task]:
+        out[c] = preds[c].to_numpy()
+    out["model_version"] = ch.version
+    out["run_id"] = ch.run_id
+    path = _write(out, workspace, model, day, ch.version) if write else None
+    return ScoreResult(model, day, ch.version, out, path, t1 - t0, t2 - t1)
+
+
+def _empty(task: str) -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype=float) for c in SCORE_COLUMNS[task]})
+
+
+def _spark_predict(
+    ch: Champion, frame: pd.DataFrame, features: list[str], spark: Any
+) -> pd.DataFrame:
+    """Score with MLflow's ``spark_udf`` on the champion (Spark for scale, not for speed)."""
+    from pyspark.sql import functions as F
+
+    from amplify_ml.features.engine import spark_session
+
+    session = spark if spark is not None else spark_session()
+    cols = SCORE_COLUMNS[ch.task]
+    kinds = {
+        "probability": "double",
+        "p10_days": "double",
+        "p50_days": "double",
+        "p90_days": "double",
+        "beyond_window": "boolean",
+    }
+    result_type = "struct<" + ", ".join(f"{c}: {kinds[c]}" for c in cols) + ">"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        udf = mlflow.pyfunc.spark_udf(session, ch.uri, result_type=result_type, env_manager="local")
+        x = frame[features].copy()
+        x["__row"] = range(len(x))
+        sdf = session.createDataFrame(x)
+        scored = sdf.select("__row", udf(*[F.col(f"`{c}`") for c in features]).alias("s"))
+        res = scored.select("__row", *[F.col(f"s.{c}").alias(c) for c in cols]).toPandas()
+    return res.sort_values("__row").reset_index(drop=True)[cols]
+
+
+def _write(df: pd.DataFrame, workspace: str | Path, model: str, day: date, version: str) -> Path:
+    folder = scores_dir(workspace, model) / f"as_of={day.isoformat()}"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"version={version}.parquet"
+    tmp = folder / f".{uuid.uuid4().hex}.tmp"
+    pq.write_table(pa.Table.from_pandas(df, preserve_index=False), tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def read_scores(
+    workspace: str | Path,
+    model: str,
+    *,
+    as_of: str | date | None = None,
+    partners: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """The latest score table of ``model`` (or the one of ``as_of``), newest version first."""
+    root = scores_dir(workspace, model)
+    days = sorted(p.name.split("=", 1)[1] for p in root.glob("as_of=*")) if root.is_dir() else []
+    if not days:
+        raise NotFoundError(
+            f"no scores of {model} in {workspace}: run amplify score {model} -w {workspace}"
+        )
+    day = to_date(as_of, what="as_of").isoformat() if as_of is not None else days[-1]
+    if day not in days:
+        raise NotFoundError(
+            f"no scores of {model} as of {day}; scored dates: {', '.join(days[-5:])}"
+        )
+    files = sorted(
+        (root / f"as_of={day}").glob("version=*.parquet"),
+        key=lambda p: int(p.stem.split("=", 1)[1]),
+    )
+    df = pd.read_parquet(files[-1])
+    if partners is not None:
+        df = df[df["partner_id"].isin(list(partners))].reset_index(drop=True)
+    return df
