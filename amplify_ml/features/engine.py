@@ -11,7 +11,9 @@ session's time zone must be UTC, as timestamps count by their UTC date.
 
 from __future__ import annotations
 
+import os
 import shutil
+import sys
 import tempfile
 import uuid
 import warnings
@@ -265,8 +267,12 @@ def spark_session(master: str = "local[2]", *, shuffle_partitions: int = 4) -> A
             "engine='spark' needs PySpark: install amplify-ml with the 'spark' extra "
             "(uv sync --extra spark)"
         ) from None
+    # Python workers (spark_udf) run this interpreter, not whatever python3 is on the PATH
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     return (
         SparkSession.builder.master(master)
+        .config("spark.pyspark.python", sys.executable)
         .appName("amplify_ml.features")
         .config("spark.ui.enabled", "false")
         .config("spark.sql.session.timeZone", "UTC")

@@ -1,0 +1,80 @@
+"""Batch scoring with the champion on the tiny world: tables, partners, Spark = embedded."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from amplify_ml.errors import NotFoundError
+from amplify_ml.lake import Lake
+from amplify_ml.modeling.spec import load_model_spec
+from amplify_ml.modeling.train import train
+from amplify_ml.scoring.score import read_scores, score
+
+
+@pytest.fixture(scope="module")
+def scored_ws(tiny_lake: Lake, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    ws = tmp_path_factory.mktemp("scoring-ws")
+    spec = load_model_spec("device_failure")
+    spec = dataclasses.replace(
+        spec, gate=dataclasses.replace(spec.gate, max_ece=1.0, min_positives=0)
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = train(spec, tiny_lake, workspace=ws, card_dir=ws / "cards")
+    assert res.promoted
+    return ws
+
+
+def test_scores_cover_the_fleet_alive_at_the_date_with_the_champions_version(
+    tiny_lake: Lake, scored_ws: Path
+) -> None:
+    r = score("device_failure", tiny_lake, workspace=scored_ws, as_of="2026-06-30")
+    assert r.path is not None and r.path.name == "version=1.parquet"
+    df = read_scores(scored_ws, "device_failure")
+    assert len(df) == r.rows > 0
+    assert df[["partner_id", "device_id"]].duplicated().sum() == 0
+    assert df["probability"].between(0, 1).all()
+    assert set(df["model_version"]) == {"1"}
+    assert str(df["as_of"].iloc[0].date()) == "2026-06-30"
+    one = read_scores(scored_ws, "device_failure", partners=["P001"])
+    assert set(one["partner_id"]) == {"P001"} and 0 < len(one) < len(df)
+
+
+def test_no_champion_and_no_scores_say_what_to_run(tiny_lake: Lake, tmp_path: Path) -> None:
+    with pytest.raises(NotFoundError, match="train it first"):
+        score("refresh_due", tiny_lake, workspace=tmp_path)
+    with pytest.raises(NotFoundError, match="amplify score refresh_due"):
+        read_scores(tmp_path, "refresh_due")
+
+
+@pytest.mark.spark
+@pytest.mark.slow
+@pytest.mark.xdist_group("spark")
+def test_spark_scoring_equals_embedded_scoring(tiny_lake: Lake, scored_ws: Path) -> None:
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    from amplify_ml.features.engine import spark_session
+
+    spark = spark_session()
+    embedded = score(
+        "device_failure", tiny_lake, workspace=scored_ws, as_of="2026-03-31", write=False
+    )
+    on_spark = score(
+        "device_failure",
+        tiny_lake,
+        workspace=scored_ws,
+        as_of="2026-03-31",
+        engine="spark",
+        spark=spark,
+        write=False,
+    )
+    a = embedded.frame.sort_values(["partner_id", "device_id"]).reset_index(drop=True)
+    b = on_spark.frame.sort_values(["partner_id", "device_id"]).reset_index(drop=True)
+    assert len(a) == len(b) > 0
+    assert (a["device_id"] == b["device_id"]).all()
+    assert np.allclose(a["probability"], b["probability"], rtol=1e-9, atol=1e-12)
