@@ -1011,6 +1011,119 @@ def supplies(
         out.print(f"plan written to {csv}", highlight=False)
 
 
+@app.command()
+def leads(
+    partner: Annotated[str, typer.Argument(help="The partner whose lead list to show.")],
+    top: Annotated[int, typer.Option(help="Rows in the list.")] = 50,
+    warranty_months: Annotated[
+        int, typer.Option(help="Offer extended warranties ending within these months.")
+    ] = 6,
+    refresh_threshold: Annotated[
+        float, typer.Option(help="Offer a refresh above this probability.")
+    ] = 0.3,
+    csv: Annotated[Path | None, typer.Option(help="Write the list as CSV.")] = None,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Scores of this date.")] = None,
+    workspace: Workspace = None,
+    as_json: AsJson = False,
+) -> None:
+    """A partner's ranked lead list: who to call, what to offer and why."""
+    import warnings
+
+    from amplify_ml.scoring.leads import leads as lead_list
+
+    ws = _workspace(workspace)
+    lake = _lake_or_exit(ws)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            df = lead_list(
+                partner,
+                lake,
+                workspace=ws,
+                top=top,
+                warranty_months=warranty_months,
+                refresh_threshold=refresh_threshold,
+                as_of=as_of,
+            )
+    except AmplifyError as exc:
+        _fail(exc)
+    if csv is not None:
+        csv.parent.mkdir(parents=True, exist_ok=True)
+        df.to_csv(csv, index=False)
+    if as_json:
+        _emit_json(json.loads(df.to_json(orient="records", date_format="iso")))
+        return
+    table = Table(title=f"{partner}: top {len(df)} leads")
+    for c in (
+        "rank",
+        "account_id",
+        "offer",
+        "category",
+        "device_id",
+        "recommended_sku",
+        "probability",
+        "expected_value",
+        "reason_1",
+    ):
+        table.add_column(
+            c, justify="right" if c in ("rank", "probability", "expected_value") else "left"
+        )
+    for r in df.itertuples(index=False):
+        table.add_row(
+            str(r.rank),
+            str(r.account_id),
+            str(r.offer),
+            str(r.category),
+            "" if r.device_id is None or r.device_id != r.device_id else str(r.device_id),
+            str(r.recommended_sku),
+            f"{r.probability:.2f}",
+            f"{r.expected_value:,.0f}",
+            str(r.reason_1 or ""),
+        )
+    out.print(table)
+    if csv is not None:
+        out.print(f"list written to {csv}", highlight=False)
+
+
+@app.command()
+def benchmark(
+    partner: Annotated[str, typer.Argument(help="The partner to benchmark.")],
+    as_of: Annotated[str | None, typer.Option("--as-of", help="End of the period.")] = None,
+    period_days: Annotated[int, typer.Option(help="Length of the period in days.")] = 365,
+    peer_by: Annotated[
+        str, typer.Option(help="Peer group: partners columns, comma-separated (or empty).")
+    ] = "track,country",
+    k: Annotated[
+        int | None, typer.Option("--k", help="Peers needed to show a peer figure.")
+    ] = None,
+    definitions: Annotated[
+        bool, typer.Option("--definitions", help="Print what each measure means.")
+    ] = False,
+    workspace: Workspace = None,
+    as_json: AsJson = False,
+) -> None:
+    """A partner's measures next to its peer group and the market."""
+    from amplify_ml.scoring.benchmarks import benchmark as run_benchmark
+
+    ws = _workspace(workspace)
+    lake = _lake_or_exit(ws)
+    try:
+        report = run_benchmark(
+            lake,
+            partner,
+            as_of=as_of,
+            period_days=period_days,
+            peer_by=tuple(c.strip() for c in peer_by.split(",") if c.strip()),
+            k_anonymity=k,
+        )
+    except AmplifyError as exc:
+        _fail(exc)
+    if as_json:
+        _emit_json(report.to_dict())
+        return
+    out.print(report.render(definitions=definitions), highlight=False)
+
+
 bench_app = typer.Typer(
     help="Performance benchmarks: print figures and write JSON.", no_args_is_help=True
 )

@@ -78,3 +78,48 @@ def test_spark_scoring_equals_embedded_scoring(tiny_lake: Lake, scored_ws: Path)
     assert len(a) == len(b) > 0
     assert (a["device_id"] == b["device_id"]).all()
     assert np.allclose(a["probability"], b["probability"], rtol=1e-9, atol=1e-12)
+
+
+@pytest.fixture(scope="module")
+def lead_ws(tiny_lake: Lake, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    ws = tmp_path_factory.mktemp("leads-ws")
+    for model in ("propensity_to_buy", "refresh_due"):
+        spec = load_model_spec(model)
+        spec = dataclasses.replace(
+            spec, gate=dataclasses.replace(spec.gate, max_ece=1.0, min_positives=0)
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            assert train(spec, tiny_lake, workspace=ws, card_dir=ws / "cards").promoted
+        score(model, tiny_lake, workspace=ws)
+    return ws
+
+
+def test_each_partners_lead_list_holds_only_its_accounts_and_round_trips_as_csv(
+    tiny_lake: Lake, lead_ws: Path, tmp_path: Path
+) -> None:
+    import pandas as pd
+
+    from amplify_ml.scoring.leads import COLUMNS, leads
+
+    accounts = tiny_lake.read("accounts")
+    devices = tiny_lake.read("install_base")
+    for partner in tiny_lake.partners():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            df = leads(partner, tiny_lake, workspace=lead_ws, top=40)
+        assert list(df.columns) == COLUMNS
+        assert len(df) > 0 and set(df["partner_id"]) == {partner}
+        own = set(accounts.loc[accounts["partner_id"] == partner, "account_id"])
+        assert set(df["account_id"]) <= own
+        dev = df["device_id"].dropna()
+        assert set(dev) <= set(devices.loc[devices["partner_id"] == partner, "device_id"])
+        assert df["expected_value"].is_monotonic_decreasing
+        assert df["reason_1"].notna().all()
+        assert set(df["offer"]) <= {"propensity", "warranty", "refresh"}
+    path = tmp_path / "leads.csv"
+    df.to_csv(path, index=False)
+    back = pd.read_csv(path)
+    assert list(back.columns) == COLUMNS and len(back) == len(df)
+    assert (back["account_id"] == df["account_id"]).all()
+    assert np.allclose(back["expected_value"], df["expected_value"])

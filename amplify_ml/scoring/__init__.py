@@ -1,0 +1,1 @@
+"""Using what the lake and the models know: batch scores, supply plans, partner benchmarks."""
