@@ -1124,6 +1124,52 @@ def benchmark(
     out.print(report.render(definitions=definitions), highlight=False)
 
 
+@app.command("fleet")
+def fleet_cmd(
+    partner: Annotated[str | None, typer.Argument(help="Only this partner's devices.")] = None,
+    top: Annotated[int, typer.Option(help="Rows in the list.")] = 50,
+    csv: Annotated[Path | None, typer.Option(help="Write the list as CSV.")] = None,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Scores of this date.")] = None,
+    workspace: Workspace = None,
+    as_json: AsJson = False,
+) -> None:
+    """Devices under service contracts by failure risk, with the likely component and why."""
+    import warnings
+
+    from amplify_ml.scoring.fleet import fleet
+
+    ws = _workspace(workspace)
+    lake = _lake_or_exit(ws)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            df = fleet(lake, workspace=ws, partner=partner, top=top, as_of=as_of)
+    except AmplifyError as exc:
+        _fail(exc)
+    if csv is not None:
+        csv.parent.mkdir(parents=True, exist_ok=True)
+        df.to_csv(csv, index=False)
+    if as_json:
+        _emit_json(json.loads(df.to_json(orient="records", date_format="iso")))
+        return
+    show = df[
+        [
+            "rank",
+            "partner_id",
+            "device_id",
+            "family",
+            "contract",
+            "probability",
+            "likely_component",
+            "reason_1",
+        ]
+    ].copy()
+    show["probability"] = show["probability"].map(lambda v: f"{v:.3f}")
+    out.print(show.to_string(index=False), highlight=False)
+    if csv is not None:
+        out.print(f"list written to {csv}", highlight=False)
+
+
 bench_app = typer.Typer(
     help="Performance benchmarks: print figures and write JSON.", no_args_is_help=True
 )

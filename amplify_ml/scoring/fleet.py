@@ -1,0 +1,258 @@
+"""Fleet risk: devices under service contracts by failure risk, with the likely component.
+
+The failure model says *whether* a device will need a repair within its horizon. Which part
+it will be is learnt from the fleet's own history, per partner pool: for every past repair or
+part replacement ticket that names a component, the device's events in the ``lookback_days``
+before it are counted by code family (the code's first segment, ``50`` of ``50.A2.D3``).
+That gives, per device category, how often each component fails (the prior) and how often each
+code family precedes it (with add-one smoothing). A device's likely component is the one with
+the highest posterior given its own recent events (naive Bayes over code families); with no
+history of named components it is left empty, never guessed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from amplify_ml.errors import InvalidRequestError, NotFoundError
+from amplify_ml.lake import Lake
+
+REPAIRS = ("repair", "part_replacement")
+COLUMNS = [
+    "rank",
+    "partner_id",
+    "account_id",
+    "device_id",
+    "family",
+    "contract",
+    "probability",
+    "likely_component",
+    "component_share",
+    "reason_1",
+    "reason_2",
+    "reason_3",
+    "model_version",
+    "as_of",
+]
+
+
+def code_family(code: pd.Series) -> pd.Series:
+    """The first segment of an event code (``13`` of ``13.A2.D3``)."""
+    return code.astype(str).str.split(".", n=1).str[0]
+
+
+@dataclass
+class ComponentModel:
+    """Priors and code-family likelihoods per device category, learnt from past tickets."""
+
+    prior: pd.DataFrame
+    """device_category, component, log_prior"""
+    likelihood: pd.DataFrame
+    """device_category, component, family, log_p"""
+    unseen: pd.DataFrame
+    """device_category, component, log_p of a code family never seen before that component"""
+    tickets: int
+
+
+def learn_components(
+    tickets: pd.DataFrame,
+    events: pd.DataFrame,
+    devices: pd.DataFrame,
+    *,
+    as_of: date,
+    lookback_days: int = 30,
+) -> ComponentModel:
+    """From tickets opened on or before ``as_of`` that name a component (see module doc)."""
+    t = tickets[
+        tickets["kind"].isin(REPAIRS)
+        & tickets["component"].notna()
+        & tickets["device_id"].notna()
+        & (pd.to_datetime(tickets["opened_at"], utc=True).dt.date <= as_of)
+    ][["partner_id", "device_id", "ticket_id", "component", "opened_at"]]
+    t = t.merge(
+        devices[["partner_id", "device_id", "device_category"]], on=["partner_id", "device_id"]
+    )
+    if t.empty:
+        empty = pd.DataFrame(columns=["device_category", "component", "log_prior"])
+        return ComponentModel(
+            empty,
+            pd.DataFrame(columns=["device_category", "component", "family", "log_p"]),
+            pd.DataFrame(columns=["device_category", "component", "log_p"]),
+            0,
+        )
+    counts = t.groupby(["device_category", "component"]).size().rename("n").reset_index()
+    totals = counts.groupby("device_category")["n"].transform("sum")
+    counts["log_prior"] = np.log(counts["n"] / totals)
+    ev = events[["partner_id", "device_id", "code", "occurred_at"]].copy()
+    ev["family"] = code_family(ev["code"])
+    ev["at"] = pd.to_datetime(ev["occurred_at"], utc=True)
+    j = t.merge(ev, on=["partner_id", "device_id"])
+    opened = pd.to_datetime(j["opened_at"], utc=True)
+    j = j[(j["at"] <= opened) & (j["at"] > opened - pd.Timedelta(days=lookback_days))]
+    fam = j.groupby(["device_category", "component", "family"]).size().rename("k").reset_index()
+    families = sorted(set(fam["family"]))
+    n_fam = max(len(families), 1)
+    per_c = fam.groupby(["device_category", "component"])["k"].sum().rename("K").reset_index()
+    lik = fam.merge(per_c, on=["device_category", "component"])
+    lik["log_p"] = np.log((lik["k"] + 1) / (lik["K"] + n_fam + 1))
+    unseen = counts[["device_category", "component"]].merge(
+        per_c, on=["device_category", "component"], how="left"
+    )
+    unseen["log_p"] = np.log(1 / (unseen["K"].fillna(0) + n_fam + 1))
+    return ComponentModel(
+        counts[["device_category", "component", "log_prior"]],
+        lik[["device_category", "component", "family", "log_p"]],
+        unseen[["device_category", "component", "log_p"]],
+        len(t),
+    )
+
+
+def likely_components(
+    model: ComponentModel, devices: pd.DataFrame, recent: pd.DataFrame
+) -> pd.DataFrame:
+    """Per device: the component with the highest posterior given its recent code families,
+    and that posterior (``component_share``). ``recent``: device_id, family, n."""
+    cols = ["partner_id", "device_id", "likely_component", "component_share"]
+    if model.tickets == 0 or devices.empty:
+        out = devices[["partner_id", "device_id"]].copy()
+        out["likely_component"] = None
+        out["component_share"] = np.nan
+        return out[cols]
+    cand = devices[["partner_id", "device_id", "device_category"]].merge(
+        model.prior, on="device_category"
+    )
+    score = cand.copy()
+    if len(recent):
+        r = recent.merge(
+            devices[["partner_id", "device_id", "device_category"]], on=["partner_id", "device_id"]
+        )
+        r = r.merge(model.prior[["device_category", "component"]], on="device_category")
+        r = r.merge(model.likelihood, on=["device_category", "component", "family"], how="left")
+        r = r.merge(
+            model.unseen.rename(columns={"log_p": "log_unseen"}),
+            on=["device_category", "component"],
+            how="left",
+        )
+        r["ll"] = r["n"] * r["log_p"].fillna(r["log_unseen"])
+        ll = r.groupby(["partner_id", "device_id", "component"], as_index=False)["ll"].sum()
+        score = score.merge(ll, on=["partner_id", "device_id", "component"], how="left")
+    else:
+        score["ll"] = 0.0
+    score["post"] = score["log_prior"] + score["ll"].fillna(0.0)
+    score["w"] = np.exp(score["post"] - score.groupby("device_id")["post"].transform("max"))
+    score["share"] = score["w"] / score.groupby("device_id")["w"].transform("sum")
+    best = score.sort_values(
+        ["partner_id", "device_id", "share", "component"], ascending=[True, True, False, True]
+    ).drop_duplicates(["partner_id", "device_id"])
+    out = (
+        devices[["partner_id", "device_id"]]
+        .merge(
+            best[["partner_id", "device_id", "component", "share"]],
+            on=["partner_id", "device_id"],
+            how="left",
+        )
+        .rename(columns={"component": "likely_component", "share": "component_share"})
+    )
+    return out[cols]
+
+
+def fleet(
+    lake: Lake,
+    *,
+    workspace: str | Path,
+    partner: str | None = None,
+    top: int | None = 50,
+    as_of: str | date | None = None,
+    lookback_days: int = 30,
+    reasons: bool = True,
+) -> pd.DataFrame:
+    """Devices under contract by failure risk (highest first) with the likely component and
+    the top three reasons; one partner's devices when ``partner`` is given."""
+    from amplify_ml.scoring.score import read_scores
+
+    if top is not None and top < 1:
+        raise InvalidRequestError(f"top must be at least 1, got {top}")
+    partners = [partner] if partner else None
+    if partner is not None and partner not in lake.partners():
+        raise NotFoundError(f"no partner {partner} in the lake (or it withdrew its consent)")
+    scores = read_scores(workspace, "device_failure", as_of=as_of, partners=partners)
+    day = pd.Timestamp(scores["as_of"].iloc[0]).date() if len(scores) else date.today()
+    ib = lake.read("install_base", partners)
+    products = lake.read("products")
+    dev = ib.merge(
+        products[["sku", "category", "family"]].rename(columns={"category": "device_category"}),
+        on="sku",
+        how="left",
+    )
+    s = scores.merge(
+        dev[["partner_id", "device_id", "device_category", "family", "contract"]],
+        on=["partner_id", "device_id"],
+        how="left",
+    )
+    s = s.sort_values(
+        ["probability", "partner_id", "device_id"], ascending=[False, True, True], kind="stable"
+    )
+    if top is not None:
+        s = s.head(top)
+    tickets = lake.read("service_events", partners) if "service_events" in lake.tables() else None
+    events = lake.read("device_events", partners) if "device_events" in lake.tables() else None
+    if tickets is not None and events is not None and len(tickets):
+        cm = learn_components(tickets, events, dev, as_of=day, lookback_days=lookback_days)
+        ev = events.copy()
+        at = pd.to_datetime(ev["occurred_at"], utc=True).dt.date
+        ev = ev[(at <= day) & (at > day - timedelta(days=lookback_days))]
+        ev["family"] = code_family(ev["code"])
+        recent = ev.groupby(["partner_id", "device_id", "family"]).size().rename("n").reset_index()
+        comp = likely_components(cm, s[["partner_id", "device_id", "device_category"]], recent)
+        s = s.merge(comp, on=["partner_id", "device_id"], how="left")
+    else:
+        s["likely_component"] = None
+        s["component_share"] = np.nan
+    if reasons and len(s):
+        s = _reasons(s, lake, workspace, day, partners)
+    for c in ("reason_1", "reason_2", "reason_3"):
+        if c not in s:
+            s[c] = None
+    s = s.reset_index(drop=True)
+    s.insert(0, "rank", np.arange(1, len(s) + 1))
+    s["as_of"] = day
+    return s[COLUMNS]
+
+
+def _reasons(
+    s: pd.DataFrame, lake: Lake, workspace: str | Path, day: date, partners: Sequence[str] | None
+) -> pd.DataFrame:
+    import warnings
+
+    from amplify_ml.features import FeatureBuilder, FeatureWarning
+    from amplify_ml.features.spec import load_spec, spec_path
+    from amplify_ml.modeling.reasons import reasons_frame
+    from amplify_ml.scoring.score import champion
+
+    ch = champion("device_failure", workspace)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FeatureWarning)
+        with FeatureBuilder(lake, partners=partners) as fb:
+            frame, meta = fb.feature_frame(
+                "device_failure",
+                as_of=day,
+                spec=load_spec(
+                    "device_failure", path=spec_path("device_failure", ch.feature_set_version)
+                ),
+            )
+    keys = ["partner_id", "device_id"]
+    sub = frame.merge(s[keys], on=keys)
+    feats = list(meta.features)
+    why = reasons_frame(
+        ch.estimator.contributions(sub[feats]), sub[feats], keys=sub[list(meta.keys)]
+    )
+    r = sub[keys].copy()
+    for c in ("reason_1", "reason_2", "reason_3"):
+        r[c] = why[c].to_numpy() if c in why else None
+    return s.merge(r, on=keys, how="left")
