@@ -1,7 +1,8 @@
 """Fleet risk: devices under service contracts by failure risk, with the likely component.
 
 The failure model says *whether* a device will need a repair within its horizon. Which part
-it will be is learnt from the fleet's own history, per partner pool: for every past repair or
+it will be is learnt from the pooled history of the consenting partners (as the models are):
+for every past repair or
 part replacement ticket that names a component, the device's events in the ``lookback_days``
 before it are counted by code family (the code's first segment, ``50`` of ``50.A2.D3``).
 That gives, per device category, how often each component fails (the prior) and how often each
@@ -200,13 +201,21 @@ def fleet(
     )
     if top is not None:
         s = s.head(top)
-    tickets = lake.read("service_events", partners) if "service_events" in lake.tables() else None
-    events = lake.read("device_events", partners) if "device_events" in lake.tables() else None
+    # components are learnt from the whole pool of consenting partners (like the models),
+    # applied to the listed devices with their own recent events
+    has = set(lake.tables())
+    tickets = lake.read("service_events") if "service_events" in has else None
+    events = lake.read("device_events") if "device_events" in has else None
     if tickets is not None and events is not None and len(tickets):
-        cm = learn_components(tickets, events, dev, as_of=day, lookback_days=lookback_days)
-        ev = events.copy()
+        pool = lake.read("install_base").merge(
+            products[["sku", "category"]].rename(columns={"category": "device_category"}),
+            on="sku",
+            how="left",
+        )
+        cm = learn_components(tickets, events, pool, as_of=day, lookback_days=lookback_days)
+        ev = events if partners is None else events[events["partner_id"].isin(partners)]
         at = pd.to_datetime(ev["occurred_at"], utc=True).dt.date
-        ev = ev[(at <= day) & (at > day - timedelta(days=lookback_days))]
+        ev = ev[(at <= day) & (at > day - timedelta(days=lookback_days))].copy()
         ev["family"] = code_family(ev["code"])
         recent = ev.groupby(["partner_id", "device_id", "family"]).size().rename("n").reset_index()
         comp = likely_components(cm, s[["partner_id", "device_id", "device_category"]], recent)
