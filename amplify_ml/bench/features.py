@@ -419,6 +419,28 @@ class PandasFeatures:
                     "family_age_days": c - d["family_launched"],
                 }
             )
+        if "ib_retired_age" in names:
+            ib = self.ib
+            r = ib[ib["ret"].notna() & (ib["ret"] <= c) & ib["device_category"].notna()]
+            k = ["partner_id", "account_id", "device_category"]
+            g = (
+                (r["ret"] - r["inst"])
+                .astype("float64")
+                .groupby([r[x] for x in k])
+                .agg(["mean", "size"])
+                .reset_index()
+            )
+            d = self._alive(c).merge(g, on=k)
+            age = (c - d["inst"]).astype("float64")
+            out["ib_retired_age"] = pd.DataFrame(
+                {
+                    "partner_id": d["partner_id"],
+                    "device_id": d["device_id"],
+                    "ib_retired_age_mean_days": d["mean"],
+                    "ib_retired_devices_count": d["size"].astype("int64"),
+                    "device_age_vs_retired_age": (age / d["mean"]).where(d["mean"] > 0),
+                }
+            )
         if "telemetry_pages" in names or "telemetry_pages_vs_family" in names:
             pg = self.pages[(self.pages["day"] <= c) & self.pages["delta"].notna()]
             ws = s.get("telemetry_pages", {}).get("windows", (7, 30, 90))

@@ -302,6 +302,30 @@ def _st_cat_returns(m: re.Match[str], v: Any, c: Context) -> str:
     return f"returned {_cat(c)} {fmt_times(v)} {_window(m)}"
 
 
+@template(
+    rf"st_cat_purchase_interval_mean_days_{_W}",
+    lambda m, c: f"fewer than two {_cat(c)} purchase days {_window(m)}",
+)
+def _st_cat_interval(m: re.Match[str], v: Any, c: Context) -> str:
+    return f"buys {_cat(c)} every {fmt_days(v)} on average {_window(m)}"
+
+
+@template(
+    rf"st_cat_overdue_ratio_{_W}",
+    lambda m, c: f"no usual interval between {_cat(c)} purchases {_window(m)}",
+)
+def _st_cat_overdue(m: re.Match[str], v: Any, c: Context) -> str:
+    return f"last {_cat(c)} purchase {fmt_number(v)} usual intervals ago"
+
+
+@template(
+    r"st_cat_buys_count_last_year_next_(?P<h>\d+)d",
+    lambda m, c: f"no {_cat(c)} purchase in the same {m['h']} days last year on record",
+)
+def _st_cat_last_year(m: re.Match[str], v: Any, c: Context) -> str:
+    return f"bought {_cat(c)} {plural(v, 'time')} in the same {m['h']} days last year"
+
+
 @template("days_since_last_purchase_cat", lambda m, c: f"no purchase of {_cat(c)} on record")
 def _days_since_cat(m: re.Match[str], v: Any, c: Context) -> str:
     if v == 0:
@@ -559,6 +583,21 @@ def _under_warranty(m: re.Match[str], v: Any, c: Context) -> str:
     return "under warranty" if _as_bool(v) else "not under warranty"
 
 
+@template("ib_retired_age_mean_days", "no retired device of the account's of this kind on record")
+def _ib_retired_age(m: re.Match[str], v: Any, c: Context) -> str:
+    return f"the account retires devices of this kind at {fmt_days(v)} old on average"
+
+
+@template("ib_retired_devices_count", "no retired device of the account's of this kind on record")
+def _ib_retired_devices(m: re.Match[str], v: Any, c: Context) -> str:
+    return f"{plural(v, 'device')} of this kind retired by the account so far"
+
+
+@template("device_age_vs_retired_age", "no retired device of the account's of this kind on record")
+def _age_vs_retired(m: re.Match[str], v: Any, c: Context) -> str:
+    return f"at {fmt_pct(100 * v)} of the age at which the account retires such devices"
+
+
 @template("is_replacement", "not known whether it replaced another device")
 def _replacement(m: re.Match[str], v: Any, c: Context) -> str:
     return "replaced an earlier device" if _as_bool(v) else "did not replace an earlier device"
@@ -733,6 +772,39 @@ def _supply_change(m: re.Match[str], v: Any, c: Context) -> str:
 )
 def _supply_pages(m: re.Match[str], v: Any, c: Context) -> str:
     return f"{plural(v, 'page')} printed since the {_color(c, 'cartridge')} was changed"
+
+
+@template(
+    rf"supply_pct_per_kpage_mean_{_W}",
+    lambda m, c: f"{_color(c, 'toner')} use per page not measured yet",
+)
+def _supply_per_page(m: re.Match[str], v: Any, c: Context) -> str:
+    return f"{_color(c, 'toner')} falls {fmt_number(v)} points every 1,000 pages"
+
+
+@template(
+    "pages_since_supply_level_fell",
+    lambda m, c: f"pages since the {_color(c, 'toner')} level last fell not known",
+)
+def _supply_pages_since_fall(m: re.Match[str], v: Any, c: Context) -> str:
+    return f"{plural(v, 'page')} printed since the {_color(c, 'toner')} level last fell"
+
+
+@template(
+    "supply_pages_to_threshold_est",
+    lambda m, c: f"pages left on the {_color(c, 'cartridge')} not known",
+)
+def _supply_pages_left(m: re.Match[str], v: Any, c: Context) -> str:
+    return f"about {plural(v, 'page')} left before {_color(c, 'toner')} runs low"
+
+
+@template(
+    rf"supply_days_to_threshold_est_{_W}(?P<s>_seasonal)?",
+    lambda m, c: f"days until {_color(c, 'toner')} runs low not known",
+)
+def _supply_days_left(m: re.Match[str], v: Any, c: Context) -> str:
+    how = "at the season's pace" if m["s"] else f"at the pace of the last {m['w']} days"
+    return f"{_color(c, 'toner')} low in about {fmt_days(v)} {how}"
 
 
 @template(

@@ -148,11 +148,11 @@ def days_since_last_purchase_cat(
 def st_cat_rhythm(
     st_daily: ir.Table, cutoffs: ir.Table, *, window: int = 730, horizon: int = 90
 ) -> ir.Table:
-    """The account's usual interval between purchase days in the category, how overdue the
-    next one is, and its purchases in the same ``horizon`` days a year earlier.
+    """Usual interval between purchase days in the category, how overdue, same days last year.
 
-    The interval is the mean gap between the first and the last purchase day (quantity > 0)
-    of the ``window``; overdue is the days since the last one over that interval.
+    The interval is the mean gap between the first and the last purchase day (quantity > 0) of
+    the ``window``; overdue is the days since the last one over that interval; last year counts
+    the purchases in the ``horizon`` days that followed the cutoff's date a year earlier.
     """
     b = st_daily.filter(st_daily.buys > 0)
     j = window_join(b, cutoffs, days=window)

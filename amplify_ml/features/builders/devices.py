@@ -102,6 +102,47 @@ def device_profile(ib_devices: ir.Table, products: ir.Table, cutoffs: ir.Table) 
     )
 
 
+@builder(keys=DEVICE, zero_fill=True)
+def ib_retired_age(ib_devices: ir.Table, cutoffs: ir.Table) -> ir.Table:
+    """Age at which the account retires devices of this category, how many, this one's age over it.
+
+    The mean age of the account's devices of the device's category retired (or replaced) on or
+    before the cutoff (printers and PCs live differently long): the account's refresh habit.
+    """
+    r = ib_devices.filter(ib_devices.ret.notnull())
+    r = window_join(r, cutoffs, days=None, on="ret")
+    g = r.group_by(["partner_id", "account_id", "device_category", "cutoff"]).aggregate(
+        life=(r.ret - r.inst).cast("float64").mean(), n=r.count()
+    )
+    g = g.select(
+        g_partner="partner_id",
+        g_account="account_id",
+        g_category="device_category",
+        g_cutoff="cutoff",
+        life="life",
+        n="n",
+    )
+    j = window_join(ib_devices, cutoffs, days=None, on="inst")
+    j = j.filter(alive_at(j))
+    j = j.join(
+        g,
+        [
+            j.partner_id == g.g_partner,
+            j.account_id == g.g_account,
+            j.device_category == g.g_category,
+            j.cutoff == g.g_cutoff,
+        ],
+    )
+    age = (j.cday - j.inst).cast("float64")
+    return j.select(
+        *DEVICE,
+        "cutoff",
+        ib_retired_age_mean_days=j.life,
+        ib_retired_devices_count=j.n.cast("int64"),
+        device_age_vs_retired_age=ibis.ifelse(j.life > 0, age / j.life, ibis.null("float64")),
+    )
+
+
 # -- telemetry: pages ---------------------------------------------------------------------------
 
 

@@ -78,8 +78,7 @@ def supply_steps(
     page_readings: ir.Table,
     cutoff_days: tuple[int, ...],
 ) -> ir.Table:
-    """Readings where a colour's level fell, or jumped up (a cartridge change), with the page
-    counter then.
+    """Readings where a colour's level fell or jumped up (a change), with the page counter then.
 
     Looked for up to ``CHANGE_LOOKBACK_DAYS`` before the first cutoff; ``prev`` is the
     colour's previous reading however old; the page counter is the one read at the same time

@@ -6,6 +6,8 @@ The cutoff is mostly 2024-06-30 (a Sunday). A window of N days holds the days
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from tests.unit.features.helpers import row, run, table
@@ -303,3 +305,33 @@ def test_account_tickets() -> None:
     assert (a["svc_tickets_count_90d"], a["svc_tickets_count_365d"]) == (3, 4)
     assert (a["svc_incident_count_90d"], a["svc_incident_count_365d"]) == (1, 1)
     assert (a["svc_repair_count_90d"], a["svc_repair_count_365d"]) == (1, 2)
+
+
+def test_purchase_rhythm_in_the_category() -> None:
+    def buy(sku: str, day: str, quantity: int = 1) -> dict:
+        return dict(account_id="A", sku=sku, sold_on=day, quantity=quantity, net_amount=10.0)
+
+    tables = {
+        "accounts": table("accounts", [dict(account_id="A")]),
+        "sell_through": table(
+            "sell_through",
+            [
+                buy("TN-1-K", "2022-06-15"),  # before the 730-day window (from 2022-07-02)
+                buy("TN-1-K", "2023-07-10"),  # in the same 90 days last year (07-02 .. 09-29)
+                buy("TN-1-K", "2024-01-01"),
+                buy("TN-1-K", "2024-04-15", quantity=-1),  # a return: not a purchase
+                buy("TN-1-K", "2024-06-01"),
+                buy("TN-1-K-XL", "2024-06-01"),  # same day: one purchase day
+                buy("PR-1", "2024-03-01"),
+            ],
+        ),
+    }
+    out = run("st_cat_rhythm", tables, [C], window=730, horizon=90)
+    sup = row(out, category="supplies")
+    # purchase days 2023-07-10, 2024-01-01, 2024-06-01: 327 days apart, 2 intervals
+    assert sup["st_cat_purchase_interval_mean_days_730d"] == 163.5
+    assert sup["st_cat_overdue_ratio_730d"] == pytest.approx(29 / 163.5)
+    assert sup["st_cat_buys_count_last_year_next_90d"] == 1
+    printer = row(out, category="printer")  # one purchase day: no interval
+    assert math.isnan(printer["st_cat_purchase_interval_mean_days_730d"])
+    assert printer["st_cat_buys_count_last_year_next_90d"] == 0

@@ -233,3 +233,13 @@ def test_device_tickets(fleet) -> None:
     assert d1["svc_dev_component_fuser_count_365d"] == 1
     assert d1["days_since_last_repair"] == 1  # repair or part_replacement
     assert row(out, device_id="D2")["days_since_last_repair"] == 1152
+
+
+def test_retirement_age_of_the_accounts_devices(fleet) -> None:
+    out = run("ib_retired_age", fleet, [C, "2020-06-29"])
+    # printers of A retired by the cutoff: D0 at 1642 days old, D4 (on the cutoff) at 2007
+    assert list(out.device_id) == ["D1", "D5"]  # no PC of A was retired: nothing for D2
+    d1 = row(out, device_id="D1")
+    assert (d1["ib_retired_age_mean_days"], d1["ib_retired_devices_count"]) == (1824.5, 2)
+    assert d1["device_age_vs_retired_age"] == pytest.approx(1461 / 1824.5)
+    assert row(out, device_id="D5")["device_age_vs_retired_age"] == pytest.approx(2007 / 1824.5)

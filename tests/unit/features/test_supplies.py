@@ -93,7 +93,7 @@ def test_supply_yield_of_the_family(supplies) -> None:
 
 
 def test_supply_usage_per_page_and_days_to_the_threshold(supplies) -> None:
-    out = run("supply_usage", supplies, [C, "2024-06-10"], window=30, threshold_pct=10.0)
+    out = run("supply_usage", supplies, [C, "2024-06-10"], windows=(30, 90), threshold_pct=10.0)
     d1 = row(out, device_id="D1", color="black", cutoff=C)
     # points since the change: 100 at counter 1700 (the change), ..., 70 at 2600
     assert d1["supply_pct_per_kpage_mean_180d"] == pytest.approx(1000 * 30 / 900)
@@ -101,6 +101,7 @@ def test_supply_usage_per_page_and_days_to_the_threshold(supplies) -> None:
     assert d1["supply_pages_to_threshold_est"] == pytest.approx(60 * 30)  # 60 points at 1/30
     # 900 pages over the 33 days the readings of the last 30 days span
     assert d1["supply_days_to_threshold_est_30d"] == pytest.approx(1800 / (900 / 33))
+    assert d1["supply_days_to_threshold_est_90d_seasonal"] == pytest.approx(1800 / (900 / 33))
     early = row(out, device_id="D1", color="black", cutoff="2024-06-10")
     assert early["supply_pct_per_kpage_mean_180d"] == pytest.approx(1000 * 10 / 300)
     assert early["supply_days_to_threshold_est_30d"] == pytest.approx(2400 / 25)  # 1000 / 40
@@ -118,7 +119,7 @@ def test_supply_usage_with_coarse_levels_and_no_change() -> None:
         ("2024-06-25T03:00:00Z", 25.0, 7400.0),
     ]:
         rows += [_reading("D2", t, k, level), _reading("D2", t, "page_count", pages)]
-    out = run("supply_usage", {"telemetry": table("telemetry", rows)}, [C], window=30)
+    out = run("supply_usage", {"telemetry": table("telemetry", rows)}, [C], windows=(30, 90))
     d2 = row(out, device_id="D2", color="black")
     assert d2["supply_pct_per_kpage_mean_180d"] == pytest.approx(25.0)  # 25 points, 1000 pages
     assert d2["pages_since_supply_level_fell"] == 400.0
@@ -126,3 +127,6 @@ def test_supply_usage_with_coarse_levels_and_no_change() -> None:
     assert d2["supply_pages_to_threshold_est"] == pytest.approx(200.0)
     # 900 pages over the 55 days of the readings of the last 30 days
     assert d2["supply_days_to_threshold_est_30d"] == pytest.approx(200 / (900 / 55))
+    # the long window's pace scaled by the fleet's short-over-long ratio: with one device in
+    # the fleet, that is its short-window pace again
+    assert d2["supply_days_to_threshold_est_90d_seasonal"] == pytest.approx(200 / (900 / 55))
