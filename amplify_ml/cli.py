@@ -1220,6 +1220,28 @@ def bench_features(
         raise typer.Exit(1) from None
 
 
+@bench_app.command("scoring")
+def bench_scoring(
+    scale: Annotated[str, typer.Option(help="World scale: tiny, small or medium.")] = "small",
+    seed: Annotated[int, typer.Option(help="Random seed of the worlds.")] = 7,
+    spark: Annotated[bool, typer.Option("--spark", help="Also time spark_udf (local).")] = False,
+    repeat: Annotated[int, typer.Option(help="Runs of each timing; the fastest counts.")] = 3,
+    memory_limit: Annotated[str, typer.Option(help="DuckDB's memory cap.")] = "3GB",
+    workspace: Workspace = None,
+) -> None:
+    """Rows scored per second per model, embedded (and Spark) next to Booster.predict."""
+    from amplify_ml.bench.scoring import run
+
+    run(
+        scale,
+        _workspace(workspace),
+        seed=seed,
+        memory_limit=memory_limit,
+        spark=spark,
+        repeat=repeat,
+    )
+
+
 def main() -> None:
     """Entry point of the ``amplify`` console script."""
     try:
