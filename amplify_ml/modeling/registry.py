@@ -12,6 +12,7 @@ an :class:`AmplifyPyfunc` that returns a DataFrame: ``probability`` for binary m
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import version as pkg_version
@@ -27,6 +28,9 @@ from mlflow.exceptions import MlflowException
 from amplify_ml.errors import ModelError, NotFoundError
 
 CHAMPION = "champion"
+# the user's MLFLOW_TRACKING_URI, read before MLflow's set_tracking_uri (which exports the
+# variable) could make one workspace's store look like the user's choice for the next
+_ENV_TRACKING_URI = os.environ.get("MLFLOW_TRACKING_URI")
 _REQUIREMENTS = ("lightgbm", "scikit-learn", "pandas", "numpy", "pyarrow")
 
 
@@ -43,15 +47,13 @@ def pip_requirements() -> list[str]:
 def configure_tracking(workspace: str | Path, tracking_uri: str | None = None) -> str:
     """Point MLflow at ``tracking_uri``, else ``$MLFLOW_TRACKING_URI``, else the setting
     ``AMPLIFY_MLFLOW_TRACKING_URI``, else the workspace's SQLite store; return the URI."""
-    import os
-
     from amplify_ml.config import get_settings
 
     ws = Path(workspace).resolve()
     ws.mkdir(parents=True, exist_ok=True)
     uri = (
         tracking_uri
-        or os.environ.get("MLFLOW_TRACKING_URI")
+        or _ENV_TRACKING_URI
         or get_settings().mlflow_tracking_uri
         or f"sqlite:///{ws / 'mlflow.db'}"
     )

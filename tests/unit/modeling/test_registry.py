@@ -111,3 +111,12 @@ def test_mlflow_round_trip_log_register_alias_load_same_predictions(tracking) ->
     got = loaded.predict(X.head(50))
     pd.testing.assert_frame_equal(got.reset_index(drop=True), expected.reset_index(drop=True))
     assert (workspace / "mlruns" / "demo_model").exists()  # artifacts stay in the workspace
+
+
+def test_each_workspace_gets_its_own_store(tmp_path: Path) -> None:
+    """MLflow exports the URI it is given; the next workspace must still get its own."""
+    first = configure_tracking(tmp_path / "a")
+    second = configure_tracking(tmp_path / "b")
+    assert first.endswith("/a/mlflow.db") and second.endswith("/b/mlflow.db")
+    assert mlflow.get_tracking_uri() == second
+    mlflow.set_tracking_uri(None)
