@@ -81,20 +81,23 @@ class _FrameMixin:
                 f"X lacks feature columns the model was trained with: {', '.join(missing[:10])}"
                 + (f" (+{len(missing) - 10} more)" if len(missing) > 10 else "")
             )
-        out = X[self.feature_names_in_].copy()
-        for c, cats in self.categories_.items():
-            text = out[c].astype("string").astype(object)
-            text = text.where(text.isin(cats))  # unseen categories are missing values
-            out[c] = pd.Categorical(text, categories=cats)
-        for c in out.columns:
-            if c not in self.categories_:
-                if out[c].dtype == bool or pd.api.types.is_bool_dtype(out[c].dtype):
-                    out[c] = out[c].astype("float64")
-                elif not pd.api.types.is_numeric_dtype(out[c].dtype):
-                    out[c] = pd.to_numeric(out[c], errors="coerce")
-                else:
-                    out[c] = out[c].astype("float64")
-        return out
+        # one new frame from the columns, converted only where needed (a float column is
+        # passed through): this runs for every prediction, so it must not copy the frame
+        cols: dict[str, Any] = {}
+        for c in self.feature_names_in_:
+            col = X[c]
+            cats = self.categories_.get(c)
+            if cats is not None:
+                if not pd.api.types.is_string_dtype(col.dtype) or col.dtype == object:
+                    col = col.astype("string")
+                cols[c] = pd.Categorical(col, categories=cats)  # unseen categories: missing
+            elif col.dtype == np.float64:
+                cols[c] = col
+            elif pd.api.types.is_bool_dtype(col.dtype) or pd.api.types.is_numeric_dtype(col.dtype):
+                cols[c] = col.astype("float64")
+            else:
+                cols[c] = pd.to_numeric(col, errors="coerce").astype("float64")
+        return pd.DataFrame(cols, index=X.index, copy=False)
 
 
 class TimeCalibratedClassifier(_FrameMixin, ClassifierMixin, BaseEstimator):
