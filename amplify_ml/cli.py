@@ -588,20 +588,6 @@ def lake_quarantine(
     out.print(df.head(limit).to_string(index=False), highlight=False)
 
 
-def _parse_cutoffs(values: list[str]) -> list[Any]:
-    """``--cutoff`` values: a date, or ``START:END`` for the month starts in between."""
-    from amplify_ml.features.cutoffs import monthly, to_date
-
-    days: list[Any] = []
-    for v in values:
-        if ":" in v:
-            start, _, end = v.partition(":")
-            days += monthly(start, end)
-        else:
-            days.append(to_date(v))
-    return sorted(set(days))
-
-
 @app.command()
 def build(
     model: Annotated[
@@ -639,11 +625,12 @@ def build(
     import warnings
 
     from amplify_ml.features import FeatureWarning, training_set, write_training_set
+    from amplify_ml.features.cutoffs import expand_cutoffs
 
     ws = _workspace(workspace)
     lake = _lake_or_exit(ws)
     try:
-        cutoffs = _parse_cutoffs(cutoff)
+        cutoffs = expand_cutoffs(cutoff)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", FeatureWarning)
             df, meta = training_set(

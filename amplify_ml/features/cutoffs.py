@@ -61,6 +61,19 @@ def monthly(start: DateLike, end: DateLike) -> list[date]:
     return out
 
 
+def expand_cutoffs(values: Iterable[DateLike]) -> list[date]:
+    """Dates, where a text ``START:END`` stands for the month starts in between (both
+    included): ``["2025-01-01:2025-03-01", "2025-06-15"]`` gives four cutoffs, sorted, unique."""
+    out: list[date] = []
+    for v in values:
+        if isinstance(v, str) and ":" in v:
+            start, _, end = v.partition(":")
+            out += monthly(start, end)
+        else:
+            out.append(to_date(v))
+    return sorted(set(out))
+
+
 def as_cutoffs(cutoffs: Iterable[DateLike] | DateLike) -> list[date]:
     """Cutoffs as sorted unique dates; at least one is required."""
     if isinstance(cutoffs, (str, date, datetime, pd.Timestamp)):

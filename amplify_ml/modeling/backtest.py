@@ -26,7 +26,7 @@ import pandas as pd
 
 from amplify_ml.errors import InvalidRequestError, ModelError
 from amplify_ml.features import FeatureBuilder, FeatureSetMeta, FeatureWarning
-from amplify_ml.features.cutoffs import monthly, to_date
+from amplify_ml.features.cutoffs import expand_cutoffs, monthly
 from amplify_ml.features.spec import load_spec, spec_path
 from amplify_ml.lake import Lake
 from amplify_ml.modeling import metrics as M
@@ -61,17 +61,6 @@ def _month_start(d: date) -> date:
     return d.replace(day=1)
 
 
-def _expand(values: Sequence[str | date]) -> list[date]:
-    out: list[date] = []
-    for v in values:
-        if isinstance(v, str) and ":" in v:
-            a, _, b = v.partition(":")
-            out += monthly(a, b)
-        else:
-            out.append(to_date(v))
-    return sorted(set(out))
-
-
 def data_end(lake: Lake) -> date:
     """The last day the lake's packs cover (the latest ``period_end``)."""
     packs = lake.packs()
@@ -100,7 +89,7 @@ def plan_split(
             last = _month_start(last - timedelta(days=1))
         ev_cut = monthly(_shift(last, -(ev - 1)), last)
     else:
-        ev_cut = _expand(ev)
+        ev_cut = expand_cutoffs(ev)
     if not ev_cut:
         raise InvalidRequestError("no evaluation cutoffs")
     late = [c for c in ev_cut if c + h > end]
@@ -113,7 +102,7 @@ def plan_split(
         last_train = _month_start(ev_cut[0] - h)
         tr_cut = monthly(_shift(last_train, -(tr - 1)), last_train)
     else:
-        tr_cut = _expand(tr)
+        tr_cut = expand_cutoffs(tr)
     leaking = [c for c in tr_cut if c + h > ev_cut[0]]
     if leaking:
         raise InvalidRequestError(

@@ -225,15 +225,6 @@ def supply_level(
         s_cutoff="cutoff",
         **{k: sl[k] for k in slopes},
     )
-    out = base.left_join(
-        sl,
-        [
-            base.partner_id == sl.s_partner,
-            base.device_id == sl.s_device,
-            base.color == sl.s_color,
-            base.cutoff == sl.s_cutoff,
-        ],
-    ).select(*base.columns, *slopes)
     p = page_latest.select(
         p_partner="partner_id", p_device="device_id", p_cutoff="cutoff", page_last="value"
     )

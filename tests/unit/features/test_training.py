@@ -310,3 +310,14 @@ def test_a_builder_that_repeats_an_entity_is_reported_not_passed_on() -> None:
         _finalize(df.copy(), ["partner_id", "device_id"], ["x"], [], kinds, set(), sort=False)
     ok = _finalize(df.iloc[1:].copy(), ["partner_id", "device_id"], ["x"], [], kinds, set())
     assert ok["x"].tolist() == [2.0, 3.0]
+
+
+def test_cutoff_ranges_expand_to_month_starts() -> None:
+    from amplify_ml.features.cutoffs import expand_cutoffs
+
+    got = expand_cutoffs(["2025-01-01:2025-03-01", "2025-02-01", date(2025, 6, 15)])
+    assert got == [date(2025, 1, 1), date(2025, 2, 1), date(2025, 3, 1), date(2025, 6, 15)]
+    with pytest.raises(InvalidRequestError, match="before start"):
+        expand_cutoffs(["2025-05-01:2025-01-01"])
+    with pytest.raises(InvalidRequestError, match="not a date"):
+        expand_cutoffs(["2025-13-01"])
