@@ -123,3 +123,29 @@ def test_each_partners_lead_list_holds_only_its_accounts_and_round_trips_as_csv(
     assert list(back.columns) == COLUMNS and len(back) == len(df)
     assert (back["account_id"] == df["account_id"]).all()
     assert np.allclose(back["expected_value"], df["expected_value"])
+
+
+def test_fleet_lists_a_partners_devices_by_risk_with_component_and_reasons(
+    tiny_lake: Lake, scored_ws: Path
+) -> None:
+    from amplify_ml.scoring.fleet import COLUMNS, fleet
+
+    score("device_failure", tiny_lake, workspace=scored_ws)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        everyone = fleet(tiny_lake, workspace=scored_ws, top=None)
+        one = fleet(tiny_lake, workspace=scored_ws, partner="P001", top=10)
+    assert list(one.columns) == COLUMNS
+    assert set(one["partner_id"]) == {"P001"} and 0 < len(one) <= 10
+    assert one["probability"].is_monotonic_decreasing
+    assert set(one["contract"]) <= {"mps", "daas"}
+    assert one["reason_1"].notna().all()
+    tickets = tiny_lake.read("service_events")
+    known = set(tickets["component"].dropna())
+    assert set(one["likely_component"].dropna()) <= known
+    # the same device gets the same component in the partner's list and in the whole fleet's
+    both = one.merge(everyone, on=["partner_id", "device_id"], suffixes=("", "_all"))
+    assert len(both) == len(one)
+    assert (both["likely_component"].fillna("") == both["likely_component_all"].fillna("")).all()
+    with pytest.raises(NotFoundError, match="no partner P999"):
+        fleet(tiny_lake, workspace=scored_ws, partner="P999")
