@@ -10,7 +10,7 @@ STAMP := $(VENV)/.synced-$(shell cat uv.lock pyproject.toml 2>/dev/null | cksum 
 export UV_PYTHON_DOWNLOADS := never
 export UV_PYTHON_PREFERENCE := only-system
 
-.PHONY: demo test test-fast lint format bench serve env clean
+.PHONY: demo test test-fast lint format bench serve env browser clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -23,13 +23,25 @@ $(STAMP): uv.lock pyproject.toml | $(UV)
 
 env: $(STAMP) ## create or update the environment from the lock file
 
+# the page tests drive Debian's headless Chromium (test tools cannot download a browser here)
+browser: ## install Debian's chromium and chromium-driver if they are missing
+	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing Debian's chromium and chromium-driver for the page tests"; \
+		(apt-get install -y -q chromium chromium-driver >/dev/null 2>&1 || \
+		 (apt-get update -q >/dev/null && apt-get install -y -q chromium chromium-driver >/dev/null)); \
+	else \
+		echo "the page tests need Debian's chromium and chromium-driver:" \
+		     "sudo apt-get install chromium chromium-driver" >&2; exit 1; \
+	fi
+
 demo: $(STAMP) ## run the main job end to end on the small synthetic world
 	$(VENV)/bin/amplify demo
 
-test: $(STAMP) ## run the whole test suite
+test: $(STAMP) browser ## run the whole test suite
 	$(VENV)/bin/pytest -n 2 --dist loadgroup
 
-test-fast: $(STAMP) ## the suite without tests marked slow
+test-fast: $(STAMP) browser ## the suite without tests marked slow
 	$(VENV)/bin/pytest -n 2 --dist loadgroup -m "not slow"
 
 lint: $(STAMP) ## ruff: lint and format check
