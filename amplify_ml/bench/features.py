@@ -40,6 +40,16 @@ DAY_US = 86_400_000_000
 # -- the pandas baseline ----------------------------------------------------------------------
 
 
+def _seconds(s: pd.Series) -> pd.Series:
+    """UTC timestamps as seconds since the epoch (float)."""
+    v = (
+        s.dt.tz_convert("UTC").dt.tz_localize(None)
+        if isinstance(s.dtype, pd.DatetimeTZDtype)
+        else s
+    )
+    return v.astype("datetime64[us]").astype("int64") / 1e6
+
+
 def _days(s: pd.Series) -> pd.Series:
     """Dates or UTC timestamps as day numbers (nullable Int64)."""
     if isinstance(s.dtype, pd.DatetimeTZDtype) or str(s.dtype).startswith("datetime64"):
@@ -654,6 +664,7 @@ class PandasFeatures:
         df = df.merge(
             r[["per_day", "per_day_long"]].reset_index(), on=["partner_id", "device_id"], how="left"
         )
+        df = df.merge(self.previous_cartridge(c, since, thr), on=DC, how="left")
         used, pages = df["v0"] - df["v1"], df["p1"] - df["p0"]
         per_page = (used / pages).where((pages > 0) & (used > 0))
         since_pages = (df["now"] - df["p1"]).where(df["now"] - df["p1"] >= 0)
@@ -669,7 +680,59 @@ class PandasFeatures:
         out[f"supply_days_to_threshold_est_{long}d_seasonal"] = (to_go / df["per_day_long"]).where(
             df["per_day_long"] > 0
         )
+        printed = df["now"] - df["start_pages"]
+        by_prev = (df["cycle_pages"] - printed).clip(lower=0.0).where(printed >= 0)
+        out["supply_pages_per_cartridge_prev"] = df["cycle_pages"]
+        out["supply_pages_to_threshold_by_prev"] = by_prev
+        out[f"supply_days_to_threshold_by_prev_{short}d"] = (by_prev / df["per_day"]).where(
+            df["per_day"] > 0
+        )
+        out[f"supply_days_to_threshold_by_prev_{long}d_seasonal"] = (
+            by_prev / df["per_day_long"]
+        ).where(df["per_day_long"] > 0)
         return out
+
+    def previous_cartridge(self, c: int, since: pd.DataFrame, thr: float) -> pd.DataFrame:
+        """Pages the cartridge replaced by the current one printed from its change to the
+        threshold (the counter interpolated in time at the crossing), and the counter at the
+        current change."""
+        DC = ["partner_id", "device_id", "color"]
+        st = self.steps
+        chg = st[st["value"] - st["prev"] >= 30.0].sort_values("observed_at")
+        g = chg.groupby(DC, sort=False)
+        chg = chg.assign(p_obs=g["observed_at"].shift(), p_pages=g["page_value"].shift())
+        chg = chg.merge(since, on=DC)
+        chg = chg[(chg["observed_at"] == chg["since"]) & chg["p_pages"].notna()]
+        chg = chg[_days(chg["p_obs"]) > c - 180]
+        cross = st[(st["value"] <= thr) & (st["prev"] > thr)][[*DC, "observed_at"]]
+        x = chg[[*DC, "observed_at", "p_obs", "p_pages", "page_value"]].merge(
+            cross.rename(columns={"observed_at": "a_obs"}), on=DC
+        )
+        x = x[(x["a_obs"] > x["p_obs"]) & (x["a_obs"] < x["observed_at"])]
+        x = x.sort_values("a_obs").groupby(DC, sort=False).head(1)
+        x = x.assign(a_day=_days(x["a_obs"]))
+        pg = self.pages[["partner_id", "device_id", "observed_at", "day", "value"]].rename(
+            columns={"observed_at": "r_obs", "day": "r_day", "value": "r_val"}
+        )
+        k = x.merge(pg, on=["partner_id", "device_id"])
+        k = k[
+            (k["r_day"] >= k["a_day"] - 7)
+            & (k["r_day"] <= k["a_day"] + 7)
+            & (k["r_obs"] <= k["observed_at"])
+        ]
+        k = k.assign(t=_seconds(k["r_obs"]), a_t=_seconds(k["a_obs"]))
+        b = k[k["r_obs"] <= k["a_obs"]].sort_values("r_obs").groupby(DC).tail(1)
+        f = k[k["r_obs"] > k["a_obs"]].sort_values("r_obs").groupby(DC).head(1)
+        b = b.set_index(DC)[["t", "r_val", "a_t"]]
+        f = f.set_index(DC)[["t", "r_val"]]
+        at = x.set_index(DC)[["p_pages", "page_value"]].join(b).join(f.add_suffix("_f"))
+        frac = (at["a_t"] - at["t"]) / (at["t_f"] - at["t"])
+        plain = at["r_val_f"].isna() | (at["r_val_f"] < at["r_val"]) | (at["t_f"] <= at["t"])
+        pages_at = np.where(plain, at["r_val"], at["r_val"] + frac * (at["r_val_f"] - at["r_val"]))
+        cycle = pd.Series(pages_at, index=at.index) - at["p_pages"]
+        return pd.DataFrame(
+            {"cycle_pages": cycle.where(cycle > 0), "start_pages": at["page_value"]}
+        ).reset_index()
 
     # -- assembly ----------------------------------------------------------------------------------
     def training_set(self, model: str, cutoffs: Sequence[date]) -> pd.DataFrame:

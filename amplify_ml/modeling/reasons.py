@@ -808,6 +808,36 @@ def _supply_days_left(m: re.Match[str], v: Any, c: Context) -> str:
 
 
 @template(
+    "supply_pages_per_cartridge_prev",
+    lambda m, c: f"pages of the previous {_color(c, 'cartridge')} not known",
+)
+def _supply_prev_cartridge(m: re.Match[str], v: Any, c: Context) -> str:
+    return f"the previous {_color(c, 'cartridge')} lasted {plural(v, 'page')} to running low"
+
+
+@template(
+    "supply_pages_to_threshold_by_prev",
+    lambda m, c: f"pages left by the previous {_color(c, 'cartridge')} not known",
+)
+def _supply_pages_left_prev(m: re.Match[str], v: Any, c: Context) -> str:
+    return (
+        f"about {plural(v, 'page')} left before {_color(c, 'toner')} runs low, judging by "
+        "the previous cartridge"
+    )
+
+
+@template(
+    rf"supply_days_to_threshold_by_prev_{_W}(?P<s>_seasonal)?",
+    lambda m, c: f"days until {_color(c, 'toner')} runs low by the previous cartridge not known",
+)
+def _supply_days_left_prev(m: re.Match[str], v: Any, c: Context) -> str:
+    how = "at the season's pace" if m["s"] else f"at the pace of the last {m['w']} days"
+    return (
+        f"{_color(c, 'toner')} low in about {fmt_days(v)} {how}, judging by the previous cartridge"
+    )
+
+
+@template(
     "supply_page_yield_mean",
     lambda m, c: f"rated page yield of its {_color(c, 'cartridges')} not known",
 )

@@ -19,6 +19,7 @@ from amplify_ml.features.graph import (
     day_of,
     entity,
     in_range,
+    last_value,
     latest_from_buckets,
     node,
     ols_slope,
@@ -286,8 +287,12 @@ def supply_usage(
     _check_lookback((long,))
     j = window_join(supply_steps, cutoffs, days=CHANGE_LOOKBACK_DAYS)
     is_change = j.value - j.prev >= CHANGE_JUMP_PCT
-    ch = j.group_by([*DEVICE_COLOR, "cutoff"]).aggregate(since=j.observed_at.max(where=is_change))
-    ch = ch.select(**{"c_" + k: ch[k] for k in (*DEVICE_COLOR, "cutoff")}, since=ch.since)
+    ch = j.group_by([*DEVICE_COLOR, "cutoff"]).aggregate(
+        since=j.observed_at.max(where=is_change), cday=j.cday.max()
+    )
+    ch = ch.select(
+        **{"c_" + k: ch[k] for k in (*DEVICE_COLOR, "cutoff")}, since=ch.since, c_cday=ch.cday
+    )
     j = j.left_join(ch, _on_keys(j, ch, "c_")).select(*j.columns, "since")
     pts = j.filter(j.page_value.notnull() & (j.since.isnull() | (j.observed_at >= j.since)))
     g = pts.group_by([*DEVICE_COLOR, "cutoff"]).aggregate(
@@ -327,6 +332,18 @@ def supply_usage(
         rate,
         [g.partner_id == rate.r_partner, g.device_id == rate.r_device, g.cutoff == rate.r_cutoff],
     ).select(*g.columns, "per_day", "per_day_long")
+    cyc = _previous_cartridge(supply_steps, page_readings, threshold_pct)
+    # the previous change too within the lookback of every cutoff (as when scoring one cutoff)
+    cyc = cyc.join(
+        ch,
+        [cyc[k] == ch["c_" + k] for k in DEVICE_COLOR]
+        + [cyc.c_obs == ch.since, cyc.p_day > ch.c_cday - CHANGE_LOOKBACK_DAYS],
+    )
+    cyc = cyc.select(
+        **{"y_" + k: cyc["c_" + k] for k in (*DEVICE_COLOR, "cutoff")},
+        **{"cycle_pages": cyc.cycle_pages, "start_pages": cyc.start_pages},
+    )
+    g = g.left_join(cyc, _on_keys(g, cyc, "y_")).select(*g.columns, "cycle_pages", "start_pages")
     used = g.v0 - g.v1
     pages = g.p1 - g.p0
     per_page = ibis.ifelse((pages > 0) & (used > 0), used / pages, ibis.null("float64"))
@@ -334,6 +351,10 @@ def supply_usage(
     since = ibis.ifelse(since >= 0, since, ibis.null("float64"))
     left = g.v1 - per_page * since - threshold_pct
     to_go = ibis.cases((left > 0, left / per_page), (left <= 0, 0.0), else_=ibis.null("float64"))
+    printed = g.now - g.start_pages
+    rest = ibis.ifelse(printed >= 0, g.cycle_pages - printed, ibis.null("float64"))
+    # (not ibis.greatest: DuckDB's GREATEST skips nulls)
+    by_prev = ibis.cases((rest > 0, rest), (rest <= 0, 0.0), else_=ibis.null("float64"))
     return g.select(
         *DEVICE_COLOR,
         "cutoff",
@@ -348,6 +369,101 @@ def supply_usage(
                 g.per_day_long > 0, to_go / g.per_day_long, ibis.null("float64")
             ),
         },
+        supply_pages_per_cartridge_prev=g.cycle_pages,
+        supply_pages_to_threshold_by_prev=by_prev,
+        **{
+            f"supply_days_to_threshold_by_prev_{short}d": ibis.ifelse(
+                g.per_day > 0, by_prev / g.per_day, ibis.null("float64")
+            ),
+            f"supply_days_to_threshold_by_prev_{long}d_seasonal": ibis.ifelse(
+                g.per_day_long > 0, by_prev / g.per_day_long, ibis.null("float64")
+            ),
+        },
+    )
+
+
+ALERT_SEARCH_DAYS = 7
+"""Page counter readings this many days either side of a threshold crossing date it."""
+
+
+def _previous_cartridge(
+    supply_steps: ir.Table, page_readings: ir.Table, threshold_pct: float
+) -> ir.Table:
+    """Per cartridge change: the pages the cartridge it replaced printed from its own change
+    to the first reading at or below the threshold (``cycle_pages``), and the page counter at
+    the change (``start_pages``).
+
+    The page counter at the crossing is interpolated in time between the counter readings
+    around it (a supply alert carries no counter); readings after the change are never used.
+    """
+    s = supply_steps
+    chg = s.filter(s.value - s.prev >= CHANGE_JUMP_PCT).select(
+        *DEVICE_COLOR, c_obs="observed_at", start_pages="page_value"
+    )
+    w = ibis.window(group_by=[chg.partner_id, chg.device_id, chg.color], order_by=[chg.c_obs])
+    chg = chg.mutate(p_obs=chg.c_obs.lag().over(w), p_pages=chg.start_pages.lag().over(w))
+    chg = chg.mutate(p_day=day_of(chg.p_obs))
+    chg = chg.filter(chg.p_obs.notnull() & chg.p_pages.notnull())
+    cross = s.filter((s.value <= threshold_pct) & (s.prev > threshold_pct))
+    cross = cross.select(
+        x_partner="partner_id", x_device="device_id", x_color="color", x_obs="observed_at"
+    )
+    cy = chg.join(
+        cross,
+        [
+            chg.partner_id == cross.x_partner,
+            chg.device_id == cross.x_device,
+            chg.color == cross.x_color,
+            cross.x_obs > chg.p_obs,
+            cross.x_obs < chg.c_obs,
+        ],
+    )
+    keys = [*DEVICE_COLOR, "c_obs", "start_pages", "p_pages", "p_day"]
+    cy = cy.group_by(keys).aggregate(a_obs=cy.x_obs.min())
+    cy = cy.mutate(a_day=day_of(cy.a_obs))
+    pr = page_readings.select(
+        r_partner="partner_id",
+        r_device="device_id",
+        r_obs="observed_at",
+        r_day="day",
+        r_val="value",
+    )
+    k = cy.join(
+        pr,
+        [
+            cy.partner_id == pr.r_partner,
+            cy.device_id == pr.r_device,
+            pr.r_day >= cy.a_day - ALERT_SEARCH_DAYS,
+            pr.r_day <= cy.a_day + ALERT_SEARCH_DAYS,
+            pr.r_obs <= cy.c_obs,
+        ],
+    )
+    before = k.r_obs <= k.a_obs
+    after = ~before
+    t = k.r_obs.epoch_seconds().cast("float64")
+    k = k.mutate(_t=t)
+    at = k.group_by([*keys, "a_obs"]).aggregate(
+        b_val=last_value(k.r_val, k._t, before),
+        b_t=k._t.max(where=before),
+        f_val=ibis.ifelse(after, k.r_val, ibis.null("float64")).argmin(
+            ibis.ifelse(after, k._t, ibis.null("float64"))
+        ),
+        f_t=k._t.min(where=after),
+    )
+    a_t = at.a_obs.epoch_seconds().cast("float64")
+    frac = (a_t - at.b_t) / (at.f_t - at.b_t)
+    pages_at = ibis.cases(
+        (at.b_val.isnull(), ibis.null("float64")),
+        (at.f_val.isnull() | (at.f_val < at.b_val) | (at.f_t <= at.b_t), at.b_val),
+        else_=at.b_val + frac * (at.f_val - at.b_val),
+    )
+    cycle = pages_at - at.p_pages
+    return at.select(
+        *DEVICE_COLOR,
+        "c_obs",
+        "p_day",
+        "start_pages",
+        cycle_pages=ibis.ifelse(cycle > 0, cycle, ibis.null("float64")),
     )
 
 

@@ -130,3 +130,39 @@ def test_supply_usage_with_coarse_levels_and_no_change() -> None:
     # the long window's pace scaled by the fleet's short-over-long ratio: with one device in
     # the fleet, that is its short-window pace again
     assert d2["supply_days_to_threshold_est_90d_seasonal"] == pytest.approx(200 / (900 / 55))
+
+
+def test_supply_usage_from_the_previous_cartridge() -> None:
+    k = "supply_level_pct.black"
+    rows = []
+    for t, level, pages in [
+        ("2024-02-20T03:00:00Z", 5.0, 9800.0),
+        ("2024-03-01T03:00:00Z", 100.0, 10000.0),  # the previous change
+        ("2024-04-01T03:00:00Z", 60.0, 11000.0),
+        ("2024-04-20T03:00:00Z", 20.0, 11800.0),
+        ("2024-04-27T03:00:00Z", 8.0, 12100.0),
+        ("2024-05-01T03:00:00Z", 100.0, 12300.0),  # the current cartridge
+        ("2024-06-01T03:00:00Z", 70.0, 13000.0),
+        ("2024-06-25T03:00:00Z", 50.0, 13500.0),
+    ]:
+        rows += [_reading("D3", t, k, level), _reading("D3", t, "page_count", pages)]
+    rows.append(_reading("D3", "2024-04-25T12:00:00Z", k, 10.0))  # the alert: no counter
+    tel = {"telemetry": table("telemetry", rows)}
+    out = run("supply_usage", tel, ["2024-04-22", "2024-05-15", C], windows=(30, 90))
+    # the counter at the alert, 129 of the 168 hours from the reading before to the one after
+    cycle = 11800.0 + 300.0 * 129 / 168 - 10000.0
+    now = row(out, device_id="D3", color="black", cutoff=C)
+    assert now["supply_pages_per_cartridge_prev"] == pytest.approx(cycle)
+    assert now["supply_pages_to_threshold_by_prev"] == pytest.approx(cycle - 1200.0)
+    # 1200 pages over the 55 days the readings of the last 30 days span; the long window's
+    # pace scaled by the fleet (one device) is the same
+    assert now["supply_days_to_threshold_by_prev_30d"] == pytest.approx((cycle - 1200) * 55 / 1200)
+    assert now["supply_days_to_threshold_by_prev_90d_seasonal"] == pytest.approx(
+        (cycle - 1200) * 55 / 1200
+    )
+    fresh = row(out, device_id="D3", color="black", cutoff="2024-05-15")
+    assert fresh["supply_pages_to_threshold_by_prev"] == pytest.approx(cycle)  # nothing printed
+    # before the current change, the cartridge in use has no complete predecessor in view
+    before = row(out, device_id="D3", color="black", cutoff="2024-04-22")
+    assert math.isnan(before["supply_pages_per_cartridge_prev"])
+    assert math.isnan(before["supply_pages_to_threshold_by_prev"])
