@@ -1229,6 +1229,41 @@ def bench_scoring(
     )
 
 
+@bench_app.command("serving")
+def bench_serving(
+    rate: Annotated[
+        list[float], typer.Option(help="Lookup rates in requests/s (repeat the option).")
+    ] = [100.0, 500.0],  # noqa: B006 - Typer reads the default, never mutates it
+    seconds: Annotated[float, typer.Option(help="Seconds of load at each rate.")] = 10.0,
+    online_seconds: Annotated[float, typer.Option(help="Seconds of online scoring load.")] = 10.0,
+    concurrency: Annotated[int, typer.Option(help="Clients of the online scoring runs.")] = 8,
+    workers: Annotated[int, typer.Option(help="uvicorn workers of amplify serve.")] = 1,
+    mlflow_serve: Annotated[
+        bool, typer.Option(help="Also load mlflow models serve with the same row.")
+    ] = True,
+    seed: Annotated[int, typer.Option(help="Random seed of the small world.")] = 7,
+    memory_limit: Annotated[str, typer.Option(help="DuckDB's memory cap.")] = "3GB",
+    workspace: Workspace = None,
+) -> None:
+    """Latency and throughput of the API on loopback, online scoring vs mlflow models serve."""
+    from amplify_ml.bench.serving import run
+
+    try:
+        run(
+            _workspace(workspace),
+            seed=seed,
+            rates=tuple(rate),
+            seconds=seconds,
+            online_seconds=online_seconds,
+            concurrency=concurrency,
+            workers=workers,
+            mlflow_serve=mlflow_serve,
+            memory_limit=memory_limit,
+        )
+    except AmplifyError as exc:
+        _fail(exc)
+
+
 def main() -> None:
     """Entry point of the ``amplify`` console script."""
     try:
