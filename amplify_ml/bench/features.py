@@ -959,6 +959,8 @@ def run(
         result["equal_output"] = True
         result["speedup_vs_pandas"] = round(bl["seconds"] / ours["seconds"], 1)
         result["memory_ratio_vs_pandas"] = round(ours["peak_mib"] / bl["peak_mib"], 2)
+    elif baseline is False:
+        result["pandas"] = {"skipped": "not run: --no-baseline"}
     else:
         result["pandas"] = {
             "skipped": f"not run at this scale: expected to run out of memory (it holds all "
