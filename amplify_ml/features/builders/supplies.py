@@ -428,14 +428,17 @@ def _previous_cartridge(
         r_day="day",
         r_val="value",
     )
-    k = cy.join(
+    # the days around the crossing as join keys: an equality join on (device, day), not a
+    # range join over every reading of the device (ten times slower on the small world)
+    near = cy.mutate(_off=ibis.range(-ALERT_SEARCH_DAYS, ALERT_SEARCH_DAYS + 1).unnest())
+    near = near.mutate(_day=near.a_day + near._off.cast("int64")).drop("_off")
+    k = near.join(
         pr,
         [
-            cy.partner_id == pr.r_partner,
-            cy.device_id == pr.r_device,
-            pr.r_day >= cy.a_day - ALERT_SEARCH_DAYS,
-            pr.r_day <= cy.a_day + ALERT_SEARCH_DAYS,
-            pr.r_obs <= cy.c_obs,
+            near.partner_id == pr.r_partner,
+            near.device_id == pr.r_device,
+            near._day == pr.r_day,
+            pr.r_obs <= near.c_obs,
         ],
     )
     before = k.r_obs <= k.a_obs
