@@ -163,11 +163,13 @@ class FramePageSource:
     partner_ids: list[str] = field(default_factory=lambda: ["P001", "P002"])
     keys: dict[str, tuple[str, str, str | None]] = field(default_factory=lambda: dict(KEYS))
     fail: dict[str, AmplifyError] = field(default_factory=dict)
-    """method name -> the error it raises (leads, fleet, supplies)"""
+    """method name -> the error it raises (caller, leads, fleet, supplies)"""
     audits: list[tuple[str, str, str | None, int]] = field(default_factory=list)
     calls: list[tuple[str, str | None, dict[str, object]]] = field(default_factory=list)
 
     def caller(self, key: str) -> Caller | None:
+        if "caller" in self.fail:
+            raise self.fail["caller"]
         held = self.keys.get(key)
         return Caller(*held) if held else None
 

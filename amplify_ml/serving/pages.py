@@ -342,6 +342,8 @@ class Page:
     source: PageSource
     caller: PageCaller | None
     stale_cookie: bool = False
+    failure: AmplifyError | None = None
+    """the key could not be checked (the key store failed): shown instead of the login"""
 
     @property
     def route(self) -> str:
@@ -386,7 +388,10 @@ class Page:
         )
 
     def to_login(self) -> Response:
-        """303 to the login form, coming back here afterwards; a stale cookie is cleared."""
+        """303 to the login form, coming back here afterwards; a stale cookie is cleared.
+        When the key could not be checked at all, the error page instead (nothing to audit)."""
+        if self.failure is not None:
+            return self.error(self.failure, partner_id=None)
         root = _root(self.request)
         path = self.request.url.path
         here = (path[len(root) :] if root and path.startswith(root) else path) + (
@@ -413,7 +418,10 @@ class Page:
 def _page(request: Request) -> Page:
     source = _source(request)
     key = request.cookies.get(COOKIE)
-    caller = source.caller(key) if key else None
+    try:
+        caller = source.caller(key) if key else None
+    except AmplifyError as exc:
+        return Page(request, source, None, failure=exc)
     return Page(request, source, caller, stale_cookie=bool(key) and caller is None)
 
 
@@ -539,7 +547,15 @@ async def login(request: Request) -> Response:
     if not key:
         return _login_page(request, next=target, problem="Enter your API key.", status=401)
     source = _source(request)
-    caller = await run_in_threadpool(source.caller, key)
+    try:
+        caller = await run_in_threadpool(source.caller, key)
+    except AmplifyError as exc:
+        return _login_page(
+            request,
+            next=target,
+            problem=f"The key cannot be checked: {exc}",
+            status=exc.http_status,
+        )
     if caller is None:
         return _login_page(
             request,

@@ -625,3 +625,30 @@ def test_links_and_redirects_keep_the_apps_root_path(source: FramePageSource) ->
     html = client.get("/pages/fleet").text
     assert '<link rel="stylesheet" href="/amplify/pages/static/pages.css">' in html
     assert 'href="/amplify/pages/supplies.csv?partner=P001&amp;top=50"' in html
+
+
+def test_a_key_store_that_fails_shows_its_error_not_a_traceback(
+    source: FramePageSource, login: Callable[..., TestClient]
+) -> None:
+    client = login(P001_KEY)
+    source.fail["caller"] = LakeError("the key store is locked: retry in a minute")
+    r = client.get("/pages/leads")
+    assert r.status_code == 503
+    assert '<p class="message">the key store is locked: retry in a minute</p>' in r.text
+    form = TestClient(page_app(source)).post("/pages/login", data={"key": P001_KEY})
+    assert form.status_code == 503
+    assert "The key cannot be checked: the key store is locked: retry in a minute" in form.text
+    assert "set-cookie" not in form.headers
+
+
+def test_a_key_of_another_role_may_not_use_the_pages(
+    source: FramePageSource, login: Callable[..., TestClient]
+) -> None:
+    source.keys["key-odd-secret"] = ("k_odd", "auditor", None)
+    r = login("key-odd-secret").get("/pages/fleet")
+    assert r.status_code == 403
+    assert (
+        "a key with the role &#39;auditor&#39; may not use the pages: use a partner or an "
+        "operations key"
+    ) in r.text
+    assert source.calls == []
