@@ -163,7 +163,7 @@ class FramePageSource:
     partner_ids: list[str] = field(default_factory=lambda: ["P001", "P002"])
     keys: dict[str, tuple[str, str, str | None]] = field(default_factory=lambda: dict(KEYS))
     fail: dict[str, AmplifyError] = field(default_factory=dict)
-    """method name -> the error it raises (caller, leads, fleet, supplies)"""
+    """method name -> the error it raises (caller, partners, leads, fleet, supplies)"""
     audits: list[tuple[str, str, str | None, int]] = field(default_factory=list)
     calls: list[tuple[str, str | None, dict[str, object]]] = field(default_factory=list)
 
@@ -174,6 +174,8 @@ class FramePageSource:
         return Caller(*held) if held else None
 
     def partners(self) -> list[str]:
+        if "partners" in self.fail:
+            raise self.fail["partners"]
         return list(self.partner_ids)
 
     def _check(self, method: str, partner_id: str | None, **kwargs: object) -> None:

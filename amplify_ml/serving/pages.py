@@ -610,6 +610,7 @@ def leads_page(
         pid = _partner(caller, page.source, partner)
         cat, n = _category(category), _top(top)
         frame = _lead_frame(page, pid, cat, n)
+        partners = page.source.partners() if caller.role == "operations" else []
     except AmplifyError as exc:
         return page.error(exc, partner_id=asked)
     table = None
@@ -629,7 +630,7 @@ def leads_page(
             "title": f"Leads · {pid}" if pid else "Leads",
             "nav": "leads",
             "partner": pid,
-            "partners": page.source.partners() if caller.role == "operations" else [],
+            "partners": partners,
             "categories": PRODUCT_CATEGORIES,
             "category": cat,
             "top": n,
@@ -750,6 +751,7 @@ def fleet_page(page: PageDep, partner: str | None = None, top: str | None = None
         n = _top(top)
         risk = _risk_section(page.source, caller, pid, n)
         supplies, counts = _supplies_section(page.source, caller, pid, n)
+        partners = page.source.partners() if caller.role == "operations" else []
     except AmplifyError as exc:
         return page.error(exc, partner_id=asked)
     due_total = counts.get("ship now", 0) + counts.get("soon", 0)
@@ -760,7 +762,7 @@ def fleet_page(page: PageDep, partner: str | None = None, top: str | None = None
             "title": f"Fleet · {pid or 'all partners'}",
             "nav": "fleet",
             "partner": pid,
-            "partners": page.source.partners() if caller.role == "operations" else [],
+            "partners": partners,
             "top": n,
             "top_max": TOP_MAX,
             "risk": risk,

@@ -492,6 +492,17 @@ def test_library_errors_render_an_error_page_with_their_status(
     assert source.audits[-1] == ("k_p001", f"GET {path}", "P001", error.http_status)
 
 
+@pytest.mark.parametrize("path", ["/pages/leads?partner=P001", "/pages/fleet"])
+def test_a_failing_partner_list_shows_an_error_page_to_operations(
+    source: FramePageSource, login: Callable[..., TestClient], path: str
+) -> None:
+    client = login(OPS_KEY)
+    source.fail["partners"] = LakeError("the lake is being rebuilt: retry in a minute")
+    r = client.get(path)
+    assert r.status_code == 503
+    assert '<p class="message">the lake is being rebuilt: retry in a minute</p>' in r.text
+
+
 def test_missing_scores_of_one_fleet_section_leave_the_other(
     source: FramePageSource, login: Callable[..., TestClient]
 ) -> None:
