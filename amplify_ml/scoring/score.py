@@ -79,16 +79,20 @@ def champion(model: str, workspace: str | Path) -> Champion:
             f"-w {workspace})"
         )
     pyfunc = load_champion(model)
-    run = mlflow.MlflowClient().get_run(cv.run_id)
+    return champion_of_run(model, str(cv.version), pyfunc, mlflow.MlflowClient().get_run(cv.run_id))
+
+
+def champion_of_run(model: str, version: str, pyfunc: Any, run: Any) -> Champion:
+    """A :class:`Champion` from a loaded pyfunc and its MLflow run (feature set, task, settings)."""
     fs = str(run.data.params.get("feature_set", f"{model}.v1.toml"))
     try:
-        version = int(fs.split(".v")[1].split(".")[0])
+        fs_version = int(fs.split(".v")[1].split(".")[0])
     except (IndexError, ValueError):
-        version = 1
+        fs_version = 1
     task = str(run.data.params.get("task", "binary"))
     raw = run.data.params.get("settings.threshold_pct")
     threshold = float(raw) if raw is not None else None
-    return Champion(model, str(cv.version), cv.run_id, pyfunc, version, task, threshold)
+    return Champion(model, version, run.info.run_id, pyfunc, fs_version, task, threshold)
 
 
 @dataclass
