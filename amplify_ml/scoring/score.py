@@ -221,6 +221,15 @@ def read_scores(
     partners: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """The latest score table of ``model`` (or the one of ``as_of``), newest version first."""
+    df = pd.read_parquet(score_file(workspace, model, as_of=as_of))
+    if partners is not None:
+        df = df[df["partner_id"].isin(list(partners))].reset_index(drop=True)
+    return df
+
+
+def score_file(workspace: str | Path, model: str, *, as_of: str | date | None = None) -> Path:
+    """The file :func:`read_scores` reads: the latest as-of date (or ``as_of``), the highest
+    model version scored on it."""
     root = scores_dir(workspace, model)
     days = sorted(p.name.split("=", 1)[1] for p in root.glob("as_of=*")) if root.is_dir() else []
     if not days:
@@ -236,7 +245,6 @@ def read_scores(
         (root / f"as_of={day}").glob("version=*.parquet"),
         key=lambda p: int(p.stem.split("=", 1)[1]),
     )
-    df = pd.read_parquet(files[-1])
-    if partners is not None:
-        df = df[df["partner_id"].isin(list(partners))].reset_index(drop=True)
-    return df
+    if not files:
+        raise NotFoundError(f"no score table of {model} as of {day}: run amplify score {model}")
+    return files[-1]
