@@ -122,7 +122,30 @@ def create_app(settings: Settings | None = None, *, workspace: str | Path | None
     app.add_exception_handler(Exception, _unexpected)
     for router in ROUTERS:
         app.include_router(router)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """The schema, with the key schemes declared on every /v1 operation."""
+    if app.openapi_schema is None:
+        from fastapi.openapi.utils import get_openapi
+
+        from amplify_ml.serving.deps import SECURITY_SCHEMES
+
+        schema = get_openapi(
+            title=app.title,
+            version=app.version,
+            description=app.description,
+            routes=app.routes,
+        )
+        schema.setdefault("components", {})["securitySchemes"] = SECURITY_SCHEMES
+        for path, operations in schema["paths"].items():
+            if path.startswith("/v1/"):
+                for op in operations.values():
+                    op["security"] = [{name: []} for name in SECURITY_SCHEMES]
+        app.openapi_schema = schema
+    return app.openapi_schema
 
 
 app = create_app()

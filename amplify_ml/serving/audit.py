@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,7 +42,7 @@ class AuditLog:
         self.folder = Path(folder)
         self.flush_seconds = flush_seconds
         self.max_buffer = max_buffer
-        self._buffer: list[tuple[str, str]] = []
+        self._buffer: list[tuple[float, dict[str, Any]]] = []
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
         self._stop = threading.Event()
@@ -56,12 +57,9 @@ class AuditLog:
             self._thread.start()
 
     def record(self, **entry: Any) -> None:
-        """Queue one entry (``time`` is set here when absent)."""
-        now = datetime.now(UTC)
-        entry.setdefault("time", now.isoformat(timespec="milliseconds"))
-        line = json.dumps({k: entry.get(k) for k in FIELDS}, separators=(",", ":"))
+        """Queue one entry, stamped now; formatting waits for the writer (off the request)."""
         with self._lock:
-            self._buffer.append((now.date().isoformat(), line))
+            self._buffer.append((time.time(), entry))
             full = len(self._buffer) >= self.max_buffer
         if full:
             self._wake.set()
@@ -74,8 +72,12 @@ class AuditLog:
             if not pending:
                 return
             by_day: dict[str, list[str]] = {}
-            for day, line in pending:
-                by_day.setdefault(day, []).append(line)
+            for stamp, entry in pending:
+                at = datetime.fromtimestamp(stamp, UTC)
+                row = {k: entry.get(k) for k in FIELDS}
+                row["time"] = at.isoformat(timespec="milliseconds")
+                line = json.dumps(row, separators=(",", ":"), default=str)
+                by_day.setdefault(at.date().isoformat(), []).append(line)
             done: set[str] = set()
             try:
                 self.folder.mkdir(parents=True, exist_ok=True)
@@ -87,7 +89,11 @@ class AuditLog:
                     done.add(day)
             except OSError:
                 with self._lock:  # put back what was not written, ahead of newer entries
-                    self._buffer[:0] = [(d, line) for d, line in pending if d not in done]
+                    self._buffer[:0] = [
+                        (t, e)
+                        for t, e in pending
+                        if datetime.fromtimestamp(t, UTC).date().isoformat() not in done
+                    ]
                 raise
 
     def _run(self) -> None:

@@ -19,8 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
-from fastapi import Depends, Query, Request, Security
-from fastapi.security import APIKeyCookie, APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from amplify_ml.errors import (
@@ -48,13 +47,26 @@ NAME_A_PARTNER = (
 OPERATIONS_ONLY = "forbidden: only an operations key may do this"
 COOKIE = "amplify_key"
 
-api_key_header = APIKeyHeader(
-    name="X-API-Key", auto_error=False, description="An API key: <key_id>.<secret>."
-)
-bearer = HTTPBearer(auto_error=False, description="The same key as a bearer token.")
-api_key_cookie = APIKeyCookie(
-    name=COOKIE, auto_error=False, description="The same key in a cookie (the pages)."
-)
+SECURITY_SCHEMES = {
+    "APIKeyHeader": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-API-Key",
+        "description": "An API key: <key_id>.<secret>.",
+    },
+    "HTTPBearer": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "The same key as a bearer token.",
+    },
+    "APIKeyCookie": {
+        "type": "apiKey",
+        "in": "cookie",
+        "name": COOKIE,
+        "description": "The same key in a cookie (the pages).",
+    },
+}
+"""The ways to send a key, as OpenAPI security schemes (any one will do)."""
 
 
 @dataclass(frozen=True)
@@ -81,17 +93,35 @@ async def get_service(request: Request) -> Service:
 ServiceDep = Annotated[Service, Depends(get_service)]
 
 
-async def caller(
-    request: Request,
-    service: ServiceDep,
-    header_key: Annotated[str | None, Security(api_key_header)] = None,
-    bearer_key: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)] = None,
-    cookie_key: Annotated[str | None, Security(api_key_cookie)] = None,
-) -> Caller:
-    """The key of the request, verified (401 without one, or with a wrong or revoked one)."""
-    key = header_key or (bearer_key.credentials if bearer_key else None) or cookie_key
+def presented_key(request: Request) -> str | None:
+    """The key of the request: ``X-API-Key``, else ``Authorization: Bearer``, else the
+    ``amplify_key`` cookie."""
+    headers = request.headers
+    key = headers.get("x-api-key")
+    if key:
+        return key
+    auth = headers.get("authorization")
+    if auth:
+        scheme, _, token = auth.partition(" ")
+        if scheme.lower() == "bearer" and token.strip():
+            return token.strip()
+    return request.cookies.get(COOKIE) or None
+
+
+async def caller(request: Request) -> Caller:
+    """The key of the request, verified (401 without one, or with a wrong or revoked one).
+
+    One dependency reading the headers itself (FastAPI's security classes would add three
+    sub-dependencies to every request); the schemes are declared in the OpenAPI schema. The
+    result is kept on ``request.state.caller``, so the scope dependencies below call this
+    function instead of depending on it (each dependency level costs tens of microseconds)."""
+    known = getattr(request.state, "caller", None)
+    if known is not None:
+        return known
+    key = presented_key(request)
     if not key:
         raise AuthenticationError(NO_KEY)
+    service = await get_service(request)
     parsed = parse_key(key)
     request.state.key_id = parsed[0] if parsed else None
     record, needs_kdf = service.keys.quick(key)
@@ -103,6 +133,7 @@ async def caller(
     request.state.role = who.role
     if who.partner_id is not None:
         request.state.partner = who.partner_id
+    request.state.caller = who
     return who
 
 
@@ -129,10 +160,10 @@ def _check_partner(request: Request, service: Service, who: Caller, partner: str
             raise NotFoundError(PARTNER_NOT_FOUND)
 
 
-async def partner_scope(
-    request: Request, service: ServiceDep, who: CallerDep, partner: PartnerQuery = None
-) -> str:
+async def partner_scope(request: Request, partner: PartnerQuery = None) -> str:
     """The partner of a partner-scoped list (the operations role must name one)."""
+    who = await caller(request)
+    service = await get_service(request)
     if who.is_operations and partner is None:
         raise InvalidRequestError(NAME_A_PARTNER)
     chosen = partner if partner is not None else who.partner_id
@@ -143,10 +174,10 @@ async def partner_scope(
 PartnerDep = Annotated[str, Depends(partner_scope)]
 
 
-async def partners_scope(
-    request: Request, service: ServiceDep, who: CallerDep, partner: PartnerQuery = None
-) -> frozenset[str] | None:
+async def partners_scope(request: Request, partner: PartnerQuery = None) -> frozenset[str] | None:
     """Partners whose devices the caller may see (None: every partner)."""
+    who = await caller(request)
+    service = await get_service(request)
     chosen = partner if partner is not None else who.partner_id
     if chosen is None:
         return None

@@ -6,12 +6,13 @@ from fastapi import APIRouter
 
 from amplify_ml.serving.routes import benchmarks, devices, fleet, health, leads, models, supplies
 
+# the hot routes first: a request is matched against the routes in this order
 ROUTERS: tuple[APIRouter, ...] = (
+    models.router,
+    devices.router,
     health.router,
     leads.router,
-    devices.router,
     supplies.router,
     fleet.router,
     benchmarks.router,
-    models.router,
 )

@@ -23,6 +23,14 @@ router = APIRouter(prefix="/v1/models", tags=["models"])
 Model = Annotated[ModelName, Path(description="The model.")]
 
 
+@router.post("/{model}/score", response_model=ScoreResponse, responses=errors(*AUTH, 413))
+async def score_rows(service: ServiceDep, who: CallerDep, model: Model, body: ScoreRequest) -> Any:
+    """Score feature rows with the model's champion: probabilities or day quantiles."""
+    loaded = service.champions.require(model)
+    predictions = loaded.predict(body.rows)
+    return JSONResponse({"model": model, "version": loaded.version, "predictions": predictions})
+
+
 @router.get("", response_model=ModelList, responses=errors(*AUTH))
 def model_list(service: ServiceDep, who: CallerDep) -> Any:
     """Every model: registered versions with aliases and metrics, the version serving."""
@@ -47,11 +55,3 @@ def refresh(service: ServiceDep, who: OperationsDep) -> Any:
     """Look at the registry now and load new champions (operations role)."""
     results = service.champions.refresh()
     return {"results": results, "models": service.champions.status()}
-
-
-@router.post("/{model}/score", response_model=ScoreResponse, responses=errors(*AUTH, 413))
-async def score_rows(service: ServiceDep, who: CallerDep, model: Model, body: ScoreRequest) -> Any:
-    """Score feature rows with the model's champion: probabilities or day quantiles."""
-    loaded = service.champions.require(model)
-    predictions = loaded.predict(body.rows)
-    return JSONResponse({"model": model, "version": loaded.version, "predictions": predictions})
