@@ -158,9 +158,9 @@ class KeyStore:
             self._load()
 
     def list(self) -> list[KeyRecord]:
-        """Every key, oldest first (revoked ones included)."""
+        """Every key in the order created (revoked ones included)."""
         self._load()
-        return sorted(self._records.values(), key=lambda r: (r.created_at, r.key_id))
+        return list(self._records.values())
 
     # -- writing -------------------------------------------------------------------------------
     @contextmanager
