@@ -19,6 +19,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware import Middleware
 
 from amplify_ml.config import Settings, get_settings
@@ -80,14 +81,29 @@ async def _invalid_request(request: Request, exc: RequestValidationError) -> JSO
     return JSONResponse({"detail": detail, "errors": errors}, status_code=422)
 
 
+BODY_UNREADABLE = "There was an error parsing the body"  # FastAPI's 400 (e.g. not UTF-8)
+
+
+async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    if exc.status_code == 400 and exc.detail == BODY_UNREADABLE:
+        message = "invalid JSON (the body cannot be read as UTF-8 JSON text)"
+        return JSONResponse(
+            {"detail": f"body: {message}", "errors": [{"field": "body", "message": message}]},
+            status_code=422,
+        )
+    return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+
+
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("%s %s failed", request.method, request.url.path, exc_info=exc)
     return JSONResponse({"detail": "internal error; the server log has the details"}, 500)
 
 
 def create_app(settings: Settings | None = None, *, workspace: str | Path | None = None) -> FastAPI:
-    """The API for ``settings`` (default: :func:`get_settings` when the app starts), with
-    ``workspace`` overriding the settings' workspace."""
+    """The API for ``settings``, with ``workspace`` overriding the settings' workspace.
+
+    The settings are read when the app starts: ``app.state.settings`` (set here, and
+    replaceable until then), else :func:`get_settings`."""
     from importlib.metadata import version
 
     metrics = Metrics()
@@ -96,7 +112,7 @@ def create_app(settings: Settings | None = None, *, workspace: str | Path | None
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         from amplify_ml.serving.service import Service
 
-        chosen = settings or get_settings()
+        chosen = app.state.settings or get_settings()
         if workspace is not None:
             chosen = chosen.model_copy(update={"workspace": Path(workspace)})
         service = await run_in_threadpool(Service.open, chosen, metrics)
@@ -115,10 +131,12 @@ def create_app(settings: Settings | None = None, *, workspace: str | Path | None
         lifespan=lifespan,
         middleware=[Middleware(ObserveMiddleware), Middleware(BodyLimitMiddleware)],
     )
+    app.state.settings = settings
     app.state.metrics = metrics
     app.state.service = None
     app.add_exception_handler(AmplifyError, _amplify_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _invalid_request)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _unexpected)
     for router in ROUTERS:
         app.include_router(router)

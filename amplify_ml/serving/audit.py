@@ -3,7 +3,8 @@
 Lines go to ``<workspace>/serving/audit/audit-<YYYY-MM-DD>.jsonl`` (UTC day of the request):
 ``time``, ``key_id`` (the id presented, verified or not; never a secret), ``role``,
 ``partner`` (whose data: the key's partner, or the one an operations key named or reached),
-``method``, ``route`` (the path template), ``path``, ``status`` and ``ms``. Requests refused
+``method``, ``route`` (the path template), ``path`` (with the query string), ``status`` and
+``ms``. Requests refused
 with 401/404/413/422 are recorded too.
 
 Entries are buffered in memory and written by a background thread at least every

@@ -9,7 +9,8 @@ The KDF is deliberately slow (tens of milliseconds), so a verified key is rememb
 as the SHA-256 of its secret: later requests cost a dictionary lookup and one hash. A key id
 has exactly one valid secret, so once it is verified a different secret fails without the
 KDF too. The file is re-read when it changes (checked at most every ``check_seconds``), so a
-key revoked from the command line stops working in a running server within that time.
+key revoked from the command line stops working in a running server within that time; an
+unknown key id makes it look at once (a new key works at once).
 """
 
 from __future__ import annotations
@@ -239,6 +240,9 @@ class KeyStore:
         self._maybe_reload()
         key_id, secret = parsed
         rec = self._records.get(key_id)
+        if rec is None and self._file_stamp() != self._stamp:  # a key created a moment ago
+            self._load()
+            rec = self._records.get(key_id)
         if rec is None or not rec.active:
             return None, False
         known = self._verified.get(key_id)

@@ -55,10 +55,16 @@ class ObserveMiddleware:
                     partner=noted.get("partner"),
                     method=scope["method"],
                     route=route if route != "unmatched" else scope["path"][:200],
-                    path=scope["path"][:300],
+                    path=_path_and_query(scope),
                     status=status,
                     ms=round(seconds * 1000, 3),
                 )
+
+
+def _path_and_query(scope: Scope) -> str:
+    query = scope.get("query_string", b"")
+    path = scope["path"] + ("?" + query.decode("latin-1") if query else "")
+    return path[:300]
 
 
 class BodyLimitMiddleware:

@@ -315,7 +315,7 @@ class ChampionStore:
                     raise
                 mv = None
         except Exception as exc:  # a registry that cannot be read must not stop serving
-            st.registry_error = str(exc).splitlines()[0][:300]
+            st.registry_error = f"{type(exc).__name__}; see the server log"
             log.error("model registry at %s cannot be read: %s", self.tracking_uri, exc)
             return "registry error"
         st.registry_error = None
@@ -331,13 +331,15 @@ class ChampionStore:
         try:
             loaded = self._load(client, model, mv)
         except Exception as exc:
-            message = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else repr(exc)
+            # the API says what kind of failure; the log says where (paths stay server-side)
+            message = f"{type(exc).__name__} while loading the artifact; see the server log"
             if st.failure is None or st.failure.version != version:
                 log.error(
-                    "champion %s version %s failed to load (%s); still serving %s",
+                    "champion %s version %s failed to load (%s: %s); still serving %s",
                     model,
                     version,
-                    message,
+                    type(exc).__name__,
+                    exc,
                     f"version {current.version}" if current else "nothing",
                 )
                 if self.metrics is not None:

@@ -7,6 +7,7 @@ caller may see (resolved in :mod:`amplify_ml.serving.deps`), never a raw request
 
 from __future__ import annotations
 
+import logging
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -26,6 +27,8 @@ from amplify_ml.serving.keys import KeyStore
 from amplify_ml.serving.metrics import Metrics
 from amplify_ml.serving.models import ChampionStore, train_hint
 from amplify_ml.serving.schemas import MAX_FLEET, MAX_LEADS
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -118,8 +121,9 @@ class Service:
                     for alias, v in client.get_registered_model(name).aliases.items():
                         aliases.setdefault(str(v), []).append(alias)
             except Exception as exc:
+                log.error("model registry cannot be read: %s", exc)
                 raise ModelError(
-                    f"the model registry cannot be read: {str(exc).splitlines()[0][:200]}"
+                    f"the model registry cannot be read ({type(exc).__name__}); see the server log"
                 ) from None
             rows = []
             for v in sorted(versions, key=lambda v: int(v.version), reverse=True):
@@ -179,10 +183,11 @@ class Service:
         models = ("propensity_to_buy", "refresh_due")
         stamps = {m: self.scores.stamp(m) for m in models}
         if not any(stamps.values()):
-            raise ModelError(
-                "scores of propensity_to_buy and refresh_due are not available: score them "
-                "(amplify score propensity_to_buy refresh_due)"
-            )
+            names = " ".join(models)
+            how = f"score them (amplify score {names})"
+            if not any(self.champions.get(m) for m in models):
+                how = f"train them (amplify train {names}), then {how}"
+            raise ModelError(f"scores of {' and '.join(models)} are not available: {how}")
         key = (
             "leads",
             partner,

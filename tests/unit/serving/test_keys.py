@@ -144,3 +144,10 @@ def test_keys_commands_create_list_revoke(tmp_path: Path) -> None:
     no_partner = runner.invoke(app, ["keys", "create", "-w", str(tmp_path)])
     assert no_partner.exit_code == 2
     assert "a partner key needs the partner it is for (--partner ID)" in no_partner.output
+
+
+def test_a_key_created_elsewhere_works_at_once_in_a_running_store(tmp_path: Path) -> None:
+    serving = KeyStore.in_workspace(tmp_path, check_seconds=3600)
+    assert serving.list() == []
+    rec, key = KeyStore.in_workspace(tmp_path).create(partner="P003")  # the command line
+    assert serving.verify(key) == rec
