@@ -83,9 +83,10 @@ class AuditLog:
             try:
                 self.folder.mkdir(parents=True, exist_ok=True)
                 for day, lines in by_day.items():
-                    with open(self.folder / f"audit-{day}.jsonl", "a", encoding="utf-8") as fh:
-                        fh.write("\n".join(lines) + "\n")
-                        fh.flush()
+                    # one unbuffered write per batch: an O_APPEND write lands whole, so workers
+                    # sharing the file never cut each other's lines
+                    with open(self.folder / f"audit-{day}.jsonl", "ab", buffering=0) as fh:
+                        fh.write(("\n".join(lines) + "\n").encode())
                         os.fsync(fh.fileno())
                     done.add(day)
             except OSError:

@@ -248,6 +248,13 @@ def test_malformed_json_and_oversize_bodies(api_client: TestClient, api_keys: Ke
     headers = {**_h(api_keys.p1), "Content-Type": "application/json"}
     bad = api_client.post("/v1/devices/risk", content=b'{"device_ids": [', headers=headers)
     assert (bad.status_code, _detail(bad)) == (422, "body: invalid JSON (Expecting value)")
+    latin = api_client.post(
+        "/v1/devices/risk", content=b'{"device_ids": ["\xe9"]}', headers=headers
+    )
+    assert (latin.status_code, _detail(latin)) == (
+        422,
+        "body: invalid JSON (the body cannot be read as UTF-8 JSON text)",
+    )
     too_large = (
         "request body too large: the limit is 1,000,000 bytes (AMPLIFY_MAX_BODY_BYTES); "
         "send fewer ids or rows per request"
