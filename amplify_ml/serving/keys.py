@@ -108,6 +108,7 @@ class KeyStore:
         self._stamp: tuple[int, int, int] | None = None
         self._checked = 0.0
         self._lock = threading.Lock()
+        self._kdf_locks: dict[str, threading.Lock] = {}
         self._load()
 
     @classmethod
@@ -257,6 +258,15 @@ class KeyStore:
         if not needs_kdf:
             return rec
         key_id, secret = parse_key(key)  # type: ignore[misc]  # quick() parsed it
+        with self._lock:
+            kdf_lock = self._kdf_locks.setdefault(key_id, threading.Lock())
+        with kdf_lock:  # one KDF per key at a time: a burst of first requests waits for it
+            rec, needs_kdf = self.quick(key)
+            if not needs_kdf:
+                return rec
+            return self._verify_slow(key_id, secret)
+
+    def _verify_slow(self, key_id: str, secret: str) -> KeyRecord | None:
         rec = self._records.get(key_id)
         if rec is None or not rec.active:
             return None
