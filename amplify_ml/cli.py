@@ -1264,6 +1264,13 @@ def bench_serving(
         _fail(exc)
 
 
+# the API's commands live beside the API (amplify_ml/serving/cli.py)
+from amplify_ml.serving.cli import keys_app, serve_cmd  # noqa: E402
+
+app.command("serve")(serve_cmd)
+app.add_typer(keys_app, name="keys")
+
+
 def main() -> None:
     """Entry point of the ``amplify`` console script."""
     try:

@@ -40,6 +40,18 @@ class Settings(BaseSettings):
     host: str = Field(default="127.0.0.1", description="API bind address.")
     port: int = Field(default=8000, ge=1, le=65535, description="API port.")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    model_poll_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        description="API: seconds between looks at the registry for a new champion; 0 = never "
+        "(POST /v1/models/refresh still works).",
+    )
+    max_body_bytes: int = Field(
+        default=1_000_000, ge=1_024, description="API: largest request body; bigger answers 413."
+    )
+    audit_flush_seconds: float = Field(
+        default=1.0, gt=0, description="API: the audit log is written at least this often."
+    )
 
     @property
     def tracking_uri(self) -> str:

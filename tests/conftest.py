@@ -27,3 +27,13 @@ def tiny_dirty_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("tiny-dirty-world")
     generate("tiny", seed=TINY_SEED, out=out, dirty=True)
     return out
+
+
+@pytest.fixture(scope="session")
+def api_workspace(tiny_world: Path, tmp_path_factory: pytest.TempPathFactory):
+    """The tiny world ingested, all four models trained and scored (tests/workspaces.py).
+
+    Tests that use it are in the xdist group ``api`` so that one worker builds it once."""
+    from tests.workspaces import build_api_workspace
+
+    return build_api_workspace(tiny_world, tmp_path_factory.mktemp("api-ws"))

@@ -99,6 +99,15 @@ class _FrameMixin:
                 cols[c] = pd.to_numeric(col, errors="coerce").astype("float64")
         return pd.DataFrame(cols, index=X.index, copy=False)
 
+    def _check_matrix(self, M: np.ndarray) -> np.ndarray:
+        M = np.asarray(M, dtype=np.float64)
+        if M.ndim != 2 or M.shape[1] != len(self.feature_names_in_):
+            raise InvalidRequestError(
+                f"the matrix must have shape (rows, {len(self.feature_names_in_)}), one column per "
+                f"feature in feature_names_in_; got {M.shape}"
+            )
+        return M
+
 
 class TimeCalibratedClassifier(_FrameMixin, ClassifierMixin, BaseEstimator):
     """LightGBM binary classifier, calibrated on a later time fold.
@@ -179,6 +188,18 @@ class TimeCalibratedClassifier(_FrameMixin, ClassifierMixin, BaseEstimator):
         """Calibrated probabilities, shape (n, 2)."""
         p = np.clip(self.calibrator_.predict(self.predict_raw(X)), 0.0, 1.0)
         return np.column_stack([1 - p, p])
+
+    def predict_proba_matrix(self, M: np.ndarray) -> np.ndarray:
+        """Calibrated probabilities of the positive class, shape (n,), from a float matrix: one
+        column per ``feature_names_in_`` in order, categorical columns holding the index of the
+        value in ``categories_`` (NaN when missing or unseen). The online fast path: no
+        DataFrame, one thread, the isotonic step as ``np.interp`` (equal to the calibrator's
+        ``predict`` with ``out_of_bounds="clip"``)."""
+        raw = self.booster_.predict(
+            self._check_matrix(M), num_iteration=self.best_iteration_, num_threads=1
+        )
+        cal = self.calibrator_
+        return np.clip(np.interp(raw, cal.X_thresholds_, cal.y_thresholds_), 0.0, 1.0)
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
@@ -335,24 +356,39 @@ class CensoredQuantileRegressor(_FrameMixin, RegressorMixin, BaseEstimator):
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         """Predicted quantiles, shape (n, len(quantiles)), non-decreasing along each row."""
-        Xp = self._prepare(X, fitting=False)
+        return self._quantiles(self._prepare(X, fitting=False))
+
+    def predict_matrix(self, M: np.ndarray) -> np.ndarray:
+        """:meth:`predict` from a float matrix laid out as for
+        :meth:`TimeCalibratedClassifier.predict_proba_matrix` (the online fast path)."""
+        return self._quantiles(self._check_matrix(M), num_threads=1)
+
+    def _quantiles(self, data: pd.DataFrame | np.ndarray, **kwargs: Any) -> np.ndarray:
         preds = np.column_stack(
             [
-                self.boosters_[q].predict(Xp, num_iteration=self.best_iterations_[q])
+                self.boosters_[q].predict(data, num_iteration=self.best_iterations_[q], **kwargs)
                 + self._init(q)
                 for q in self.quantiles
             ]
         )
-        preds = np.sort(np.clip(preds, 0.0, self.window_days_), axis=1)
-        return preds
+        return np.sort(np.clip(preds, 0.0, self.window_days_), axis=1)
+
+    def beyond_window(self, preds: np.ndarray) -> np.ndarray:
+        """Rows of :meth:`predict` whose highest quantile reached the window (its true value may
+        be later)."""
+        return preds[:, -1] >= self.window_days_ - 1e-9
+
+    @property
+    def quantile_columns(self) -> list[str]:
+        """Column names of the quantiles: ``p10_days``, ``p50_days``, ..."""
+        return [f"p{round(q * 100):02d}_days" for q in self.quantiles]
 
     def predict_frame(self, X: pd.DataFrame) -> pd.DataFrame:
         """Quantiles as columns ``p10_days``, ``p50_days``, ... plus ``beyond_window`` where the
         highest quantile reached the window (the true value may be later)."""
         preds = self.predict(X)
-        cols = {f"p{round(q * 100):02d}_days": preds[:, i] for i, q in enumerate(self.quantiles)}
-        frame = pd.DataFrame(cols, index=X.index)
-        frame["beyond_window"] = preds[:, -1] >= self.window_days_ - 1e-9
+        frame = pd.DataFrame(dict(zip(self.quantile_columns, preds.T, strict=True)), index=X.index)
+        frame["beyond_window"] = self.beyond_window(preds)
         return frame
 
     def contributions(self, X: pd.DataFrame, quantile: float = 0.5) -> pd.DataFrame:

@@ -44,19 +44,23 @@ def pip_requirements() -> list[str]:
     return [f"{p}=={pkg_version(p)}" for p in _REQUIREMENTS]
 
 
-def configure_tracking(workspace: str | Path, tracking_uri: str | None = None) -> str:
-    """Point MLflow at ``tracking_uri``, else ``$MLFLOW_TRACKING_URI``, else the setting
-    ``AMPLIFY_MLFLOW_TRACKING_URI``, else the workspace's SQLite store; return the URI."""
+def resolve_tracking_uri(workspace: str | Path, tracking_uri: str | None = None) -> str:
+    """``tracking_uri``, else ``$MLFLOW_TRACKING_URI``, else the setting
+    ``AMPLIFY_MLFLOW_TRACKING_URI``, else the workspace's SQLite store (nothing is changed)."""
     from amplify_ml.config import get_settings
 
-    ws = Path(workspace).resolve()
-    ws.mkdir(parents=True, exist_ok=True)
-    uri = (
+    return (
         tracking_uri
         or _ENV_TRACKING_URI
         or get_settings().mlflow_tracking_uri
-        or f"sqlite:///{ws / 'mlflow.db'}"
+        or f"sqlite:///{Path(workspace).resolve() / 'mlflow.db'}"
     )
+
+
+def configure_tracking(workspace: str | Path, tracking_uri: str | None = None) -> str:
+    """Point MLflow at :func:`resolve_tracking_uri` (process-wide); return the URI."""
+    Path(workspace).resolve().mkdir(parents=True, exist_ok=True)
+    uri = resolve_tracking_uri(workspace, tracking_uri)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     return uri

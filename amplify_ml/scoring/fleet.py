@@ -13,10 +13,11 @@ history of named components it is left empty, never guessed.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -172,9 +173,11 @@ def fleet(
     as_of: str | date | None = None,
     lookback_days: int = 30,
     reasons: bool = True,
+    champion_of: Callable[[str], Any] | None = None,
 ) -> pd.DataFrame:
     """Devices under contract by failure risk (highest first) with the likely component and
-    the top three reasons; one partner's devices when ``partner`` is given."""
+    the top three reasons; one partner's devices when ``partner`` is given. ``champion_of``:
+    as in :func:`amplify_ml.scoring.leads.leads`."""
     from amplify_ml.scoring.score import read_scores
 
     if top is not None and top < 1:
@@ -224,7 +227,7 @@ def fleet(
         s["likely_component"] = None
         s["component_share"] = np.nan
     if reasons and len(s):
-        s = _reasons(s, lake, workspace, day, partners)
+        s = _reasons(s, lake, workspace, day, partners, champion_of)
     for c in ("reason_1", "reason_2", "reason_3"):
         if c not in s:
             s[c] = None
@@ -235,7 +238,12 @@ def fleet(
 
 
 def _reasons(
-    s: pd.DataFrame, lake: Lake, workspace: str | Path, day: date, partners: Sequence[str] | None
+    s: pd.DataFrame,
+    lake: Lake,
+    workspace: str | Path,
+    day: date,
+    partners: Sequence[str] | None,
+    champion_of: Callable[[str], Any] | None = None,
 ) -> pd.DataFrame:
     import warnings
 
@@ -244,7 +252,11 @@ def _reasons(
     from amplify_ml.modeling.reasons import reasons_frame
     from amplify_ml.scoring.score import champion
 
-    ch = champion("device_failure", workspace)
+    ch = (
+        champion_of("device_failure")
+        if champion_of is not None
+        else champion("device_failure", workspace)
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FeatureWarning)
         with FeatureBuilder(lake, partners=partners) as fb:

@@ -22,7 +22,7 @@ list only ever holds that partner's accounts and devices (everything is read for
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -252,10 +252,17 @@ def leads(
     warranty_months: int = 6,
     refresh_threshold: float = 0.3,
     as_of: str | date | None = None,
+    champion_of: Callable[[str], Any] | None = None,
 ) -> pd.DataFrame:
-    """The ranked lead list of ``partner`` (see the module docstring)."""
+    """The ranked lead list of ``partner`` (see the module docstring). ``champion_of(model)``
+    gives the champions whose reasons are shown (default: loaded from the workspace's
+    registry; the API passes the ones it serves)."""
     from amplify_ml.features import FeatureBuilder
-    from amplify_ml.scoring.score import champion, read_scores
+    from amplify_ml.scoring.score import champion as load
+    from amplify_ml.scoring.score import read_scores
+
+    def champion(model: str, ws: str | Path) -> Any:
+        return champion_of(model) if champion_of is not None else load(model, ws)
 
     if top < 1:
         raise InvalidRequestError(f"top must be at least 1, got {top}")

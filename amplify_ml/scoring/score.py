@@ -79,16 +79,20 @@ def champion(model: str, workspace: str | Path) -> Champion:
             f"-w {workspace})"
         )
     pyfunc = load_champion(model)
-    run = mlflow.MlflowClient().get_run(cv.run_id)
+    return champion_of_run(model, str(cv.version), pyfunc, mlflow.MlflowClient().get_run(cv.run_id))
+
+
+def champion_of_run(model: str, version: str, pyfunc: Any, run: Any) -> Champion:
+    """A :class:`Champion` from a loaded pyfunc and its MLflow run (feature set, task, settings)."""
     fs = str(run.data.params.get("feature_set", f"{model}.v1.toml"))
     try:
-        version = int(fs.split(".v")[1].split(".")[0])
+        fs_version = int(fs.split(".v")[1].split(".")[0])
     except (IndexError, ValueError):
-        version = 1
+        fs_version = 1
     task = str(run.data.params.get("task", "binary"))
     raw = run.data.params.get("settings.threshold_pct")
     threshold = float(raw) if raw is not None else None
-    return Champion(model, str(cv.version), cv.run_id, pyfunc, version, task, threshold)
+    return Champion(model, version, run.info.run_id, pyfunc, fs_version, task, threshold)
 
 
 @dataclass
@@ -217,6 +221,15 @@ def read_scores(
     partners: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """The latest score table of ``model`` (or the one of ``as_of``), newest version first."""
+    df = pd.read_parquet(score_file(workspace, model, as_of=as_of))
+    if partners is not None:
+        df = df[df["partner_id"].isin(list(partners))].reset_index(drop=True)
+    return df
+
+
+def score_file(workspace: str | Path, model: str, *, as_of: str | date | None = None) -> Path:
+    """The file :func:`read_scores` reads: the latest as-of date (or ``as_of``), the highest
+    model version scored on it."""
     root = scores_dir(workspace, model)
     days = sorted(p.name.split("=", 1)[1] for p in root.glob("as_of=*")) if root.is_dir() else []
     if not days:
@@ -232,7 +245,6 @@ def read_scores(
         (root / f"as_of={day}").glob("version=*.parquet"),
         key=lambda p: int(p.stem.split("=", 1)[1]),
     )
-    df = pd.read_parquet(files[-1])
-    if partners is not None:
-        df = df[df["partner_id"].isin(list(partners))].reset_index(drop=True)
-    return df
+    if not files:
+        raise NotFoundError(f"no score table of {model} as of {day}: run amplify score {model}")
+    return files[-1]

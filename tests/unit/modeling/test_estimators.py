@@ -160,3 +160,39 @@ def test_quantile_regressor_refuses_nan_days() -> None:
         CensoredQuantileRegressor().fit(
             X, [np.nan] * 50, [True] * 50, time=[0] * 50, window_days=30
         )
+
+
+def _codes(model: TimeCalibratedClassifier | CensoredQuantileRegressor, X: pd.DataFrame):
+    """X as the fast path's matrix: categories as their index in categories_, NaN if unseen."""
+    cols = []
+    for c in model.feature_names_in_:
+        if c in model.categories_:
+            idx = model.categories_[c].get_indexer(X[c].astype(str)).astype(float)
+            cols.append(np.where(idx < 0, np.nan, idx))
+        else:
+            cols.append(X[c].to_numpy(float))
+    return np.column_stack(cols)
+
+
+def test_matrix_fast_path_equals_the_frame_path() -> None:
+    X, y, _, cutoff = _binary(n=1200)
+    model = TimeCalibratedClassifier(n_estimators=40).fit(X, y, time=cutoff)
+    rows = X.iloc[:30].copy()
+    rows.loc[rows.index[:3], "kind"] = "zzz"  # unseen: missing on both paths
+    rows.loc[rows.index[3:6], "x2"] = np.nan
+    fast = model.predict_proba_matrix(_codes(model, rows))
+    assert fast.shape == (30,)
+    assert np.allclose(fast, model.predict_proba(rows)[:, 1], rtol=0, atol=1e-12)
+    with pytest.raises(InvalidRequestError, match=r"must have shape \(rows, 3\).*got \(2, 2\)"):
+        model.predict_proba_matrix(np.zeros((2, 2)))
+
+    rng = np.random.default_rng(5)
+    Xq = pd.DataFrame({"rate": rng.uniform(0.5, 3, 800), "level": rng.uniform(20, 100, 800)})
+    days = np.minimum((Xq["level"] - 10) / Xq["rate"], 40.0)
+    reg = CensoredQuantileRegressor(n_estimators=30).fit(
+        Xq, days, days >= 40, time=np.tile(np.arange(4), 200), window_days=40
+    )
+    q = reg.predict_matrix(_codes(reg, Xq.head(50)))
+    frame = reg.predict_frame(Xq.head(50))
+    assert np.allclose(q, frame[reg.quantile_columns].to_numpy(), rtol=0, atol=1e-12)
+    assert (reg.beyond_window(q) == frame["beyond_window"].to_numpy()).all()
