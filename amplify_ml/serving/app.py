@@ -24,6 +24,7 @@ from starlette.middleware import Middleware
 
 from amplify_ml.config import Settings, get_settings
 from amplify_ml.errors import AmplifyError
+from amplify_ml.serving import pages
 from amplify_ml.serving.metrics import Metrics
 from amplify_ml.serving.middleware import BodyLimitMiddleware, ObserveMiddleware
 from amplify_ml.serving.routes import ROUTERS
@@ -110,6 +111,7 @@ def create_app(settings: Settings | None = None, *, workspace: str | Path | None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        from amplify_ml.serving.page_source import ServicePageSource
         from amplify_ml.serving.service import Service
 
         chosen = app.state.settings or get_settings()
@@ -118,10 +120,12 @@ def create_app(settings: Settings | None = None, *, workspace: str | Path | None
         service = await run_in_threadpool(Service.open, chosen, metrics)
         service.start()
         app.state.service = service
+        app.state.pages = ServicePageSource(service)
         try:
             yield
         finally:
             app.state.service = None
+            app.state.pages = None
             await run_in_threadpool(service.close)
 
     app = FastAPI(
@@ -140,6 +144,8 @@ def create_app(settings: Settings | None = None, *, workspace: str | Path | None
     app.add_exception_handler(Exception, _unexpected)
     for router in ROUTERS:
         app.include_router(router)
+    app.include_router(pages.router)
+    pages.mount_static(app)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 
