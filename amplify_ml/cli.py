@@ -134,22 +134,14 @@ def synth(
     out.print(f"  packs: {len(summary.get('packs', []))}; oracle: {out_dir / 'oracle'}")
 
 
-def _pack_dirs(root: Path) -> list[Path]:
-    """Pack folders below ``root`` (a world's packs/ folder, or a folder of packs)."""
-    base = root / "packs" if (root / "packs").is_dir() else root
-    if (base / "manifest.json").exists():
-        return [base]
-    dirs = sorted(p for p in base.iterdir() if (p / "manifest.json").exists())
-    # the vendor pack first: it is the reference of the others
-    return sorted(dirs, key=lambda p: (p.name != "vendor", p.name))
-
-
 def _require_packs(path: Path) -> list[Path]:
     """The pack folders at ``path``, or exit 2 with what is wrong."""
     if not path.exists():
         console.print(f"[red]error:[/] {path} does not exist")
         raise typer.Exit(2)
-    dirs = _pack_dirs(path)
+    from amplify_ml.datapack.ingest import pack_dirs
+
+    dirs = pack_dirs(path)
     if not dirs:
         console.print(f"[red]error:[/] no pack (folder with manifest.json) in {path}")
         raise typer.Exit(2)
@@ -254,20 +246,15 @@ def _ingest_dirs(
     dirs: list[Path], ws: Path, progress: Callable[[str, int, int], None]
 ) -> tuple[list[Any], list[tuple[str, str]]]:
     """Ingest packs in order; refused packs are collected with their reason, not raised."""
-    from amplify_ml.datapack.ingest import ingest_pack
-    from amplify_ml.errors import DataPackError
+    from amplify_ml.datapack.ingest import ingest_packs
     from amplify_ml.lake import Lake
 
-    settings = get_settings()
-    lake = Lake.in_workspace(ws)
-    reports, refused = [], []
-    for i, d in enumerate(dirs):
-        try:
-            reports.append(ingest_pack(d, lake, memory_limit=settings.duckdb_memory_limit))
-        except DataPackError as exc:
-            refused.append((d.name, exc.message))
-        progress("ingest packs", i + 1, len(dirs))
-    return reports, refused
+    return ingest_packs(
+        dirs,
+        Lake.in_workspace(ws),
+        memory_limit=get_settings().duckdb_memory_limit,
+        progress=progress,
+    )
 
 
 @app.command()
@@ -480,7 +467,9 @@ def demo(
                 console.print(
                     f"[bold]1/2[/] reusing the world in {world_dir} (--fresh to regenerate)"
                 )
-            dirs = _pack_dirs(world_dir)
+            from amplify_ml.datapack.ingest import pack_dirs
+
+            dirs = pack_dirs(world_dir)
             shutil.rmtree(ws / "lake", ignore_errors=True)
             console.print(
                 f"[bold]2/2[/] validating {len(dirs)} packs against the contract and ingesting "
