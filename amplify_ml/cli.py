@@ -12,7 +12,7 @@ import json
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -134,22 +134,14 @@ def synth(
     out.print(f"  packs: {len(summary.get('packs', []))}; oracle: {out_dir / 'oracle'}")
 
 
-def _pack_dirs(root: Path) -> list[Path]:
-    """Pack folders below ``root`` (a world's packs/ folder, or a folder of packs)."""
-    base = root / "packs" if (root / "packs").is_dir() else root
-    if (base / "manifest.json").exists():
-        return [base]
-    dirs = sorted(p for p in base.iterdir() if (p / "manifest.json").exists())
-    # the vendor pack first: it is the reference of the others
-    return sorted(dirs, key=lambda p: (p.name != "vendor", p.name))
-
-
 def _require_packs(path: Path) -> list[Path]:
     """The pack folders at ``path``, or exit 2 with what is wrong."""
     if not path.exists():
         console.print(f"[red]error:[/] {path} does not exist")
         raise typer.Exit(2)
-    dirs = _pack_dirs(path)
+    from amplify_ml.datapack.ingest import pack_dirs
+
+    dirs = pack_dirs(path)
     if not dirs:
         console.print(f"[red]error:[/] no pack (folder with manifest.json) in {path}")
         raise typer.Exit(2)
@@ -254,20 +246,15 @@ def _ingest_dirs(
     dirs: list[Path], ws: Path, progress: Callable[[str, int, int], None]
 ) -> tuple[list[Any], list[tuple[str, str]]]:
     """Ingest packs in order; refused packs are collected with their reason, not raised."""
-    from amplify_ml.datapack.ingest import ingest_pack
-    from amplify_ml.errors import DataPackError
+    from amplify_ml.datapack.ingest import ingest_packs
     from amplify_ml.lake import Lake
 
-    settings = get_settings()
-    lake = Lake.in_workspace(ws)
-    reports, refused = [], []
-    for i, d in enumerate(dirs):
-        try:
-            reports.append(ingest_pack(d, lake, memory_limit=settings.duckdb_memory_limit))
-        except DataPackError as exc:
-            refused.append((d.name, exc.message))
-        progress("ingest packs", i + 1, len(dirs))
-    return reports, refused
+    return ingest_packs(
+        dirs,
+        Lake.in_workspace(ws),
+        memory_limit=get_settings().duckdb_memory_limit,
+        progress=progress,
+    )
 
 
 @app.command()
@@ -410,103 +397,184 @@ def from_transactions(
     out.print(f"next: amplify ingest {target}", highlight=False)
 
 
-def _summary_table(reports: list[Any]) -> Table:
-    """Per table over all packs: rows read, valid, set aside, rejected, date range."""
-    agg: dict[str, dict[str, Any]] = {}
-    for r in reports:
-        for name, t in r.tables.items():
-            a = agg.setdefault(
-                name,
-                {"packs": 0, "read": 0, "valid": 0, "dup": 0, "rej": 0, "start": None, "end": None},
-            )
-            a["packs"] += 1
-            a["read"] += t.rows_read
-            a["valid"] += t.rows_valid
-            a["dup"] += t.rows_duplicate
-            a["rej"] += t.rows_rejected
-            if t.start and (a["start"] is None or t.start < a["start"]):
-                a["start"] = t.start
-            if t.end and (a["end"] is None or t.end > a["end"]):
-                a["end"] = t.end
-    table = Table(title="data pack summary (all packs)")
-    for head in ("table", "packs", "rows", "valid", "duplicates", "rejected", "from", "to"):
-        table.add_column(head, justify="right" if head not in ("table", "from", "to") else "left")
-    from amplify_ml.datapack.contract import TABLES
-
-    for name in TABLES:
-        if name in agg:
-            a = agg[name]
-            table.add_row(
-                name,
-                str(a["packs"]),
-                f"{a['read']:,}",
-                f"{a['valid']:,}",
-                f"{a['dup']:,}",
-                f"{a['rej']:,}",
-                (a["start"] or "")[:10],
-                (a["end"] or "")[:10],
-            )
-    return table
-
-
 @app.command()
 def demo(
     scale: Annotated[str, typer.Option(help="World scale for the demo.")] = "small",
     seed: Annotated[int, typer.Option(help="Random seed.")] = 7,
     fresh: Annotated[bool, typer.Option("--fresh", help="Regenerate the world.")] = False,
+    partner: Annotated[
+        str | None,
+        typer.Option(help="The partner whose lead list and fleet to show (default: the first)."),
+    ] = None,
+    train_cutoffs: Annotated[
+        int | None,
+        typer.Option(
+            "--train-cutoffs",
+            min=2,
+            help="Monthly training cutoffs of every backtest (default: each model's own plan).",
+        ),
+    ] = None,
+    eval_cutoffs: Annotated[
+        int | None,
+        typer.Option(
+            "--eval-cutoffs",
+            min=1,
+            help="Monthly evaluation cutoffs of every backtest (default: each model's own plan).",
+        ),
+    ] = None,
+    no_serve: Annotated[
+        bool, typer.Option("--no-serve", help="Stop after the lists: do not start the API.")
+    ] = False,
+    host: Annotated[str | None, typer.Option(help="API bind address (default: setting).")] = None,
+    port: Annotated[int | None, typer.Option(help="API port (default: setting).")] = None,
     workspace: Workspace = None,
     as_json: AsJson = False,
 ) -> None:
-    """The main job end to end on embedded defaults, in <workspace>/demo: synthesise a world,
-    validate and ingest it."""
-    import shutil
+    """The main job end to end, in <workspace>/demo: synthesise (or reuse) a world, ingest it,
+    train and backtest the four models against baselines and the oracle, register them in
+    MLflow, score, print the results and a partner's lead list, then serve the API."""
+    from mlflow.utils.logging_utils import disable_logging, enable_logging
 
-    from amplify_ml.datasets import generate
+    from amplify_ml.datasets import SCALES
+    from amplify_ml.demo import DemoPlan, DemoResult, run_demo
 
-    # The demo works in its own workspace, <workspace>/demo, and rebuilds its lake each run,
-    # so it never touches a lake of real packs in the main workspace.
+    if scale not in SCALES:
+        console.print(f"[red]error:[/] unknown scale {scale!r}; choose one of {', '.join(SCALES)}")
+        raise typer.Exit(2)
+    settings = get_settings()
+    # The demo works in its own workspace, <workspace>/demo, and rebuilds everything it
+    # derives from the world on each run, so it never touches a lake of real packs.
     ws = _workspace(workspace) / "demo"
-    world_dir = ws / f"world-{scale}-{seed}"
     started = time.monotonic()
+
+    def say(text: str) -> None:
+        if not as_json:
+            console.print(f"[bold]{text[:3]}[/]{text[3:]}" if text[1:2] == "/" else f"  {text}")
+
+    # the progress bars close before the summary is printed (and serving starts)
+    bars = ExitStack()
+    progress = bars.enter_context(_progress(not as_json))
+
+    def ready(result: DemoResult) -> None:
+        bars.close()
+        result.timings["total"] = time.monotonic() - started
+        if as_json:
+            _emit_json(result.to_dict())
+        else:
+            _print_demo(result, serving=not no_serve)
+
+    disable_logging()  # MLflow's own event lines; the summary says what was registered
     try:
-        with _progress(not as_json) as progress:
-            if fresh or not (world_dir / "world.json").exists():
-                console.print(
-                    f"[bold]1/2[/] generating the {scale} synthetic world into {world_dir}"
-                )
-                shutil.rmtree(world_dir, ignore_errors=True)
-                generate(scale, seed=seed, out=world_dir, progress=progress)  # type: ignore[arg-type]
-            else:
-                console.print(
-                    f"[bold]1/2[/] reusing the world in {world_dir} (--fresh to regenerate)"
-                )
-            dirs = _pack_dirs(world_dir)
-            shutil.rmtree(ws / "lake", ignore_errors=True)
-            console.print(
-                f"[bold]2/2[/] validating {len(dirs)} packs against the contract and ingesting "
-                f"them into the lake at {ws / 'lake'}"
-            )
-            ingested, refused = _ingest_dirs(dirs, ws, progress)
-            reports = [r.validation for r in ingested if r.validation is not None]
+        run_demo(
+            ws,
+            scale=scale,
+            seed=seed,
+            fresh=fresh,
+            plan=DemoPlan(train_cutoffs, eval_cutoffs),
+            partner=partner,
+            serve=not no_serve,
+            host=host or settings.host,
+            port=port or settings.port,
+            memory_limit=settings.duckdb_memory_limit,
+            progress=progress,
+            say=say,
+            ready=ready,
+        )
     except AmplifyError as exc:
         _fail(exc)
-    elapsed = time.monotonic() - started
-    summary = {
-        "world": str(world_dir),
-        "lake": str(ws / "lake"),
-        "packs": len(dirs),
-        "refused": [{"pack": n, "reason": m} for n, m in refused],
-        "ingested": [r.to_dict() for r in ingested],
-        "elapsed_seconds": round(elapsed, 1),
-    }
-    if as_json:
-        _emit_json(summary)
-        return
-    out.print(_summary_table(reports))
-    out.print(_ingest_table(ingested))
-    for name, message in refused:
+    finally:
+        bars.close()
+        enable_logging()
+
+
+def _fmt_metric(v: float, digits: int = 3) -> str:
+    return "-" if v != v else f"{v:.{digits}f}"
+
+
+def _print_demo(result: Any, *, serving: bool) -> None:
+    """The demo's summary: models against baselines and the oracle, a lead list, supplies and
+    fleet, where to look next."""
+    ing = result.ingest
+    out.print(_ingest_table(ing.reports))
+    for name, message in ing.refused:
         out.print(f"[yellow]refused[/] {name}: {message}", highlight=False)
-    out.print(f"demo done in {elapsed:.0f} s; world in {world_dir}; lake in {ws / 'lake'}")
+    for name, m in result.models.items():
+        h = m.headline
+        r = m.result
+        served = result.scores.results.get(name)
+        verdict = (
+            "promoted to champion"
+            if r.promoted
+            else "not promoted (the gate refused it)"
+            + (f"; the champion stays version {served.version}" if served else "")
+        )
+        table = Table(
+            title=f"{name}: version {r.version}, {verdict}",
+            caption=f"{m.plan}; evaluated on {len(r.backtest.evaluate):,} rows at "
+            + ", ".join(str(c) for c in r.backtest.split.evaluate),
+        )
+        table.add_column("scorer")
+        table.add_column(h.label, justify="right")
+        table.add_column(h.skill_label, justify="right")
+        for row in h.rows:
+            label = row.scorer if row.scorer != h.best_baseline else f"{row.scorer} (best baseline)"
+            table.add_row(label, _fmt_metric(row.value), _fmt_metric(row.skill))
+        out.print(table)
+        out.print("  gate: " + "; ".join(r.gate.reasons), highlight=False)
+    for name, why in result.scores.skipped.items():
+        out.print(f"[yellow]not scored[/] {name}: {why}", highlight=False)
+    sc = result.scores.results
+    if sc:
+        day = next(iter(sc.values())).as_of
+        out.print(
+            f"scored as of {day}: "
+            + ", ".join(f"{n} {r.rows:,} rows (version {r.version})" for n, r in sc.items()),
+            highlight=False,
+        )
+    lists = result.lists
+    if lists.leads is not None:
+        table = Table(title=f"{lists.partner}: top {len(lists.leads)} leads")
+        for c in ("rank", "account_id", "offer", "category", "recommended_sku", "probability"):
+            table.add_column(c, justify="right" if c in ("rank", "probability") else "left")
+        table.add_column("expected value", justify="right")
+        table.add_column("reason")
+        for r in lists.leads.itertuples(index=False):
+            table.add_row(
+                str(r.rank),
+                str(r.account_id),
+                str(r.offer),
+                str(r.category),
+                str(r.recommended_sku),
+                f"{r.probability:.2f}",
+                f"{r.expected_value:,.0f}",
+                str(r.reason_1 or ""),
+            )
+        out.print(table)
+    elif "leads" in lists.skipped:
+        out.print(f"[yellow]no lead list:[/] {lists.skipped['leads']}", highlight=False)
+    out.print(lists.supplies_line(), highlight=False)
+    out.print(lists.fleet_line(), highlight=False)
+    ws = result.workspace
+    out.print(f"\nworkspace: {ws} (world, lake, MLflow store, scores, cards, training sets)")
+    out.print(f"MLflow UI: {result.mlflow_ui()}", highlight=False)
+    api = result.serving
+    if api is not None and api.available:
+        for label, url in api.urls.items():
+            out.print(f"{label}: {url}", highlight=False)
+        for p, key in api.keys.items():
+            out.print(f"API key for {p}: {key}", highlight=False)
+        out.print(
+            api.message if serving else "the API was not started (--no-serve)", highlight=False
+        )
+    elif api is not None:
+        out.print(f"[yellow]{api.message}[/]", highlight=False)
+    t = result.timings
+    out.print(
+        "time: "
+        + ", ".join(f"{k} {v:.0f} s" for k, v in t.items() if k != "total")
+        + f"; total {t.get('total', sum(t.values())):.0f} s",
+        highlight=False,
+    )
 
 
 lake_app = typer.Typer(

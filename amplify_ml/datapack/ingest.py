@@ -336,3 +336,38 @@ def _apply_withdrawals(v: PackValidator, tx: Transaction) -> list[str]:
         if tx.withdraw_partner(partner):
             withdrawn.append(partner)
     return withdrawn
+
+
+def pack_dirs(root: str | Path) -> list[Path]:
+    """The pack folders at ``root``: a pack itself, a world (its ``packs/``) or a folder of
+    packs; the vendor pack first (it is the reference of the others), then by name."""
+    path = Path(root)
+    base = path / "packs" if (path / "packs").is_dir() else path
+    if (base / MANIFEST).exists():
+        return [base]
+    if not base.is_dir():
+        return []
+    dirs = sorted(p for p in base.iterdir() if (p / MANIFEST).exists())
+    return sorted(dirs, key=lambda p: (p.name != "vendor", p.name))
+
+
+def ingest_packs(
+    dirs: list[Path],
+    lake: Lake,
+    *,
+    memory_limit: str | None = None,
+    progress: Progress | None = None,
+) -> tuple[list[IngestReport], list[tuple[str, str]]]:
+    """Ingest packs in order (see :func:`pack_dirs`). A refused pack (no consent, unknown
+    partner, broken manifest) is collected as (folder name, reason), not raised: the
+    others still load."""
+    reports: list[IngestReport] = []
+    refused: list[tuple[str, str]] = []
+    for i, d in enumerate(dirs):
+        try:
+            reports.append(ingest_pack(d, lake, memory_limit=memory_limit))
+        except DataPackError as exc:
+            refused.append((d.name, exc.message))
+        if progress:
+            progress("ingest packs", i + 1, len(dirs))
+    return reports, refused

@@ -144,7 +144,9 @@ class DuckDBEngine(Engine):
             config["threads"] = int(threads)
         self.con = ibis.duckdb.connect(**config)
         self.con.raw_sql("SET TimeZone = 'UTC'")
-        self.con.raw_sql("SET enable_progress_bar = false")
+        # off already in Jupyter, where DuckDB refuses to change it without ipywidgets
+        if self.con.raw_sql("SELECT current_setting('enable_progress_bar')").fetchone()[0]:
+            self.con.raw_sql("SET enable_progress_bar = false")
 
     def register_parquet(
         self,

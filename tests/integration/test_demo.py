@@ -1,29 +1,266 @@
-"""The demo pipeline on the tiny world, without serving: every step's output exists."""
+"""The demo pipeline on the tiny world, without serving: every step's output exists.
+
+One run of :func:`amplify_ml.demo.run_demo` (module fixture) is checked step by step; the
+command is run once more with a lighter plan to check its wiring and its JSON summary.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import io
 import json
+import sys
+import types
 from pathlib import Path
 
+import pandas as pd
+import pytest
+from rich.console import Console
 from typer.testing import CliRunner
 
 from amplify_ml.cli import app
-from amplify_ml.lake import Lake
+from amplify_ml.demo import (
+    DemoPlan,
+    DemoResult,
+    ServeStep,
+    prepare_world,
+    reset_workspace,
+    run_demo,
+    serving_step,
+)
+from amplify_ml.errors import InvalidRequestError
+from amplify_ml.features import MODELS, read_training_set
+from amplify_ml.modeling.registry import champion_version, configure_tracking
+from amplify_ml.modeling.spec import ModelSpec, load_model_spec
+from amplify_ml.scoring.leads import COLUMNS as LEAD_COLUMNS
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("demo")]
+
+SEED = 5
 
 
-def test_demo_on_the_tiny_world(tmp_path: Path) -> None:
-    runner = CliRunner()
-    result = runner.invoke(app, ["demo", "--scale", "tiny", "--seed", "5", "-w", str(tmp_path), "--json"])
-    assert result.exit_code == 0, result.output
-    summary = json.loads(result.stdout)
-    demo = tmp_path / "demo"
-    assert (demo / "world-tiny-5" / "world.json").exists()
-    assert len(summary["refused"]) == 1 and "has not opted in" in summary["refused"][0]["reason"]
-    lake = Lake(demo / "lake")
+def _tiny_specs() -> dict[str, ModelSpec]:
+    """The four specs with a gate the tiny world can pass and fewer trees (the tiny world has
+    too few positives for the real gate: that refusal is checked in the command's test)."""
+    out = {}
+    for m in MODELS:
+        spec = load_model_spec(m)
+        gate = dataclasses.replace(spec.gate, max_ece=1.0, min_positives=0, max_coverage_gap=1.0)
+        est = dataclasses.replace(
+            spec.estimator, options={**spec.estimator.options, "n_estimators": 100}
+        )
+        out[m] = dataclasses.replace(spec, gate=gate, estimator=est)
+    return out
+
+
+@pytest.fixture(scope="module")
+def result(tmp_path_factory: pytest.TempPathFactory) -> DemoResult:
+    # <tmp>/demo, as the command lays it out: the command's test runs there again
+    ws = tmp_path_factory.mktemp("demo-ws") / "demo"
+    seen: list[DemoResult] = []
+    steps: dict[str, int] = {}
+
+    def progress(step: str, done: int, total: int) -> None:
+        steps[step] = done
+
+    # serving is not part of this test: make its module absent whatever the build holds
+    saved = {k: sys.modules.get(k) for k in ("amplify_ml.serving", "amplify_ml.serving.keys")}
+    sys.modules["amplify_ml.serving"] = None  # type: ignore[assignment]
+    try:
+        res = run_demo(
+            ws,
+            scale="tiny",
+            seed=SEED,
+            plan=DemoPlan(train_cutoffs=4, eval_cutoffs=1),
+            specs=_tiny_specs(),
+            progress=progress,
+            ready=seen.append,
+        )
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                sys.modules.pop(k, None)
+            else:
+                sys.modules[k] = v
+    assert seen == [res]  # ready is called once, with the whole result
+    assert steps["train models"] == 4 and steps["score models"] == 4
+    assert steps["ingest packs"] == len(res.world.packs)
+    return res
+
+
+def test_world_and_lake(result: DemoResult) -> None:
+    assert result.world.generated and (result.world.path / "world.json").is_file()
+    assert result.world.path.parent == result.workspace
+    lake = result.ingest.lake
     for table in ("partners", "products", "accounts", "sell_through", "install_base", "telemetry"):
         assert not lake.read(table).empty, table
-    assert len(lake.packs()) == summary["packs"] - 1
-    # a second run reuses the world and rebuilds the lake to the same content
-    again = runner.invoke(app, ["demo", "--scale", "tiny", "--seed", "5", "-w", str(tmp_path), "--json"])
-    assert again.exit_code == 0, again.output
-    assert len(Lake(demo / "lake").packs()) == len(lake.packs())
+    # the partner without consent is refused, every other pack loaded
+    assert len(result.ingest.refused) == 1
+    assert "has not opted in" in result.ingest.refused[0][1]
+    assert len(lake.packs()) == len(result.world.packs) - 1
+    assert result.ingest.rows_loaded > 0
+
+
+def test_every_model_is_trained_backtested_registered_and_champion(result: DemoResult) -> None:
+    assert list(result.models) == list(MODELS)
+    configure_tracking(result.workspace)
+    for name, step in result.models.items():
+        bt = step.result.backtest
+        assert len(bt.split.train) == 4 and len(bt.split.evaluate) == 1
+        assert "lighter than the model's own plan of 12 and 3" in step.plan
+        # the training set on disk: training and evaluation cutoffs, features and label
+        df, meta = read_training_set(step.training_set)
+        assert len(df) == len(bt.train) + len(bt.evaluate) > 0
+        assert df["cutoff"].nunique() == 5 and "label" in df
+        assert meta["model"] == name
+        # model, best baseline and oracle on the main metric, all finite
+        h = step.headline
+        assert [r.scorer for r in h.rows] == ["model", h.best_baseline, "oracle"]
+        assert all(pd.notna(r.value) for r in h.rows)
+        assert h.value("model") == pytest.approx(bt.overall()[h.metric])
+        # registered, promoted, the model card in the workspace (never in the repo)
+        assert step.promoted and step.result.version == "1"
+        assert str(champion_version(name).version) == "1"
+        assert step.result.card_path == result.workspace / "cards" / name / "MODEL_CARD.md"
+        assert step.result.card_path.is_file()
+    binary = result.models["device_failure"].headline
+    assert binary.metric == "roc_auc" and binary.best_baseline == "errors_30d"
+    days = result.models["consumable_depletion"].headline
+    assert days.metric == "mae_days" and days.best_baseline == "straight_line"
+    assert not days.higher_is_better
+
+
+def test_scores_and_lists(result: DemoResult) -> None:
+    assert set(result.scores.results) == set(MODELS) and not result.scores.skipped
+    as_of = {r.as_of for r in result.scores.results.values()}
+    assert len(as_of) == 1  # all four at the lake's data end
+    for name, r in result.scores.results.items():
+        assert r.path is not None and r.path.is_file(), name
+        assert len(pd.read_parquet(r.path)) == r.rows > 0
+    lists = result.lists
+    assert lists.partner == "P001" and not lists.skipped
+    leads = lists.leads
+    assert leads is not None and list(leads.columns) == LEAD_COLUMNS
+    assert 0 < len(leads) <= 10 and set(leads["partner_id"]) == {"P001"}
+    assert leads["reason_1"].notna().all() and leads["recommended_sku"].notna().all()
+    depletion_rows = result.scores.results["consumable_depletion"].rows
+    assert lists.supplies is not None and sum(lists.supplies.values()) == depletion_rows
+    assert lists.fleet is not None and len(lists.fleet) > 0
+    assert set(lists.fleet["partner_id"]) == {"P001"}
+    assert lists.fleet_devices >= len(lists.fleet)
+
+
+def test_the_serving_step_says_when_the_api_is_missing(result: DemoResult) -> None:
+    assert result.serving is not None and not result.serving.available
+    assert "amplify_ml.serving is not installed" in result.serving.message
+    assert not result.serving.keys
+    assert set(result.timings) == {"world", "ingest", "train", "score", "lists", "keys"}
+
+
+def test_printed_summary(result: DemoResult) -> None:
+    from amplify_ml import cli
+
+    buf = io.StringIO()
+    saved = cli.out
+    cli.out = Console(file=buf, width=200, soft_wrap=True)
+    try:
+        cli._print_demo(result, serving=False)
+    finally:
+        cli.out = saved
+    text = buf.getvalue()
+    for name in MODELS:
+        assert f"{name}: version 1, promoted to champion" in text
+    assert text.count("(best baseline)") == 4 and text.count("oracle") >= 4
+    assert "ROC AUC" in text and "MAE P50 (days)" in text
+    assert "P001: top" in text and "recommended_sku" in text
+    assert "supplies: " in text and "device colours" in text
+    assert "fleet: " in text and "devices of P001 under contract scored" in text
+    assert f"mlflow ui --backend-store-uri sqlite:///{result.workspace}/mlflow.db" in text
+    assert "amplify_ml.serving is not installed" in text
+
+
+def test_serving_step_creates_a_key_then_serves(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[tuple[str, object]] = []
+    serving = types.ModuleType("amplify_ml.serving")
+    keys = types.ModuleType("amplify_ml.serving.keys")
+
+    def create_key(workspace: Path, partner: str) -> str:
+        calls.append(("key", (workspace, partner)))
+        return f"key-of-{partner}"
+
+    def serve(workspace: Path, host: str = "127.0.0.1", port: int = 8000) -> None:
+        calls.append(("serve", (workspace, host, port)))
+
+    keys.create_key = create_key  # type: ignore[attr-defined]
+    serving.serve = serve  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "amplify_ml.serving", serving)
+    monkeypatch.setitem(sys.modules, "amplify_ml.serving.keys", keys)
+
+    def ready(step: ServeStep) -> None:
+        calls.append(("ready", step.keys))
+
+    step = serving_step(tmp_path, "P002", host="0.0.0.0", port=8123, serve=True, ready=ready)
+    assert step.available and step.keys == {"P002": "key-of-P002"}
+    assert [c[0] for c in calls] == ["key", "ready", "serve"]  # keys shown before serving
+    assert calls[2][1] == (tmp_path, "0.0.0.0", 8123)
+    assert step.urls["API docs"] == "http://0.0.0.0:8123/docs"
+    assert step.urls["leads page"] == "http://0.0.0.0:8123/pages/leads"
+    calls.clear()
+    serving_step(tmp_path, "P002", host="127.0.0.1", port=8000, serve=False)
+    assert [c[0] for c in calls] == ["key"]
+
+
+def test_plan_and_arguments_are_checked(tmp_path: Path) -> None:
+    with pytest.raises(InvalidRequestError, match="at least 2"):
+        DemoPlan(train_cutoffs=1)
+    with pytest.raises(InvalidRequestError, match="unknown model"):
+        run_demo(tmp_path, scale="tiny", specs={"churn": load_model_spec("refresh_due")})
+    runner = CliRunner()
+    bad = runner.invoke(app, ["demo", "--scale", "huge", "-w", str(tmp_path), "--no-serve"])
+    assert bad.exit_code == 2 and "unknown scale 'huge'" in bad.output
+
+
+def test_a_second_run_reuses_the_world_and_rebuilds_what_it_derives(result: DemoResult) -> None:
+    """Runs after the tests above: it removes what they read."""
+    ws = result.workspace
+    again = prepare_world(ws, scale="tiny", seed=SEED, fresh=False)
+    assert not again.generated and again.path == result.world.path
+    assert again.packs == result.world.packs
+    removed = reset_workspace(ws)
+    assert set(removed) == {"lake", "scores", "cards", "training_sets"}
+    assert not (ws / "lake").exists() and not (ws / "scores").exists()
+    # the world and the MLflow store (every run, the registry) are kept
+    assert (ws / "mlflow.db").is_file() and (result.world.path / "world.json").is_file()
+
+
+def test_the_command_runs_again_with_the_models_own_gates(result: DemoResult) -> None:
+    """The command in the same workspace (last in the module): the world is reused, each
+    model gets version 2, which must pass its own gate (not the tiny one above) against
+    the champion; a model that fails keeps serving version 1."""
+    runner = CliRunner()
+    args = ["demo", "--scale", "tiny", "--seed", str(SEED), "-w", str(result.workspace.parent)]
+    args += ["--no-serve", "--train-cutoffs", "3", "--eval-cutoffs", "1", "--json"]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.stdout)
+    assert summary["workspace"] == str(result.workspace)
+    assert not summary["world"]["generated"] and summary["world"]["scale"] == "tiny"
+    assert summary["ingest"]["rows_loaded"] > 0 and len(summary["ingest"]["refused"]) == 1
+    models = summary["models"]
+    assert set(models) == set(MODELS)
+    refused = 0
+    for name, m in models.items():
+        assert m["version"] == "2" and m["gate"], name
+        assert "3 training and 1 evaluation cutoffs" in m["plan"]
+        assert set(m["headline"]["rows"]) >= {"model", "oracle"}
+        assert any("the champion's" in g for g in m["gate"]), m["gate"]
+        served = summary["scores"]["written"][name]["version"]
+        assert served == ("2" if m["promoted"] else "1"), name
+        refused += not m["promoted"]
+    assert refused >= 1  # the tiny world is too small for some of the real gates
+    assert not summary["scores"]["skipped"]
+    assert summary["lists"]["partner"] == "P001" and summary["lists"]["leads"]
+    assert summary["mlflow"]["ui"].endswith(f"sqlite:///{result.workspace}/mlflow.db")
+    assert set(summary["timings"]) >= {"world", "ingest", "train", "score", "lists", "total"}
