@@ -24,7 +24,6 @@ which replaces the champion only if it passes the gate.
 
 from __future__ import annotations
 
-import importlib
 import json
 import math
 import shutil
@@ -571,34 +570,22 @@ def serving_step(
     serve: bool,
     ready: Callable[[ServeStep], None] = _quiet,
 ) -> ServeStep:
-    """Create an API key for ``partner`` and serve the API and pages until Ctrl-C.
+    """Create API keys (one for ``partner``, one for operations) and serve the API and
+    pages until Ctrl-C. ``ready`` is called with the keys before serving starts (serving
+    blocks)."""
+    from amplify_ml.serving import serve as serve_api
+    from amplify_ml.serving.keys import KeyStore
 
-    ``amplify_ml.serving`` is imported here and nowhere else in the demo: without it the
-    step says so (``available`` False) and nothing is served. ``ready`` is called with the
-    keys before serving starts (serving blocks)."""
     base = f"http://{host}:{port}"
-    try:
-        serving = importlib.import_module("amplify_ml.serving")
-        keys = importlib.import_module("amplify_ml.serving.keys")
-    except ModuleNotFoundError as exc:
-        if exc.name not in ("amplify_ml.serving", "amplify_ml.serving.keys"):
-            raise
-        step = ServeStep(
-            False,
-            "the API is not available: amplify_ml.serving is not installed in this build "
-            f"(missing module {exc.name}); no API key was created and nothing is served. "
-            f"Everything else the demo produced is in {workspace}.",
-            base_url=base,
-        )
-        ready(step)
-        return step
+    store = KeyStore.in_workspace(workspace)
     created: dict[str, str] = {}
     if partner is not None:
-        created[partner] = keys.create_key(workspace, partner)
+        created[partner] = store.create(partner=partner, label="amplify demo")[1]
+    created["operations"] = store.create(role="operations", label="amplify demo")[1]
     step = ServeStep(True, f"serving {base} until Ctrl-C" if serve else "", created, base)
     ready(step)
     if serve:
-        serving.serve(workspace, host=host, port=port)
+        serve_api(workspace, host=host, port=port)
     return step
 
 

@@ -9,8 +9,6 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
-import sys
-import types
 from pathlib import Path
 
 import pandas as pd
@@ -63,25 +61,15 @@ def result(tmp_path_factory: pytest.TempPathFactory) -> DemoResult:
     def progress(step: str, done: int, total: int) -> None:
         steps[step] = done
 
-    # serving is not part of this test: make its module absent whatever the build holds
-    saved = {k: sys.modules.get(k) for k in ("amplify_ml.serving", "amplify_ml.serving.keys")}
-    sys.modules["amplify_ml.serving"] = None  # type: ignore[assignment]
-    try:
-        res = run_demo(
-            ws,
-            scale="tiny",
-            seed=SEED,
-            plan=DemoPlan(train_cutoffs=4, eval_cutoffs=1),
-            specs=_tiny_specs(),
-            progress=progress,
-            ready=seen.append,
-        )
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                sys.modules.pop(k, None)
-            else:
-                sys.modules[k] = v
+    res = run_demo(
+        ws,
+        scale="tiny",
+        seed=SEED,
+        plan=DemoPlan(train_cutoffs=4, eval_cutoffs=1),
+        specs=_tiny_specs(),
+        progress=progress,
+        ready=seen.append,
+    )
     assert seen == [res]  # ready is called once, with the whole result
     assert steps["train models"] == 4 and steps["score models"] == 4
     assert steps["ingest packs"] == len(res.world.packs)
@@ -150,10 +138,16 @@ def test_scores_and_lists(result: DemoResult) -> None:
     assert lists.fleet_devices >= len(lists.fleet)
 
 
-def test_the_serving_step_says_when_the_api_is_missing(result: DemoResult) -> None:
-    assert result.serving is not None and not result.serving.available
-    assert "amplify_ml.serving is not installed" in result.serving.message
-    assert not result.serving.keys
+def test_the_serving_step_creates_working_keys(result: DemoResult) -> None:
+    from amplify_ml.serving.keys import KeyStore
+
+    assert result.serving is not None and result.serving.available
+    assert set(result.serving.keys) == {"P001", "operations"}
+    store = KeyStore.in_workspace(result.workspace)
+    partner = store.verify(result.serving.keys["P001"])
+    ops = store.verify(result.serving.keys["operations"])
+    assert partner is not None and (partner.role, partner.partner_id) == ("partner", "P001")
+    assert ops is not None and (ops.role, ops.partner_id) == ("operations", None)
     assert set(result.timings) == {"world", "ingest", "train", "score", "lists", "keys"}
 
 
@@ -176,40 +170,33 @@ def test_printed_summary(result: DemoResult) -> None:
     assert "supplies: " in text and "device colours" in text
     assert "fleet: " in text and "devices of P001 under contract scored" in text
     assert f"mlflow ui --backend-store-uri sqlite:///{result.workspace}/mlflow.db" in text
-    assert "amplify_ml.serving is not installed" in text
+    assert f"API key for P001: {result.serving.keys['P001']}" in text
+    assert "the API was not started (--no-serve)" in text
 
 
-def test_serving_step_creates_a_key_then_serves(
+def test_serving_step_creates_keys_then_serves(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    calls: list[tuple[str, object]] = []
-    serving = types.ModuleType("amplify_ml.serving")
-    keys = types.ModuleType("amplify_ml.serving.keys")
+    import amplify_ml.serving as serving
 
-    def create_key(workspace: Path, partner: str) -> str:
-        calls.append(("key", (workspace, partner)))
-        return f"key-of-{partner}"
+    calls: list[tuple[str, object]] = []
 
     def serve(workspace: Path, host: str = "127.0.0.1", port: int = 8000) -> None:
         calls.append(("serve", (workspace, host, port)))
 
-    keys.create_key = create_key  # type: ignore[attr-defined]
-    serving.serve = serve  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "amplify_ml.serving", serving)
-    monkeypatch.setitem(sys.modules, "amplify_ml.serving.keys", keys)
+    monkeypatch.setattr(serving, "serve", serve)
 
     def ready(step: ServeStep) -> None:
-        calls.append(("ready", step.keys))
+        calls.append(("ready", sorted(step.keys)))
 
     step = serving_step(tmp_path, "P002", host="0.0.0.0", port=8123, serve=True, ready=ready)
-    assert step.available and step.keys == {"P002": "key-of-P002"}
-    assert [c[0] for c in calls] == ["key", "ready", "serve"]  # keys shown before serving
-    assert calls[2][1] == (tmp_path, "0.0.0.0", 8123)
+    assert step.available and sorted(step.keys) == ["P002", "operations"]
+    assert calls == [("ready", ["P002", "operations"]), ("serve", (tmp_path, "0.0.0.0", 8123))]
     assert step.urls["API docs"] == "http://0.0.0.0:8123/docs"
     assert step.urls["leads page"] == "http://0.0.0.0:8123/pages/leads"
     calls.clear()
-    serving_step(tmp_path, "P002", host="127.0.0.1", port=8000, serve=False)
-    assert [c[0] for c in calls] == ["key"]
+    again = serving_step(tmp_path, "P002", host="127.0.0.1", port=8000, serve=False)
+    assert calls == [] and again.keys["P002"] != step.keys["P002"]  # a new key each run
 
 
 def test_plan_and_arguments_are_checked(tmp_path: Path) -> None:
