@@ -52,5 +52,8 @@ format: $(STAMP)
 	$(VENV)/bin/ruff format amplify_ml tests
 	$(VENV)/bin/ruff check --fix amplify_ml tests
 
+serve: $(STAMP) ## the API on 127.0.0.1:8000 (docs at /docs) over the workspace (AMPLIFY_WORKSPACE or .amplify)
+	$(VENV)/bin/amplify serve
+
 clean: ## remove the environment and the workspace
 	rm -rf $(VENV) $(TOOLS) .amplify .pytest_cache .ruff_cache

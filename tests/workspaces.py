@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from amplify_ml.features import FeatureBuilder
 from amplify_ml.features.spec import MODELS
 from amplify_ml.lake import Lake
 from amplify_ml.modeling.spec import load_model_spec
@@ -21,8 +22,8 @@ from amplify_ml.modeling.train import train
 from amplify_ml.scoring.score import read_scores, score
 from tests.model.conftest import ingest_world
 
-TRAIN_CUTOFFS = 4
-EVAL_CUTOFFS = 2
+TRAIN_CUTOFFS = 3
+EVAL_CUTOFFS = 1
 
 
 def lenient(model: str):
@@ -59,13 +60,14 @@ class ApiWorkspace:
 
 def build_api_workspace(world: Path, ws: Path) -> ApiWorkspace:
     lake = ingest_world(world, Lake.in_workspace(ws))
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), FeatureBuilder(lake) as fb:
         warnings.simplefilter("ignore")
         for model in MODELS:
             res = train(
                 lenient(model),
                 lake,
                 workspace=ws,
+                builder=fb,
                 card_dir=ws / "cards" / model,
                 train_cutoffs=TRAIN_CUTOFFS,
                 eval_cutoffs=EVAL_CUTOFFS,

@@ -198,12 +198,6 @@ async def operations(who: CallerDep) -> Caller:
 OperationsDep = Annotated[Caller, Depends(operations)]
 
 
-def note_partner(request: Request, partner: str | None) -> None:
-    """Record whose data a request reached (for the audit log)."""
-    if partner is not None:
-        request.state.partner = partner
-
-
 Format = Annotated[
     Literal["json", "csv"] | None,
     Query(

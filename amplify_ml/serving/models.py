@@ -16,7 +16,6 @@ each value against the model's signature with messages that name the row and the
 from __future__ import annotations
 
 import logging
-import math
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -47,6 +46,7 @@ _EXPECTED = {
     "category": "a string or null",
 }
 MAX_ERRORS = 5
+_BIG = 1e300  # a JSON number past this (or inf, NaN, a 400-digit integer) is refused
 
 
 def train_hint(model: str) -> str:
@@ -125,11 +125,13 @@ class FeatureEncoder:
                 f = feats[j]
                 kind, tv = f.kind, type(value)
                 if kind == "number":
-                    if (tv is float or tv is int) and math.isfinite(value):
+                    if (tv is float or tv is int) and -_BIG < value < _BIG:  # NaN fails too
                         out[j] = value
                         continue
                 elif kind == "integer":
-                    if tv is int or (tv is float and math.isfinite(value) and value.is_integer()):
+                    if (tv is int and -_BIG < value < _BIG) or (
+                        tv is float and -_BIG < value < _BIG and value.is_integer()
+                    ):
                         out[j] = value
                         continue
                 elif kind == "boolean":
@@ -155,7 +157,7 @@ def _json_type(value: Any) -> str:
     if isinstance(value, bool):
         return "true/false"
     if isinstance(value, int | float):
-        return "a number" if math.isfinite(value) else "a non-finite number"
+        return "a number" if -_BIG < value < _BIG else "a number out of range"
     if isinstance(value, str):
         return "a string"
     if isinstance(value, list):

@@ -59,7 +59,7 @@ class Service:
             metrics=metrics,
         )
         champions.refresh()
-        return cls(
+        service = cls(
             settings=settings,
             workspace=ws,
             lake=LakeView(Lake.in_workspace(ws)),
@@ -69,6 +69,9 @@ class Service:
             audit=AuditLog(audit_dir(ws), flush_seconds=settings.audit_flush_seconds),
             metrics=metrics,
         )
+        for model in MODELS:  # read and index the score tables now, not in a first request
+            service.scores.get(model)
+        return service
 
     def start(self) -> None:
         """Start the audit writer and the registry poll."""

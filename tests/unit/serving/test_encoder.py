@@ -71,9 +71,17 @@ def test_bad_rows_are_named_with_what_was_expected() -> None:
         ),
         (
             {**good, "pages": float("inf")},
-            "body.rows[0].pages: expected a number or null, got a non-finite number",
+            "body.rows[0].pages: expected a number or null, got a number out of range",
         ),
         ({**good, "pages": True}, "body.rows[0].pages: expected a number or null, got true/false"),
+        (
+            {**good, "events": 10**400},
+            "body.rows[0].events: expected a whole number or null, got a number out of range",
+        ),
+        (
+            {**good, "pages": float("nan")},
+            "body.rows[0].pages: expected a number or null, got a number out of range",
+        ),
         ({**good, "kind": 1}, "body.rows[0].kind: expected a string or null, got a number"),
         (
             {**good, "under_warranty": "yes"},

@@ -468,6 +468,11 @@ def test_benchmarks_of_the_callers_partner(
         422,
         "query.as_of: Input should be a valid date or datetime, input is too short",
     )
+    ancient = api_client.get("/v1/benchmarks?as_of=0001-01-01", headers=_h(api_keys.p1))
+    assert (ancient.status_code, _detail(ancient)) == (
+        422,
+        "query.as_of: expected a date from 1990-01-01 to 2999-12-31, got 0001-01-01",
+    )
     ops = api_client.get("/v1/benchmarks", headers=_h(api_keys.ops))
     assert (ops.status_code, _detail(ops)) == (422, NAME_A_PARTNER)
 

@@ -72,40 +72,7 @@ def _started(api_workspace: ApiWorkspace, api_keys: Keys) -> Iterator[None]:
 )
 def test_no_server_errors_and_answers_match_the_schema(case: Any, api_keys: Keys) -> None:
     for key in (api_keys.p1, api_keys.ops):  # a partner's view, then the operations view
-        case.call_and_validate(headers={"X-API-Key": key}, checks=CHECKS)
-
-
-def test_the_fuzzing_reached_the_data() -> None:
-    """The run above was answered by the started service, not by 503s or 401s alone."""
-    metrics = TestClient(APP).get("/metrics").text
-    counts = [
-        line
-        for line in metrics.splitlines()
-        if line.startswith("amplify_http_requests_total{") and 'route="/v1/' in line
-    ]
-
-    def routes(status: str) -> set[str]:
-        return {
-            line.split('route="')[1].split('"')[0]
-            for line in counts
-            if f'status="{status}"' in line
-        }
-
-    assert not [line for line in counts if 'status="5' in line]
-    assert routes("200") >= {
-        "/v1/leads",
-        "/v1/fleet",
-        "/v1/supplies",
-        "/v1/benchmarks",
-        "/v1/devices/risk",
-        "/v1/models",
-        "/v1/models/{model}",
-        "/v1/models/refresh",
-    }
-    # made-up ids reached the lookups (and were not found), not a refusal before them
-    assert routes("404") >= {
-        "/v1/devices/{device_id}/risk",
-        "/v1/devices/{device_id}/supplies",
-        "/v1/accounts/{account_id}/leads",
-    }
-    assert "/v1/models/{model}/score" in routes("422")
+        r = case.call_and_validate(headers={"X-API-Key": key}, checks=CHECKS)
+        # answered by the started service: every model and score table is there, the key is
+        # valid, so neither 503 nor 401 is a right answer here
+        assert r.status_code not in (401, 503), r.text
