@@ -39,9 +39,7 @@ class ServicePageSource:
 
     def supplies(self, partner_id: str | None) -> pd.DataFrame:
         partners = [partner_id] if partner_id else None
-        return self.service.supply_plan(
-            partners, alpha=SHIP_ALPHA, lead_time_days=LEAD_TIME_DAYS
-        )
+        return self.service.supply_plan(partners, alpha=SHIP_ALPHA, lead_time_days=LEAD_TIME_DAYS)
 
     def audit(self, caller: PageCaller, route: str, partner_id: str | None, status: int) -> None:
         method, _, path = route.partition(" ")
