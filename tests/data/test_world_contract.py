@@ -44,7 +44,9 @@ def _found(world: Path) -> dict[tuple[str, str | None, str], int | None]:
     return found
 
 
-def test_clean_world_passes_the_contract_but_for_the_partner_without_consent(tiny_world: Path) -> None:
+def test_clean_world_passes_the_contract_but_for_the_partner_without_consent(
+    tiny_world: Path,
+) -> None:
     found = _found(tiny_world)
     errors = {k: v for k, v in found.items() if k[2] != "duplicate"}
     partners = json.loads((tiny_world / "world.json").read_text())
@@ -61,8 +63,16 @@ def test_every_injected_defect_is_detected_with_its_expected_count(tiny_dirty_wo
     found = _found(tiny_dirty_world)
     assert found == expected
     rules = {rule for (_, _, rule) in expected}
-    for rule in ("email_in_text", "phone_in_text", "consent", "key_conflict", "below_min",
-                 "future_date", "unknown_sku", "manifest_sha256"):
+    for rule in (
+        "email_in_text",
+        "phone_in_text",
+        "consent",
+        "key_conflict",
+        "below_min",
+        "future_date",
+        "unknown_sku",
+        "manifest_sha256",
+    ):
         assert rule in rules, f"the dirty world should inject {rule}"
 
 

@@ -13,7 +13,9 @@ from amplify_ml.lake import Lake
 
 def test_demo_on_the_tiny_world(tmp_path: Path) -> None:
     runner = CliRunner()
-    result = runner.invoke(app, ["demo", "--scale", "tiny", "--seed", "5", "-w", str(tmp_path), "--json"])
+    result = runner.invoke(
+        app, ["demo", "--scale", "tiny", "--seed", "5", "-w", str(tmp_path), "--json"]
+    )
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     demo = tmp_path / "demo"
@@ -24,6 +26,8 @@ def test_demo_on_the_tiny_world(tmp_path: Path) -> None:
         assert not lake.read(table).empty, table
     assert len(lake.packs()) == summary["packs"] - 1
     # a second run reuses the world and rebuilds the lake to the same content
-    again = runner.invoke(app, ["demo", "--scale", "tiny", "--seed", "5", "-w", str(tmp_path), "--json"])
+    again = runner.invoke(
+        app, ["demo", "--scale", "tiny", "--seed", "5", "-w", str(tmp_path), "--json"]
+    )
     assert again.exit_code == 0, again.output
     assert len(Lake(demo / "lake").packs()) == len(lake.packs())
