@@ -7,6 +7,7 @@ import copy
 import shutil
 import time
 import uuid
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -52,7 +53,8 @@ def _register(ws: Path, estimator: Any, signature: Any, *, broken: bool = False)
     exp = client.create_experiment(
         f"swap-{uuid.uuid4().hex[:8]}", artifact_location=(ws / "mlruns-swap").as_uri()
     )
-    with mlflow.start_run(experiment_id=exp):
+    with mlflow.start_run(experiment_id=exp), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # no input example: the signature is the first version's
         mlflow.log_params({"model": MODEL, "task": "binary", "feature_set": f"{MODEL}.v1.toml"})
         info = mlflow.pyfunc.log_model(
             name="model",
@@ -60,7 +62,7 @@ def _register(ws: Path, estimator: Any, signature: Any, *, broken: bool = False)
             signature=signature,
             pip_requirements=pip_requirements(),
         )
-    mv = mlflow.register_model(info.model_uri, registered_name(MODEL))
+        mv = mlflow.register_model(info.model_uri, registered_name(MODEL))
     if broken:
         where = client.get_model_version_download_uri(registered_name(MODEL), mv.version)
         Path(where.removeprefix("file://"), "python_model.pkl").unlink()

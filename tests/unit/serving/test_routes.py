@@ -65,6 +65,8 @@ def test_health_ready_and_metrics_need_no_key(
 
 
 def test_openapi_documents_every_route_with_its_one_line_docstring(api_client: TestClient) -> None:
+    docs = api_client.get("/docs")
+    assert docs.status_code == 200 and "swagger-ui" in docs.text
     schema = api_client.get("/openapi.json").json()
     ops = {
         (method.upper(), path): op
