@@ -148,6 +148,32 @@ class _Conn:
         return status, body
 
 
+class _Tally:
+    """Statuses, errors and a few examples of the errors, over one run."""
+
+    def __init__(self, ok: Callable[[int], bool]) -> None:
+        self.ok = ok
+        self.statuses: dict[int, int] = {}
+        self.errors = 0
+        self.examples: list[str] = []
+
+    def _error(self, text: str) -> None:
+        self.errors += 1
+        if len(self.examples) < 5:
+            self.examples.append(text)
+
+    async def send(self, conn: _Conn, req: Request, timeout: float) -> None:
+        """Send ``req`` on ``conn`` and count the answer; a failure is counted, never raised."""
+        try:
+            status, body = await conn.send(req, timeout)
+        except Exception as exc:  # every failure is counted, none is raised
+            self._error(f"{type(exc).__name__}: {exc}")
+            return
+        self.statuses[status] = self.statuses.get(status, 0) + 1
+        if not self.ok(status):
+            self._error(f"{status}: {body[:200].decode('utf-8', 'replace')}")
+
+
 def _check(rate: float | None, seconds: float, concurrency: int) -> None:
     if rate is not None and not 0 < rate <= 20_000:
         raise InvalidRequestError(f"rate must be between 0 and 20000 requests/s, got {rate}")
@@ -178,30 +204,18 @@ async def _open_loop(
         pool.put_nowait(_Conn(host, port, headers))
     n = int(rate * seconds)
     lat: list[float] = []
-    statuses: dict[int, int] = {}
-    examples: list[str] = []
-    errors = 0
+    tally = _Tally(ok)
     loop = asyncio.get_running_loop()
     start = loop.time() + 0.05
 
     async def one(i: int) -> None:
-        nonlocal errors
         scheduled = start + i / rate
         delay = scheduled - loop.time()
         if delay > 0:
             await asyncio.sleep(delay)
         conn = await pool.get()
         try:
-            status, body = await conn.send(requests(i), timeout)
-            statuses[status] = statuses.get(status, 0) + 1
-            if not ok(status):
-                errors += 1
-                if len(examples) < 5:
-                    examples.append(f"{status}: {body[:200].decode('utf-8', 'replace')}")
-        except Exception as exc:  # every failure is counted, none is raised
-            errors += 1
-            if len(examples) < 5:
-                examples.append(f"{type(exc).__name__}: {exc}")
+            await tally.send(conn, requests(i), timeout)
         finally:
             lat.append((loop.time() - scheduled) * 1000.0)
             pool.put_nowait(conn)
@@ -210,7 +224,7 @@ async def _open_loop(
     elapsed = loop.time() - start
     while not pool.empty():
         pool.get_nowait().close()
-    return lat, statuses, errors, examples, elapsed
+    return lat, tally.statuses, tally.errors, tally.examples, elapsed
 
 
 def open_loop(
@@ -260,36 +274,24 @@ async def _closed_loop(
 ) -> tuple[list[float], dict[int, int], int, list[str], float]:
     loop = asyncio.get_running_loop()
     lat: list[float] = []
-    statuses: dict[int, int] = {}
-    examples: list[str] = []
-    errors = 0
+    tally = _Tally(ok)
     counter = 0
     start = loop.time()
     end = start + seconds
 
     async def client() -> None:
-        nonlocal errors, counter
+        nonlocal counter
         conn = _Conn(host, port, headers)
         while loop.time() < end and counter < MAX_REQUESTS:
             i = counter
             counter += 1
             t0 = loop.time()
-            try:
-                status, body = await conn.send(requests(i), timeout)
-                statuses[status] = statuses.get(status, 0) + 1
-                if not ok(status):
-                    errors += 1
-                    if len(examples) < 5:
-                        examples.append(f"{status}: {body[:200].decode('utf-8', 'replace')}")
-            except Exception as exc:  # counted, never raised
-                errors += 1
-                if len(examples) < 5:
-                    examples.append(f"{type(exc).__name__}: {exc}")
+            await tally.send(conn, requests(i), timeout)
             lat.append((loop.time() - t0) * 1000.0)
         conn.close()
 
     await asyncio.gather(*(client() for _ in range(concurrency)))
-    return lat, statuses, errors, examples, loop.time() - start
+    return lat, tally.statuses, tally.errors, tally.examples, loop.time() - start
 
 
 def closed_loop(
