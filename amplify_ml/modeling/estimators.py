@@ -226,25 +226,12 @@ def censoring_survival(days: np.ndarray, censored: np.ndarray) -> tuple[np.ndarr
     return times, np.array(out)
 
 
-def _weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> float:
-    """The ``q`` quantile of ``values`` under ``weights`` (the lower one at a tie)."""
-    order = np.argsort(values, kind="stable")
-    cum = np.cumsum(weights[order])
-    if len(cum) == 0 or cum[-1] <= 0:
-        return float("nan")
-    return float(values[order][np.searchsorted(cum, q * cum[-1])])
-
-
-CENSORED_TARGET_FACTOR = 2.0
-"""Rows censored at the window train with the target ``factor x W`` (see ``fit``)."""
-
-
 class CensoredQuantileRegressor(_FrameMixin, RegressorMixin, BaseEstimator):
     """LightGBM quantile models of days-to-event, with censored rows kept, not dropped.
 
     The quantile loss depends only on the sign of (y - q), so a row censored at the end of
     the window (the event not seen by day W) is exact information for every quantile below
-    W: it is kept, with a target beyond W (``CENSORED_TARGET_FACTOR x W``). A row censored earlier (device retired, data ended) is left
+    W: it is kept with target W. A row censored earlier (device retired, data ended) is left
     out and the observed rows are weighted by 1 / G(T-), the inverse probability of not
     being censored early by their event time (Kaplan-Meier, floored at
     ``min_censoring_survival``). Quantiles beyond the window cannot be learnt: predictions
@@ -299,24 +286,12 @@ class CensoredQuantileRegressor(_FrameMixin, RegressorMixin, BaseEstimator):
         keep = ~early_censored
         weights = np.where(keep, 1.0 / g_at, 0.0)
         target = np.where(at_window, self.window_days_, d)
-        # A row censored at the window says only "later than W". Where a quantile of the
-        # training targets is W itself (more of the rows censored than the quantile leaves
-        # above it), those rows train with the target 2 W instead: below W the quantile loss
-        # sees the same sign either way, but with the point mass at exactly W every leaf's
-        # renewed residual quantile is 0 and the model never leaves W (the P90 stopped at its
-        # first tree; its pinball loss went from 9.3 to 2.5 days on the small world).
-        # Predictions are clipped to W as before.
-        beyond = np.where(at_window, CENSORED_TARGET_FACTOR * self.window_days_, d)
         early, late = _time_split(time, len(Xp), self.validation_fraction)
         self.boosters_: dict[float, lgb.Booster] = {}
         self.best_iterations_: dict[float, int] = {}
-        self.init_scores_: dict[float, float] = {}
         for q in self.quantiles:
             params = {
                 **DEFAULT_PARAMS,
-                # L2 on the leaves holds LightGBM's quantile trees at their start (the P90
-                # stopped at its first tree with lambda_l2 = 1, at 284-376 trees without)
-                "lambda_l2": 0.0,
                 **(self.params or {}),
                 "objective": "quantile",
                 "alpha": q,
@@ -324,22 +299,8 @@ class CensoredQuantileRegressor(_FrameMixin, RegressorMixin, BaseEstimator):
                 "deterministic": True,
             }
             tr, va = early & keep, late & keep
-            y, init = target, 0.0
-            init_tr = init_va = None
-            if _weighted_quantile(target[tr], weights[tr], q) >= self.window_days_:
-                # beyond targets, started from the median rather than from their own q
-                # quantile (2 W, where the trees barely move: pinball 6.9 vs 2.5 days)
-                y = beyond
-                init = _weighted_quantile(target[tr], weights[tr], 0.5)
-                params["boost_from_average"] = False
-                init_tr, init_va = np.full(tr.sum(), init), np.full(va.sum(), init)
-            self.init_scores_[q] = init
-            train = lgb.Dataset(
-                Xp[tr], y[tr], weight=weights[tr], init_score=init_tr, free_raw_data=False
-            )
-            valid = lgb.Dataset(
-                Xp[va], y[va], weight=weights[va], init_score=init_va, reference=train
-            )
+            train = lgb.Dataset(Xp[tr], target[tr], weight=weights[tr], free_raw_data=False)
+            valid = lgb.Dataset(Xp[va], target[va], weight=weights[va], reference=train)
             booster = lgb.train(
                 params,
                 train,
@@ -367,7 +328,6 @@ class CensoredQuantileRegressor(_FrameMixin, RegressorMixin, BaseEstimator):
         preds = np.column_stack(
             [
                 self.boosters_[q].predict(data, num_iteration=self.best_iterations_[q], **kwargs)
-                + self._init(q)
                 for q in self.quantiles
             ]
         )
@@ -398,9 +358,4 @@ class CensoredQuantileRegressor(_FrameMixin, RegressorMixin, BaseEstimator):
             num_iteration=self.best_iterations_[quantile],
             pred_contrib=True,
         )
-        contrib[:, -1] += self._init(quantile)
         return pd.DataFrame(contrib, columns=[*self.feature_names_in_, "_bias"], index=X.index)
-
-    def _init(self, q: float) -> float:
-        """The start the ``q`` model was boosted from outside LightGBM (0 when inside)."""
-        return getattr(self, "init_scores_", {}).get(q, 0.0)

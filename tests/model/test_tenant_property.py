@@ -9,7 +9,6 @@ keyed on an id without its partner would mix the two partners' rows here.
 
 from __future__ import annotations
 
-import dataclasses
 import shutil
 import warnings
 from pathlib import Path
@@ -22,12 +21,11 @@ from hypothesis import strategies as st
 
 from amplify_ml.datapack import read_pack, write_pack
 from amplify_ml.lake import Lake
-from amplify_ml.modeling.spec import load_model_spec
-from amplify_ml.modeling.train import train
 from amplify_ml.scoring.fleet import fleet
 from amplify_ml.scoring.leads import leads
 from amplify_ml.scoring.score import score
 from tests.model.conftest import ingest_world
+from tests.workspaces import ApiWorkspace
 
 OWN, OTHER = "P001", "P002"
 AS_OF = "2026-06-30"
@@ -96,27 +94,21 @@ def _collide(world: Path, out: Path, seed: int, share: float) -> Path:
     return out
 
 
-@pytest.fixture(scope="module")
-def lead_and_fleet_ws(tiny_lake: Lake, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Champions of the three models the lists use, trained once on the tiny world."""
-    ws = tmp_path_factory.mktemp("tenant-ws")
-    for model in ("propensity_to_buy", "refresh_due", "device_failure"):
-        spec = load_model_spec(model)
-        spec = dataclasses.replace(
-            spec, gate=dataclasses.replace(spec.gate, max_ece=1.0, min_positives=0)
-        )
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            assert train(spec, tiny_lake, workspace=ws, card_dir=ws / "cards").promoted
-    return ws
+pytestmark = pytest.mark.xdist_group("api")  # the champions of the API tests' workspace
+
+
+def _champions(api_workspace: ApiWorkspace, to: Path) -> Path:
+    """A workspace holding the champions of the shared API workspace (not its lake)."""
+    shutil.copytree(
+        api_workspace.path, to, ignore=shutil.ignore_patterns("lake", "scores", "serving")
+    )
+    return to
 
 
 @pytest.fixture(scope="module")
-def baseline(tiny_lake: Lake, lead_and_fleet_ws: Path, tmp_path_factory) -> tuple:
-    ws = tmp_path_factory.mktemp("tenant-base-ws")
-    shutil.rmtree(ws)
-    shutil.copytree(lead_and_fleet_ws, ws)
-    return _lists(tiny_lake, ws)
+def baseline(api_workspace: ApiWorkspace, tmp_path_factory) -> tuple:
+    ws = _champions(api_workspace, tmp_path_factory.mktemp("tenant-base") / "ws")
+    return _lists(api_workspace.lake, ws)
 
 
 @pytest.mark.slow
@@ -126,7 +118,7 @@ def test_a_partners_lists_ignore_the_ids_another_partner_uses(
     seed: int,
     share: float,
     tiny_world: Path,
-    lead_and_fleet_ws: Path,
+    api_workspace: ApiWorkspace,
     baseline: tuple,
     tmp_path_factory,
 ) -> None:
@@ -138,9 +130,7 @@ def test_a_partners_lists_ignore_the_ids_another_partner_uses(
         other.loc[other.partner_id == OTHER, "account_id"]
     )
     assert len(shared) > 0  # the draw did make ids collide
-    ws = base / "ws"
-    shutil.copytree(lead_and_fleet_ws, ws)
-    lead, risk = _lists(lake, ws)
+    lead, risk = _lists(lake, _champions(api_workspace, base / "ws"))
     base_lead, base_risk = baseline
     pd.testing.assert_frame_equal(lead, base_lead, check_exact=False, rtol=1e-9)
     pd.testing.assert_frame_equal(risk, base_risk, check_exact=False, rtol=1e-9)
