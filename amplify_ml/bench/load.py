@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -191,6 +191,33 @@ def _no_pauses() -> Iterator[None]:
         gc.unfreeze()
 
 
+def _measure(
+    run: Coroutine[Any, Any, tuple[list[float], dict[int, int], int, list[str], float]],
+    *,
+    name: str,
+    shape: str,
+    target_rate: float | None,
+    concurrency: int,
+) -> LoadResult:
+    """Run one load coroutine (without pauses of our own) and describe what it measured."""
+    cpu0 = time.process_time()
+    with _no_pauses():
+        lat, statuses, errors, examples, elapsed = asyncio.run(run)
+    return LoadResult(
+        name=name,
+        shape=shape,
+        target_rate=target_rate,
+        concurrency=concurrency,
+        seconds=elapsed,
+        requests=len(lat),
+        errors=errors,
+        status_counts=statuses,
+        latencies_ms=np.asarray(lat),
+        client_cpu_seconds=time.process_time() - cpu0,
+        error_examples=examples,
+    )
+
+
 def _check(rate: float | None, seconds: float, concurrency: int) -> None:
     if rate is not None and not 0 < rate <= 20_000:
         raise InvalidRequestError(f"rate must be between 0 and 20000 requests/s, got {rate}")
@@ -260,24 +287,8 @@ def open_loop(
     """Send ``rate`` requests a second for ``seconds`` on a fixed schedule; ``requests(i)``
     gives the i-th request. Bounded: at most ``rate x seconds`` requests."""
     _check(rate, seconds, connections)
-    cpu0 = time.process_time()
-    with _no_pauses():
-        lat, statuses, errors, examples, elapsed = asyncio.run(
-            _open_loop(host, port, requests, rate, seconds, connections, headers or {}, timeout, ok)
-        )
-    return LoadResult(
-        name=name,
-        shape="open",
-        target_rate=rate,
-        concurrency=connections,
-        seconds=elapsed,
-        requests=len(lat),
-        errors=errors,
-        status_counts=statuses,
-        latencies_ms=np.asarray(lat),
-        client_cpu_seconds=time.process_time() - cpu0,
-        error_examples=examples,
-    )
+    run = _open_loop(host, port, requests, rate, seconds, connections, headers or {}, timeout, ok)
+    return _measure(run, name=name, shape="open", target_rate=rate, concurrency=connections)
 
 
 async def _closed_loop(
@@ -327,24 +338,8 @@ def closed_loop(
     """``concurrency`` clients, each sending its next request when the answer arrives, for
     ``seconds`` (at most :data:`MAX_REQUESTS` requests in all)."""
     _check(None, seconds, concurrency)
-    cpu0 = time.process_time()
-    with _no_pauses():
-        lat, statuses, errors, examples, elapsed = asyncio.run(
-            _closed_loop(host, port, requests, seconds, concurrency, headers or {}, timeout, ok)
-        )
-    return LoadResult(
-        name=name,
-        shape="closed",
-        target_rate=None,
-        concurrency=concurrency,
-        seconds=elapsed,
-        requests=len(lat),
-        errors=errors,
-        status_counts=statuses,
-        latencies_ms=np.asarray(lat),
-        client_cpu_seconds=time.process_time() - cpu0,
-        error_examples=examples,
-    )
+    run = _closed_loop(host, port, requests, seconds, concurrency, headers or {}, timeout, ok)
+    return _measure(run, name=name, shape="closed", target_rate=None, concurrency=concurrency)
 
 
 def cycle(reqs: Sequence[Request]) -> Callable[[int], Request]:

@@ -129,6 +129,31 @@ def _line(r: LoadResult) -> str:
     )
 
 
+def _online(
+    port: int,
+    request: tuple[str, str, bytes],
+    headers: dict[str, str],
+    *,
+    concurrency: int,
+    seconds: float,
+    name: str,
+) -> LoadResult:
+    """One online scoring request sent back to back: a second of warm-up, then measured."""
+    requests = cycle([request])
+    closed_loop("127.0.0.1", port, requests, seconds=1.0, concurrency=concurrency, headers=headers)
+    r = closed_loop(
+        "127.0.0.1",
+        port,
+        requests,
+        seconds=seconds,
+        concurrency=concurrency,
+        headers=headers,
+        name=name,
+    )
+    print(_line(r))
+    return r
+
+
 def run(
     workspace: Path,
     *,
@@ -209,20 +234,15 @@ def run(
             result["runs"].append(r.to_dict())
             print(_line(r))
         body = json.dumps({"rows": [row]}).encode()
-        online_req = cycle([("POST", f"/v1/models/{ONLINE_MODEL}/score", body)])
-        h = {**headers, "Content-Type": "application/json"}
-        closed_loop("127.0.0.1", port, online_req, seconds=1.0, concurrency=concurrency, headers=h)
-        ours = closed_loop(
-            "127.0.0.1",
+        ours = _online(
             port,
-            online_req,
-            seconds=online_seconds,
+            ("POST", f"/v1/models/{ONLINE_MODEL}/score", body),
+            {**headers, "Content-Type": "application/json"},
             concurrency=concurrency,
-            headers=h,
+            seconds=online_seconds,
             name="online amplify",
         )
         result["runs"].append(ours.to_dict())
-        print(_line(ours))
     theirs: LoadResult | None = None
     if mlflow_serve:
         port2 = _free_port()
@@ -244,20 +264,15 @@ def run(
         with _process(cmd, env, logs / "mlflow-serve.log") as proc:
             _wait(f"http://127.0.0.1:{port2}/ping", 180, proc, "mlflow models serve")
             body2 = json.dumps({"dataframe_records": [row]}).encode()
-            req2 = cycle([("POST", "/invocations", body2)])
-            h2 = {"Content-Type": "application/json"}
-            closed_loop("127.0.0.1", port2, req2, seconds=1.0, concurrency=concurrency, headers=h2)
-            theirs = closed_loop(
-                "127.0.0.1",
+            theirs = _online(
                 port2,
-                req2,
-                seconds=online_seconds,
+                ("POST", "/invocations", body2),
+                {"Content-Type": "application/json"},
                 concurrency=concurrency,
-                headers=h2,
+                seconds=online_seconds,
                 name="online mlflow serve",
             )
             result["runs"].append(theirs.to_dict())
-            print(_line(theirs))
     verdict: dict[str, Any] = {}
     top = [x for x in result["runs"] if x["name"] == f"lookup {max(rates):.0f}/s"]
     if top:
