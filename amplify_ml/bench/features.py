@@ -5,6 +5,12 @@ of the same feature sets (:class:`PandasFeatures`, below): load the tables, then
 cutoff filter the rows and group them. Its output must equal ours (floats to a relative
 1e-9); the benchmark fails otherwise. Each side runs in its own process for its own peak
 memory. At medium scale the baseline is expected to run out of memory and is not run.
+
+Timing: ``seconds`` (and the speed-up) is the build, from opening the lake to the last
+training set, on both sides: the library imports before it (Ibis and DuckDB for us, pandas
+for the baseline) and the Parquet writes for the comparison after each set are timed apart
+(``import_seconds``, ``write_seconds``); ``process_seconds`` is the child process's whole run
+and ``speedup_vs_pandas_whole_process`` its ratio.
 """
 
 from __future__ import annotations
@@ -828,15 +834,22 @@ class PandasFeatures:
 def _ours(
     lake_root: str, cutoffs: list[str], memory_limit: str, out_dir: str, write: bool = True
 ) -> dict[str, Any]:
-    """Our four training sets; written to ``out_dir`` only when the baseline will compare."""
+    """Our four training sets; written to ``out_dir`` only when the baseline will compare.
+
+    ``build_seconds`` runs from opening the lake to the last training set: the imports before
+    it and the writes for the comparison are timed apart (the baseline's likewise)."""
     import warnings
 
+    t0 = time.perf_counter()
     from amplify_ml.features import FeatureBuilder
     from amplify_ml.lake import Lake
 
+    imports = time.perf_counter() - t0
     warnings.simplefilter("ignore")
     rows = {}
     seconds = {}
+    writes = 0.0
+    t0 = time.perf_counter()
     with FeatureBuilder(Lake(lake_root), memory_limit=memory_limit) as fb:
         for m in MODELS:
             t = time.perf_counter()
@@ -844,25 +857,47 @@ def _ours(
             seconds[m] = round(time.perf_counter() - t, 2)
             rows[m] = len(df)
             if write:
+                t = time.perf_counter()
                 df.to_parquet(Path(out_dir) / f"ours-{m}.parquet")
+                writes += time.perf_counter() - t
             del df
-    return {"rows": rows, "seconds_per_model": seconds}
+    return {
+        "rows": rows,
+        "seconds_per_model": seconds,
+        "build_seconds": round(time.perf_counter() - t0 - writes, 2),
+        "import_seconds": round(imports, 2),
+        "write_seconds": round(writes, 2),
+    }
 
 
 def _baseline(lake_root: str, cutoffs: list[str], out_dir: str) -> dict[str, Any]:
+    """The pandas baseline's four training sets, written to ``out_dir``; timed as
+    :func:`_ours` (``load_seconds``, reading the lake into pandas, is part of the build)."""
+    t0 = time.perf_counter()
     from amplify_ml.features.cutoffs import as_cutoffs
 
-    t = time.perf_counter()
+    imports = time.perf_counter() - t0  # pandas and numpy came with this module
+    t0 = time.perf_counter()
     pf = PandasFeatures(lake_root)
-    load = round(time.perf_counter() - t, 2)
+    load = round(time.perf_counter() - t0, 2)
     rows, seconds = {}, {}
+    writes = 0.0
     for m in MODELS:
         t = time.perf_counter()
         df = pf.training_set(m, as_cutoffs(cutoffs))
         seconds[m] = round(time.perf_counter() - t, 2)
         rows[m] = len(df)
+        t = time.perf_counter()
         df.to_parquet(Path(out_dir) / f"pandas-{m}.parquet")
-    return {"rows": rows, "seconds_per_model": seconds, "load_seconds": load}
+        writes += time.perf_counter() - t
+    return {
+        "rows": rows,
+        "seconds_per_model": seconds,
+        "load_seconds": load,
+        "build_seconds": round(time.perf_counter() - t0 - writes, 2),
+        "import_seconds": round(imports, 2),
+        "write_seconds": round(writes, 2),
+    }
 
 
 def compare(ours: pd.DataFrame, baseline: pd.DataFrame, keys: list[str]) -> None:
@@ -935,7 +970,8 @@ def run(
         "repeat": repeat,
         "ours": {
             **ours["result"],
-            "seconds": round(ours["seconds"], 2),
+            "seconds": ours["result"]["build_seconds"],
+            "process_seconds": round(ours["seconds"], 2),
             "peak_mib": round(ours["peak_mib"]),
         },
     }
@@ -943,7 +979,8 @@ def run(
         bl = _best(repeat, _baseline, str(lake_root), cutoffs, str(out_dir))
         result["pandas"] = {
             **bl["result"],
-            "seconds": round(bl["seconds"], 2),
+            "seconds": bl["result"]["build_seconds"],
+            "process_seconds": round(bl["seconds"], 2),
             "peak_mib": round(bl["peak_mib"]),
         }
         from amplify_ml.features.graph import REGISTRY
@@ -957,7 +994,10 @@ def run(
                 keys,
             )
         result["equal_output"] = True
-        result["speedup_vs_pandas"] = round(bl["seconds"] / ours["seconds"], 1)
+        result["speedup_vs_pandas"] = round(
+            result["pandas"]["seconds"] / result["ours"]["seconds"], 1
+        )
+        result["speedup_vs_pandas_whole_process"] = round(bl["seconds"] / ours["seconds"], 1)
         result["memory_ratio_vs_pandas"] = round(ours["peak_mib"] / bl["peak_mib"], 2)
     elif baseline is False:
         result["pandas"] = {"skipped": "not run: --no-baseline"}
@@ -978,7 +1018,9 @@ def run(
         b = result["pandas"]
         print(
             f"pandas baseline: {b['seconds']} s, peak {b['peak_mib']} MiB; output equal; "
-            f"{result['speedup_vs_pandas']}x faster, {result['memory_ratio_vs_pandas']}x the memory"
+            f"{result['speedup_vs_pandas']}x faster, {result['memory_ratio_vs_pandas']}x the memory "
+            f"(whole processes with imports and writes: {o['process_seconds']} s vs "
+            f"{b['process_seconds']} s, {result['speedup_vs_pandas_whole_process']}x)"
         )
     else:
         print("pandas baseline: " + result["pandas"]["skipped"])
@@ -990,10 +1032,13 @@ def _best(repeat: int, target: Any, *args: Any) -> dict[str, Any]:
     """The fastest of ``repeat`` runs (wall time is noisy on a shared machine), with the
     highest peak memory of them all and every run's seconds."""
     runs = [measure(target, *args) for _ in range(max(1, repeat))]
-    best = dict(min(runs, key=lambda r: r["seconds"]))
+    best = dict(min(runs, key=lambda r: r["result"]["build_seconds"]))
     best["peak_mib"] = max(r["peak_mib"] for r in runs)
     if len(runs) > 1:
-        best["result"] = {**best["result"], "runs_seconds": [round(r["seconds"], 2) for r in runs]}
+        best["result"] = {
+            **best["result"],
+            "runs_build_seconds": [r["result"]["build_seconds"] for r in runs],
+        }
     return best
 
 
