@@ -971,23 +971,24 @@ def score(
     as_json: AsJson = False,
 ) -> None:
     """Score with each model's champion; tables go to <workspace>/scores/<model>/."""
-    from amplify_ml.scoring.score import score as score_model
+    from amplify_ml.scoring.score import score_all
 
     names = _models_arg(models, all_models)
     ws = _workspace(workspace)
     lake = _lake_or_exit(ws)
     done = []
     try:
-        for name in names:
-            r = score_model(
-                name,
-                lake,
-                workspace=ws,
-                as_of=as_of,
-                engine=engine,
-                memory_limit=get_settings().duckdb_memory_limit,
-            )
-            done.append(r)
+        # one feature session for all of them: what the models share is computed once
+        done = score_all(
+            names,
+            lake,
+            workspace=ws,
+            as_of=as_of,
+            engine=engine,
+            memory_limit=get_settings().duckdb_memory_limit,
+        )
+        for r in done:
+            name = r.model
             if not as_json:
                 out.print(
                     f"{name}: {r.rows:,} rows as of {r.as_of} with version {r.version} "

@@ -75,12 +75,7 @@ class _FrameMixin:
                 or isinstance(X[c].dtype, pd.CategoricalDtype)
                 or pd.api.types.is_string_dtype(X[c].dtype)
             }
-        missing = [c for c in self.feature_names_in_ if c not in X.columns]
-        if missing:
-            raise InvalidRequestError(
-                f"X lacks feature columns the model was trained with: {', '.join(missing[:10])}"
-                + (f" (+{len(missing) - 10} more)" if len(missing) > 10 else "")
-            )
+        self._check_columns(X)
         # one new frame from the columns, converted only where needed (a float column is
         # passed through): this runs for every prediction, so it must not copy the frame
         cols: dict[str, Any] = {}
@@ -98,6 +93,49 @@ class _FrameMixin:
             else:
                 cols[c] = pd.to_numeric(col, errors="coerce").astype("float64")
         return pd.DataFrame(cols, index=X.index, copy=False)
+
+    def _check_columns(self, X: pd.DataFrame) -> None:
+        missing = [c for c in self.feature_names_in_ if c not in X.columns]
+        if missing:
+            raise InvalidRequestError(
+                f"X lacks feature columns the model was trained with: {', '.join(missing[:10])}"
+                + (f" (+{len(missing) - 10} more)" if len(missing) > 10 else "")
+            )
+
+    def _matrix(self, X: pd.DataFrame) -> np.ndarray:
+        """The features of ``X`` as one float64 matrix for prediction, laid out as
+        :meth:`TimeCalibratedClassifier.predict_proba_matrix` takes it (categorical columns as
+        the index of the value in ``categories_``, NaN when missing or unseen): what LightGBM
+        would make of the prepared frame itself, in one copy per column. Column-major, which
+        LightGBM reads without copying it again."""
+        if not isinstance(X, pd.DataFrame):
+            raise InvalidRequestError("X must be a pandas DataFrame with named feature columns")
+        self._check_columns(X)
+        names = self.feature_names_in_
+        dtypes = X.dtypes
+        M = np.empty((len(X), len(names)), dtype=np.float64, order="F")
+        for j, c in enumerate(names):
+            cats = self.categories_.get(c)
+            dt = dtypes[c]
+            if cats is not None:
+                # factorise once, then look up the few distinct values (not every row)
+                codes, uniques = pd.factorize(X[c], use_na_sentinel=True)
+                where = cats.get_indexer(pd.Index(uniques).astype(str)).astype(np.float64)
+                where[where < 0] = np.nan  # unseen: missing
+                M[:, j] = (
+                    np.where(codes >= 0, where[np.maximum(codes, 0)], np.nan)
+                    if len(where)
+                    else np.nan
+                )
+            elif dt in (np.float64, np.int64, np.bool_, np.int32, np.float32):
+                M[:, j] = X[c].to_numpy()
+            elif pd.api.types.is_bool_dtype(dt) or pd.api.types.is_numeric_dtype(dt):
+                M[:, j] = X[c].to_numpy(dtype=np.float64, na_value=np.nan)
+            else:
+                M[:, j] = pd.to_numeric(X[c], errors="coerce").to_numpy(
+                    dtype=np.float64, na_value=np.nan
+                )
+        return M
 
     def _check_matrix(self, M: np.ndarray) -> np.ndarray:
         M = np.asarray(M, dtype=np.float64)
@@ -180,14 +218,18 @@ class TimeCalibratedClassifier(_FrameMixin, ClassifierMixin, BaseEstimator):
 
     def predict_raw(self, X: pd.DataFrame) -> np.ndarray:
         """Uncalibrated scores of the booster."""
-        return self.booster_.predict(
-            self._prepare(X, fitting=False), num_iteration=self.best_iteration_
-        )
+        return self.booster_.predict(self._matrix(X), num_iteration=self.best_iteration_)
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         """Calibrated probabilities, shape (n, 2)."""
-        p = np.clip(self.calibrator_.predict(self.predict_raw(X)), 0.0, 1.0)
+        p = self._calibrate(self.predict_raw(X))
         return np.column_stack([1 - p, p])
+
+    def _calibrate(self, raw: np.ndarray) -> np.ndarray:
+        """The isotonic step as ``np.interp`` (equal to the calibrator's ``predict`` with
+        ``out_of_bounds="clip"``, without its input checks)."""
+        cal = self.calibrator_
+        return np.clip(np.interp(raw, cal.X_thresholds_, cal.y_thresholds_), 0.0, 1.0)
 
     def predict_proba_matrix(self, M: np.ndarray) -> np.ndarray:
         """Calibrated probabilities of the positive class, shape (n,), from a float matrix: one
@@ -198,8 +240,7 @@ class TimeCalibratedClassifier(_FrameMixin, ClassifierMixin, BaseEstimator):
         raw = self.booster_.predict(
             self._check_matrix(M), num_iteration=self.best_iteration_, num_threads=1
         )
-        cal = self.calibrator_
-        return np.clip(np.interp(raw, cal.X_thresholds_, cal.y_thresholds_), 0.0, 1.0)
+        return self._calibrate(raw)
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
@@ -207,7 +248,7 @@ class TimeCalibratedClassifier(_FrameMixin, ClassifierMixin, BaseEstimator):
     def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
         """SHAP values per feature (TreeSHAP from LightGBM, log-odds scale) and the bias."""
         contrib = self.booster_.predict(
-            self._prepare(X, fitting=False), num_iteration=self.best_iteration_, pred_contrib=True
+            self._matrix(X), num_iteration=self.best_iteration_, pred_contrib=True
         )
         return pd.DataFrame(contrib, columns=[*self.feature_names_in_, "_bias"], index=X.index)
 
@@ -317,7 +358,7 @@ class CensoredQuantileRegressor(_FrameMixin, RegressorMixin, BaseEstimator):
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         """Predicted quantiles, shape (n, len(quantiles)), non-decreasing along each row."""
-        return self._quantiles(self._prepare(X, fitting=False))
+        return self._quantiles(self._matrix(X))
 
     def predict_matrix(self, M: np.ndarray) -> np.ndarray:
         """:meth:`predict` from a float matrix laid out as for
@@ -354,7 +395,7 @@ class CensoredQuantileRegressor(_FrameMixin, RegressorMixin, BaseEstimator):
     def contributions(self, X: pd.DataFrame, quantile: float = 0.5) -> pd.DataFrame:
         """SHAP values of the ``quantile`` model, in days."""
         contrib = self.boosters_[quantile].predict(
-            self._prepare(X, fitting=False),
+            self._matrix(X),
             num_iteration=self.best_iterations_[quantile],
             pred_contrib=True,
         )

@@ -66,6 +66,13 @@ class Champion:
         """The fitted amplify estimator inside the pyfunc (for SHAP reasons)."""
         return self.pyfunc.unwrap_python_model().estimator
 
+    def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """The pyfunc's predictions for a feature frame, in process: the champion's own
+        checks apply (every trained feature present, types converted once, unseen categories
+        missing); MLflow's signature enforcement, a second conversion of every column, is
+        skipped (the frame comes from the model's own feature set)."""
+        return self.pyfunc.unwrap_python_model().predict(None, frame)
+
 
 def champion(model: str, workspace: str | Path) -> Champion:
     """The champion of ``model`` in the workspace's MLflow store (a clear error if none)."""
@@ -158,7 +165,7 @@ def score(
     if engine == "spark":
         preds = _spark_predict(ch, frame, meta.features, spark)
     else:
-        preds = ch.pyfunc.predict(frame[meta.features]) if len(frame) else _empty(ch.task)
+        preds = ch.predict(frame[meta.features]) if len(frame) else _empty(ch.task)
     t2 = time.perf_counter()
     out = frame[keys].copy()
     out.insert(len(keys), "as_of", pd.Timestamp(day))
@@ -168,6 +175,40 @@ def score(
     out["run_id"] = ch.run_id
     path = _write(out, workspace, model, day, ch.version) if write else None
     return ScoreResult(model, day, ch.version, out, path, t1 - t0, t2 - t1)
+
+
+def score_all(
+    models: Sequence[str],
+    lake: Lake,
+    *,
+    workspace: str | Path,
+    as_of: str | date | None = None,
+    partners: Sequence[str] | None = None,
+    engine: str = "duckdb",
+    spark: Any | None = None,
+    memory_limit: str | None = None,
+) -> list[ScoreResult]:
+    """:func:`score` for several models in one feature session: what the models share (page
+    readings, supply levels, the install base at the date) is computed once."""
+    with FeatureBuilder(
+        lake,
+        engine=engine,
+        partners=partners,
+        spark=spark,
+        memory_limit=memory_limit,  # type: ignore[arg-type]
+    ) as fb:
+        return [
+            score(
+                m,
+                lake,
+                workspace=workspace,
+                as_of=as_of,
+                engine=engine,
+                spark=spark,
+                builder=fb,
+            )
+            for m in models
+        ]
 
 
 def _empty(task: str) -> pd.DataFrame:

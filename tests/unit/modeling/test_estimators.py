@@ -171,3 +171,41 @@ def test_matrix_fast_path_equals_the_frame_path() -> None:
     frame = reg.predict_frame(Xq.head(50))
     assert np.allclose(q, frame[reg.quantile_columns].to_numpy(), rtol=0, atol=1e-12)
     assert (reg.beyond_window(q) == frame["beyond_window"].to_numpy()).all()
+
+
+def test_predictions_equal_lightgbms_own_reading_of_the_frame_for_every_column_type() -> None:
+    """predict_proba builds the float matrix itself (one copy per column); LightGBM's own
+    conversion of the prepared frame (categories, nullable ints, booleans, strings) and the
+    calibrator's own predict must give exactly the same probabilities."""
+    rng = np.random.default_rng(3)
+    n = 1500
+    X = pd.DataFrame(
+        {
+            "x1": rng.normal(size=n),
+            "count": pd.array(rng.integers(0, 5, n), dtype="Int64"),
+            "flag": rng.uniform(size=n) < 0.3,
+            "kind": pd.array(rng.choice(["a", "b", "c"], n), dtype="str"),
+            "obj": pd.Series(rng.choice(["u", "v"], n), dtype=object),
+            "small": rng.integers(0, 3, n).astype("int32"),
+        }
+    )
+    y = (rng.uniform(size=n) < 1 / (1 + np.exp(-(X["x1"] + (X["kind"] == "b"))))).astype(int)
+    cutoff = np.repeat(pd.date_range("2025-01-01", periods=5, freq="MS"), n // 5)
+    model = TimeCalibratedClassifier(n_estimators=40).fit(X, y, time=cutoff)
+    rows = X.iloc[:200].copy()
+    rows.loc[rows.index[:5], "kind"] = "unseen"
+    rows.loc[rows.index[5:10], "kind"] = None
+    rows.loc[rows.index[10:15], "count"] = pd.NA
+    rows.loc[rows.index[15:20], "x1"] = np.nan
+    rows = rows[list(reversed(rows.columns))].assign(extra="ignored")  # order and extras
+    own = model.booster_.predict(
+        model._prepare(rows, fitting=False), num_iteration=model.best_iteration_
+    )
+    assert np.array_equal(model.predict_raw(rows), own)
+    expected = np.clip(model.calibrator_.predict(own), 0.0, 1.0)
+    assert np.allclose(model.predict_proba(rows)[:, 1], expected, rtol=0, atol=1e-15)
+    M = model._matrix(rows)
+    assert M.flags["F_CONTIGUOUS"] and M.shape == (200, 6)
+    assert np.isnan(M[:10, model.feature_names_in_.index("kind")]).all()
+    with pytest.raises(InvalidRequestError, match=r"lacks feature columns.*small"):
+        model.predict_proba(rows.drop(columns="small"))
