@@ -1280,12 +1280,18 @@ def bench_features(
 def bench_scoring(
     scale: Annotated[str, typer.Option(help="World scale: tiny, small or medium.")] = "small",
     seed: Annotated[int, typer.Option(help="Random seed of the worlds.")] = 7,
-    spark: Annotated[bool, typer.Option("--spark", help="Also time spark_udf (local).")] = False,
-    repeat: Annotated[int, typer.Option(help="Runs of each timing; the fastest counts.")] = 3,
+    spark: Annotated[
+        bool,
+        typer.Option("--spark", help="Also time spark_udf and Spark end to end (local[2])."),
+    ] = False,
+    repeat: Annotated[
+        int, typer.Option(help="Interleaved rounds of the timings; the fastest counts.")
+    ] = 7,
     memory_limit: Annotated[str, typer.Option(help="DuckDB's memory cap.")] = "3GB",
     workspace: Workspace = None,
 ) -> None:
-    """Rows scored per second per model, embedded (and Spark) next to Booster.predict."""
+    """Rows scored per second per model, embedded (and Spark) next to Booster.predict on the
+    same rows, and the four models end to end as amplify score --all runs them."""
     from amplify_ml.bench.scoring import run
 
     run(

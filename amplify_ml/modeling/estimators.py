@@ -112,8 +112,9 @@ class _FrameMixin:
             raise InvalidRequestError("X must be a pandas DataFrame with named feature columns")
         self._check_columns(X)
         names = self.feature_names_in_
-        dtypes = X.dtypes
+        dtypes = dict(zip(X.columns, X.dtypes, strict=True))  # (a Series lookup per column is slow)
         M = np.empty((len(X), len(names)), dtype=np.float64, order="F")
+        plain: list[int] = []
         for j, c in enumerate(names):
             cats = self.categories_.get(c)
             dt = dtypes[c]
@@ -128,13 +129,19 @@ class _FrameMixin:
                     else np.nan
                 )
             elif dt in (np.float64, np.int64, np.bool_, np.int32, np.float32):
-                M[:, j] = X[c].to_numpy()
+                plain.append(j)  # copied in one block below (a Series per column is slow)
             elif pd.api.types.is_bool_dtype(dt) or pd.api.types.is_numeric_dtype(dt):
                 M[:, j] = X[c].to_numpy(dtype=np.float64, na_value=np.nan)
             else:
                 M[:, j] = pd.to_numeric(X[c], errors="coerce").to_numpy(
                     dtype=np.float64, na_value=np.nan
                 )
+        if plain:
+            block = X[[names[j] for j in plain]].to_numpy(dtype=np.float64)
+            if len(plain) == len(names):
+                M[:] = block
+            else:
+                M[:, plain] = block
         return M
 
     def _check_matrix(self, M: np.ndarray) -> np.ndarray:
