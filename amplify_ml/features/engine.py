@@ -256,8 +256,13 @@ class SparkEngine(Engine):
                 self.spark.catalog.dropTempView(name)
 
 
-def spark_session(master: str = "local[2]", *, shuffle_partitions: int = 4) -> Any:
+def spark_session(
+    master: str = "local[2]", *, shuffle_partitions: int = 4, driver_memory: str | None = None
+) -> Any:
     """A local Spark session set up for the builders (UTC, no UI, loopback driver).
+
+    ``driver_memory`` (local mode: the whole JVM; default ``$AMPLIFY_SPARK_DRIVER_MEMORY`` or
+    4g) only applies when this call starts the JVM.
 
     In production, pass your own session (``spark=``) with ``spark.sql.session.timeZone=UTC``.
     Launching Spark here may need ``SPARK_LOCAL_IP=127.0.0.1`` in the environment.
@@ -283,6 +288,10 @@ def spark_session(master: str = "local[2]", *, shuffle_partitions: int = 4) -> A
         .config("spark.sql.shuffle.partitions", str(shuffle_partitions))
         .config("spark.sql.adaptive.enabled", "true")
         .config("spark.ui.showConsoleProgress", "false")
+        .config(
+            "spark.driver.memory",
+            driver_memory or os.environ.get("AMPLIFY_SPARK_DRIVER_MEMORY", "4g"),
+        )
         .getOrCreate()
     )
 
