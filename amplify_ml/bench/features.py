@@ -841,6 +841,8 @@ def _ours(
     import warnings
 
     t0 = time.perf_counter()
+    import ibis.backends.duckdb  # noqa: F401 - Ibis loads its backend at the first connection
+
     from amplify_ml.features import FeatureBuilder
     from amplify_ml.lake import Lake
 
