@@ -26,6 +26,7 @@ from __future__ import annotations
 import re
 import shutil
 import tempfile
+import weakref
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -379,6 +380,8 @@ class PackValidator:
         if memory_limit:
             self.con.execute(f"SET memory_limit = {_lit(memory_limit)}")
         self._scratch = Path(tempfile.mkdtemp(prefix="amplify-validate-"))
+        # removed at close, or when a validator nobody closed is collected (or at exit)
+        self._remove_scratch = weakref.finalize(self, shutil.rmtree, str(self._scratch), True)
         self.con.execute(f"SET temp_directory = {_lit(str(self._scratch / 'spill'))}")
         self.report = ValidationReport(pack.path.name, pack.path, pack.source)
         self._typed: set[str] = set()
@@ -393,7 +396,7 @@ class PackValidator:
     def close(self) -> None:
         if self._own_con:
             self.con.close()
-        shutil.rmtree(self._scratch, ignore_errors=True)
+        self._remove_scratch()
 
     def __enter__(self) -> PackValidator:
         return self

@@ -17,6 +17,7 @@ import sys
 import tempfile
 import uuid
 import warnings
+import weakref
 from collections.abc import Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -135,6 +136,8 @@ class DuckDBEngine(Engine):
         self._n_tables = 0
         self._temp_tables: list[str] = []
         self._tmp = tempfile.mkdtemp(prefix="amplify-duckdb-")
+        # removed at close, or when an engine nobody closed is collected (or at exit)
+        self._remove_tmp = weakref.finalize(self, shutil.rmtree, self._tmp, True)
         config: dict[str, Any] = {
             "memory_limit": memory_limit or DEFAULT_MEMORY_LIMIT,
             "temp_directory": self._tmp,
@@ -198,7 +201,7 @@ class DuckDBEngine(Engine):
         try:
             self.con.disconnect()
         finally:
-            shutil.rmtree(self._tmp, ignore_errors=True)
+            self._remove_tmp()
 
 
 class SparkEngine(Engine):

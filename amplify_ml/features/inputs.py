@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,6 +59,11 @@ class Inputs:
     source: str
     _tmp: str | None = None
     _columns: dict[tuple[str, str], list[str]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # the in-memory tables' folder goes at close, or when the inputs are collected
+        if self._tmp:
+            weakref.finalize(self, shutil.rmtree, self._tmp, True)
 
     @classmethod
     def from_lake(cls, lake: Lake, partners: Sequence[str] | None = None) -> Inputs:

@@ -321,3 +321,27 @@ def test_cutoff_ranges_expand_to_month_starts() -> None:
         expand_cutoffs(["2025-05-01:2025-01-01"])
     with pytest.raises(InvalidRequestError, match="not a date"):
         expand_cutoffs(["2025-13-01"])
+
+
+def test_scratch_folders_go_even_when_nobody_closes_the_builder(lake: Lake) -> None:
+    """The DuckDB spill folder and the in-memory tables' folder are removed at close, and
+    also when a builder (or engine) that was never closed is collected."""
+    import gc
+    from pathlib import Path as P
+
+    from amplify_ml.features import FeatureBuilder
+    from amplify_ml.features.engine import DuckDBEngine
+
+    engine = DuckDBEngine()
+    spill = P(engine._tmp)
+    assert spill.is_dir()
+    del engine
+    gc.collect()
+    assert not spill.exists()
+
+    fb = FeatureBuilder({"partners": pd.DataFrame({"partner_id": ["P1"]})})
+    folders = [P(fb.engine._tmp), P(str(fb.inputs._tmp))]
+    assert all(f.is_dir() for f in folders)
+    del fb
+    gc.collect()
+    assert not any(f.exists() for f in folders)
