@@ -535,6 +535,24 @@ def _login_page(
     return _secure(response)
 
 
+@dataclass(frozen=True)
+class _Refused:
+    """The caller of a refused login, for the audit."""
+
+    key_id: str
+    role: str = "none"
+    partner_id: str | None = None
+
+
+_KEY_ID = re.compile(r"[A-Za-z0-9_-]{1,40}")
+
+
+def _typed_key_id(key: str) -> str:
+    """The key id part of what was typed (before the dot), or ``-`` when it is not one."""
+    head = key.split(".", 1)[0]
+    return head if "." in key and _KEY_ID.fullmatch(head) else "-"
+
+
 @router.post("/login")
 async def login(request: Request) -> Response:
     """Check the key and keep it in an HttpOnly, SameSite=Strict cookie."""
@@ -557,6 +575,11 @@ async def login(request: Request) -> Response:
             status=exc.http_status,
         )
     if caller is None:
+        # a refused login is audited like a refused API call: the key id typed, never the
+        # secret, so repeated guesses show in the audit
+        await run_in_threadpool(
+            source.audit, _Refused(_typed_key_id(key)), "POST /pages/login", None, 401
+        )
         return _login_page(
             request,
             next=target,

@@ -6,6 +6,7 @@ import csv
 import io
 from collections.abc import Callable, Sequence
 from html.parser import HTMLParser
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -141,15 +142,20 @@ def test_login_over_https_sets_a_secure_cookie(source: FramePageSource) -> None:
     assert "Secure" in r.headers["set-cookie"]
 
 
+WRONG = "That key is not valid (unknown or revoked). Check it and try again."
+
+
 @pytest.mark.parametrize(
-    ("key", "problem"),
+    ("key", "problem", "audited"),
     [
-        ("not-a-key", "That key is not valid (unknown or revoked). Check it and try again."),
-        ("   ", "Enter your API key."),
+        # a refused login is audited with the key id typed, never the secret
+        ("not-a-key", WRONG, [("-", "POST /pages/login", None, 401)]),
+        ("k_p001.wrong-secret", WRONG, [("k_p001", "POST /pages/login", None, 401)]),
+        ("   ", "Enter your API key.", []),
     ],
 )
 def test_a_wrong_or_empty_key_shows_the_form_again_with_401(
-    source: FramePageSource, key: str, problem: str
+    source: FramePageSource, key: str, problem: str, audited: list[tuple[Any, ...]]
 ) -> None:
     r = TestClient(page_app(source)).post(
         "/pages/login", data={"key": key, "next": "/pages/fleet"}, follow_redirects=False
@@ -157,9 +163,10 @@ def test_a_wrong_or_empty_key_shows_the_form_again_with_401(
     assert r.status_code == 401
     assert f'<p class="problem" role="alert">{problem}</p>' in r.text
     assert "set-cookie" not in r.headers
-    assert "not-a-key" not in r.text  # the key typed is never echoed
+    assert "not-a-key" not in r.text and "wrong-secret" not in r.text  # never echoed
     assert 'name="next" value="/pages/fleet"' in r.text
-    assert source.audits == []
+    assert source.audits == audited
+    assert "wrong-secret" not in repr(source.audits)
 
 
 @pytest.mark.parametrize(
