@@ -14,7 +14,7 @@ from amplify_ml.errors import NotFoundError
 from amplify_ml.lake import Lake
 from amplify_ml.modeling.spec import load_model_spec
 from amplify_ml.modeling.train import train
-from amplify_ml.scoring.score import read_scores, score
+from amplify_ml.scoring.score import champion, read_scores, score, score_all
 
 
 @pytest.fixture(scope="module")
@@ -44,6 +44,27 @@ def test_scores_cover_the_fleet_alive_at_the_date_with_the_champions_version(
     assert str(df["as_of"].iloc[0].date()) == "2026-06-30"
     one = read_scores(scored_ws, "device_failure", partners=["P001"])
     assert set(one["partner_id"]) == {"P001"} and 0 < len(one) < len(df)
+
+
+def test_scoring_several_models_in_one_session_equals_scoring_each_alone(
+    tiny_lake: Lake, scored_ws: Path
+) -> None:
+    """amplify score --all shares one feature session; the tables must not depend on it, and
+    the batch path (no MLflow signature enforcement) must equal MLflow's pyfunc."""
+    alone = score("device_failure", tiny_lake, workspace=scored_ws, write=False)
+    (together,) = score_all(["device_failure"], tiny_lake, workspace=scored_ws)
+    assert together.path is not None
+    assert together.frame.equals(alone.frame)
+    ch = champion("device_failure", scored_ws)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from amplify_ml.features import FeatureBuilder
+
+        with FeatureBuilder(tiny_lake) as fb:
+            frame, meta = fb.feature_frame("device_failure", as_of=alone.as_of)
+    via_mlflow = ch.pyfunc.predict(frame[meta.features])["probability"].to_numpy()
+    assert np.array_equal(ch.predict(frame[meta.features])["probability"].to_numpy(), via_mlflow)
+    assert np.array_equal(alone.frame["probability"].to_numpy(), via_mlflow)
 
 
 def test_no_champion_and_no_scores_say_what_to_run(tiny_lake: Lake, tmp_path: Path) -> None:
