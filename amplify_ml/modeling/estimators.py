@@ -85,7 +85,9 @@ class _FrameMixin:
             if cats is not None:
                 if not pd.api.types.is_string_dtype(col.dtype) or col.dtype == object:
                     col = col.astype("string")
-                cols[c] = pd.Categorical(col, categories=cats)  # unseen categories: missing
+                # unseen categories: missing (masked first: pandas deprecates building a
+                # Categorical from values outside its categories)
+                cols[c] = pd.Categorical(col.where(col.isin(cats)), categories=cats)
             elif col.dtype == np.float64:
                 cols[c] = col
             elif pd.api.types.is_bool_dtype(col.dtype) or pd.api.types.is_numeric_dtype(col.dtype):
