@@ -667,8 +667,14 @@ class PandasFeatures:
         r = r.reindex(rl.index)
         r["per_day"] = (r["delta"] / r["gap"]).where(r["gap"] > 0)
         r["per_day_long"] = (season * rl["delta"] / rl["gap"]).where(rl["gap"] > 0)
+        fleet_long = pg["delta"].sum() / pg["gap"].sum()
+        r["vs_fleet"] = (rl["delta"] / rl["gap"] / fleet_long).where(
+            (rl["gap"] > 0) & (fleet_long > 0)
+        )
         df = df.merge(
-            r[["per_day", "per_day_long"]].reset_index(), on=["partner_id", "device_id"], how="left"
+            r[["per_day", "per_day_long", "vs_fleet"]].reset_index(),
+            on=["partner_id", "device_id"],
+            how="left",
         )
         df = df.merge(self.previous_cartridge(c, since, thr), on=DC, how="left")
         used, pages = df["v0"] - df["v1"], df["p1"] - df["p0"]
@@ -696,6 +702,37 @@ class PandasFeatures:
         out[f"supply_days_to_threshold_by_prev_{long}d_seasonal"] = (
             by_prev / df["per_day_long"]
         ).where(df["per_day_long"] > 0)
+        if s.get("calendar", False):
+            out[f"telemetry_pages_vs_fleet_{long}d"] = df["vs_fleet"]
+            out["supply_days_to_threshold_est_calendar"] = self.days_by_calendar(
+                c, (to_go / df["vs_fleet"]).to_numpy(float), fleet_long
+            )
+        return out
+
+    def days_by_calendar(self, c: int, need: np.ndarray, fleet_long: float) -> np.ndarray:
+        """Days until the fleet's pages a device-day in the 52 weeks after the cutoff's date a
+        year earlier (weeks without readings at ``fleet_long``) add up to ``need``."""
+        pg = self.pages[
+            self.pages["delta"].notna()
+            & (self.pages["day"] > c - 365)
+            & (self.pages["day"] <= c - 365 + 7 * 52)
+        ]
+        week = (pg["day"] - (c - 365) - 1) // 7 + 1
+        g = pg.groupby(week)[["delta", "gap"]].sum().reindex(range(1, 53))
+        rate = (g["delta"] / g["gap"]).where(g["gap"] > 0).fillna(fleet_long).to_numpy(float)
+        hi = np.cumsum(7.0 * rate)
+        lo = hi - 7.0 * rate
+        out = np.full(len(need), 365.0)
+        for i, n in enumerate(need):
+            if not np.isfinite(n):
+                out[i] = np.nan
+            elif n <= 0:
+                out[i] = 0.0
+            else:
+                k = np.flatnonzero((n > lo) & (n <= hi))
+                if len(k):
+                    w = k[0]
+                    out[i] = 7.0 * w + 7.0 * (n - lo[w]) / (hi[w] - lo[w])
         return out
 
     def previous_cartridge(self, c: int, since: pd.DataFrame, thr: float) -> pd.DataFrame:

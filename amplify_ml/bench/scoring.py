@@ -136,7 +136,7 @@ def run(
         boosters = (
             [(est.booster_, est.best_iteration_)]
             if hasattr(est, "booster_")
-            else [(est.boosters_[q], est.best_iterations_[q]) for q in est.quantiles]
+            else [(b, est.best_iterations_[q]) for q, b in est.boosters_.items()]
         )
         timings = {
             # the floor: LightGBM alone on a ready float matrix

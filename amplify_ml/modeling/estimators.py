@@ -276,16 +276,49 @@ def censoring_survival(days: np.ndarray, censored: np.ndarray) -> tuple[np.ndarr
     return times, np.array(out)
 
 
-class CensoredQuantileRegressor(_FrameMixin, RegressorMixin, BaseEstimator):
-    """LightGBM quantile models of days-to-event, with censored rows kept, not dropped.
+def censored_quantile(values: np.ndarray, censored: np.ndarray, q: float) -> float:
+    """The ``q`` quantile of right-censored values (Kaplan-Meier): the smallest value v with
+    P(X <= v) >= q, or +inf when the censoring leaves that quantile unknown."""
+    order = np.argsort(values, kind="stable")
+    v, c = values[order], censored[order]
+    s, n = 1.0, len(v)
+    i = 0
+    while i < n:
+        j = i
+        while j < n and v[j] == v[i]:
+            j += 1
+        events = int((~c[i:j]).sum())
+        if events:
+            s *= 1.0 - events / (n - i)
+            if 1.0 - s >= q - 1e-12:
+                return float(v[i])
+        i = j
+    return float("inf")
 
-    The quantile loss depends only on the sign of (y - q), so a row censored at the end of
-    the window (the event not seen by day W) is exact information for every quantile below
-    W: it is kept with target W. A row censored earlier (device retired, data ended) is left
-    out and the observed rows are weighted by 1 / G(T-), the inverse probability of not
-    being censored early by their event time (Kaplan-Meier, floored at
-    ``min_censoring_survival``). Quantiles beyond the window cannot be learnt: predictions
-    are capped at W and flagged by :meth:`predict_frame`.
+
+class CensoredQuantileRegressor(_FrameMixin, RegressorMixin, BaseEstimator):
+    """Days-to-event quantiles: a LightGBM median model, and the other quantiles from its
+    out-of-fold errors; censored rows are kept, not dropped.
+
+    Median. The quantile loss depends only on the sign of (y - q), so a row censored at the
+    end of the window (the event not seen by day W) is exact information for the median
+    wherever it lies below W: it is kept with target W. A row censored earlier (device
+    retired, data ended) is left out of the fit and the observed rows are weighted by
+    1 / G(T-), the inverse probability of not being censored early by their event time
+    (Kaplan-Meier, floored at ``min_censoring_survival``). With ``log_target`` the booster
+    learns log-days (a quantile is unchanged by a monotone transform; errors become
+    relative, as a slope's are). It is early-stopped on the last ``validation_fraction`` of
+    the cutoffs, then refitted on every row with the iterations found.
+
+    Other quantiles. Every cutoff's rows are predicted by a median model fitted without that
+    cutoff (``n_folds`` groups of cutoffs, interleaved in time so that each spans the
+    seasons); the errors log(outcome) - prediction are grouped into ``n_bins`` bins of the
+    prediction, and a quantile q of a row is its median times exp(the q quantile of its bin's
+    errors), Kaplan-Meier over the censored rows (every censored row, at the days it was
+    followed). So the intervals are as wide as the model's errors were on cutoffs it had not
+    seen. Where the censoring leaves a quantile unknown (too many of the bin's outcomes came
+    after the window), that quantile is beyond the window. Predictions are capped at W and
+    flagged by :meth:`predict_frame`.
     """
 
     def __init__(
@@ -295,6 +328,9 @@ class CensoredQuantileRegressor(_FrameMixin, RegressorMixin, BaseEstimator):
         n_estimators: int = 500,
         early_stopping_rounds: int = 50,
         validation_fraction: float = 0.25,
+        n_folds: int = 4,
+        n_bins: int = 4,
+        log_target: bool = True,
         min_censoring_survival: float = 0.05,
         random_state: int = 0,
     ) -> None:
@@ -303,8 +339,17 @@ class CensoredQuantileRegressor(_FrameMixin, RegressorMixin, BaseEstimator):
         self.n_estimators = n_estimators
         self.early_stopping_rounds = early_stopping_rounds
         self.validation_fraction = validation_fraction
+        self.n_folds = n_folds
+        self.n_bins = n_bins
+        self.log_target = log_target
         self.min_censoring_survival = min_censoring_survival
         self.random_state = random_state
+
+    def _to_target(self, days: np.ndarray) -> np.ndarray:
+        return np.log(np.maximum(days, 0.5)) if self.log_target else days
+
+    def _from_target(self, t: np.ndarray) -> np.ndarray:
+        return np.exp(np.minimum(t, 50.0)) if self.log_target else t
 
     def fit(
         self,
@@ -328,6 +373,8 @@ class CensoredQuantileRegressor(_FrameMixin, RegressorMixin, BaseEstimator):
             )
         if (~c).sum() < 20:
             raise ModelError(f"only {(~c).sum()} observed events: too few to learn days to empty")
+        if 0.5 not in self.quantiles:
+            raise InvalidRequestError("quantiles must include 0.5: the others are built around it")
         self.window_days_ = float(window_days)
         at_window = c & (d >= self.window_days_ - 0.5)
         early_censored = c & ~at_window
@@ -335,31 +382,57 @@ class CensoredQuantileRegressor(_FrameMixin, RegressorMixin, BaseEstimator):
         g_at = np.maximum(g[np.searchsorted(times, d)], self.min_censoring_survival)
         keep = ~early_censored
         weights = np.where(keep, 1.0 / g_at, 0.0)
-        target = np.where(at_window, self.window_days_, d)
+        target = self._to_target(np.where(at_window, self.window_days_, d))
         early, late = _time_split(time, len(Xp), self.validation_fraction)
-        self.boosters_: dict[float, lgb.Booster] = {}
-        self.best_iterations_: dict[float, int] = {}
-        for q in self.quantiles:
-            params = {
-                **DEFAULT_PARAMS,
-                **(self.params or {}),
-                "objective": "quantile",
-                "alpha": q,
-                "seed": self.random_state,
-                "deterministic": True,
-            }
-            tr, va = early & keep, late & keep
-            train = lgb.Dataset(Xp[tr], target[tr], weight=weights[tr], free_raw_data=False)
-            valid = lgb.Dataset(Xp[va], target[va], weight=weights[va], reference=train)
-            booster = lgb.train(
-                params,
-                train,
-                num_boost_round=self.n_estimators,
-                valid_sets=[valid],
-                callbacks=[lgb.early_stopping(self.early_stopping_rounds, verbose=False)],
+        params = {
+            **DEFAULT_PARAMS,
+            **(self.params or {}),
+            "objective": "quantile",
+            "alpha": 0.5,
+            "seed": self.random_state,
+            "deterministic": True,
+        }
+
+        def data(mask: np.ndarray, reference: lgb.Dataset | None = None) -> lgb.Dataset:
+            m = mask & keep
+            return lgb.Dataset(
+                Xp[m], target[m], weight=weights[m], reference=reference, free_raw_data=False
             )
-            self.boosters_[q] = booster
-            self.best_iterations_[q] = int(booster.best_iteration or self.n_estimators)
+
+        train = data(early)
+        first = lgb.train(
+            params,
+            train,
+            num_boost_round=self.n_estimators,
+            valid_sets=[data(late, train)],
+            callbacks=[lgb.early_stopping(self.early_stopping_rounds, verbose=False)],
+        )
+        best = int(first.best_iteration or self.n_estimators)
+        # out-of-fold medians: each cutoff predicted by a model that never saw it
+        t = pd.to_datetime(pd.Series(time)).to_numpy()
+        distinct = np.unique(t)
+        k = min(self.n_folds, len(distinct))
+        fold = np.searchsorted(distinct, t) % k
+        oof = np.empty(len(Xp))
+        for f in range(k):
+            m = fold == f
+            b = lgb.train(params, data(~m), num_boost_round=best)
+            oof[m] = b.predict(Xp[m])
+        err = self._to_target(np.maximum(d, 0.5)) - oof
+        inner = np.quantile(oof, np.linspace(0, 1, self.n_bins + 1)[1:-1])
+        self.bin_edges_ = np.unique(inner)
+        bins = np.searchsorted(self.bin_edges_, oof)
+        others = [q for q in self.quantiles if q != 0.5]
+        self.offsets_ = np.zeros((len(self.bin_edges_) + 1, len(self.quantiles)))
+        for i in range(len(self.bin_edges_) + 1):
+            m = bins == i
+            for j, q in enumerate(self.quantiles):
+                if q in others:
+                    self.offsets_[i, j] = censored_quantile(err[m], c[m], q)
+        self.boosters_: dict[float, lgb.Booster] = {
+            0.5: lgb.train(params, data(np.ones(len(Xp), dtype=bool)), num_boost_round=best)
+        }
+        self.best_iterations_: dict[float, int] = {0.5: best}
         self.n_events_ = int((~c).sum())
         self.n_censored_at_window_ = int(at_window.sum())
         self.n_censored_early_ = int(early_censored.sum())
@@ -375,12 +448,11 @@ class CensoredQuantileRegressor(_FrameMixin, RegressorMixin, BaseEstimator):
         return self._quantiles(self._check_matrix(M), num_threads=1)
 
     def _quantiles(self, data: pd.DataFrame | np.ndarray, **kwargs: Any) -> np.ndarray:
-        preds = np.column_stack(
-            [
-                self.boosters_[q].predict(data, num_iteration=self.best_iterations_[q], **kwargs)
-                for q in self.quantiles
-            ]
-        )
+        t = self.boosters_[0.5].predict(data, num_iteration=self.best_iterations_[0.5], **kwargs)
+        off = self.offsets_[np.searchsorted(self.bin_edges_, t)]
+        with np.errstate(invalid="ignore"):
+            preds = self._from_target(t[:, None] + off)
+        preds = np.where(np.isfinite(off), preds, np.inf)
         return np.sort(np.clip(preds, 0.0, self.window_days_), axis=1)
 
     def beyond_window(self, preds: np.ndarray) -> np.ndarray:
@@ -402,10 +474,16 @@ class CensoredQuantileRegressor(_FrameMixin, RegressorMixin, BaseEstimator):
         return frame
 
     def contributions(self, X: pd.DataFrame, quantile: float = 0.5) -> pd.DataFrame:
-        """SHAP values of the ``quantile`` model, in days."""
-        contrib = self.boosters_[quantile].predict(
-            self._matrix(X),
-            num_iteration=self.best_iterations_[quantile],
-            pred_contrib=True,
+        """SHAP values of the median model, in days (the other quantiles move with it).
+
+        With ``log_target`` the booster's SHAP values are in log-days; each is multiplied by
+        the row's predicted median in days (uncapped), the first-order change in days, so a
+        row's ranking and signs are exactly the booster's."""
+        if quantile not in self.quantiles:
+            raise InvalidRequestError(f"quantile {quantile} is not one of {list(self.quantiles)}")
+        contrib = self.boosters_[0.5].predict(
+            self._matrix(X), num_iteration=self.best_iterations_[0.5], pred_contrib=True
         )
+        if self.log_target:
+            contrib = contrib * self._from_target(contrib.sum(axis=1))[:, None]
         return pd.DataFrame(contrib, columns=[*self.feature_names_in_, "_bias"], index=X.index)

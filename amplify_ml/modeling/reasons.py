@@ -669,6 +669,17 @@ def _pages_vs_family(m: re.Match[str], v: Any, c: Context) -> str:
 
 
 @template(
+    rf"telemetry_pages_vs_fleet_{_W}",
+    "no comparison with the fleet (no page-count telemetry in the last {w} days)",
+)
+def _pages_vs_fleet(m: re.Match[str], v: Any, c: Context) -> str:
+    if v <= 0:
+        return f"printed nothing {_window(m)}, unlike the rest of the fleet"
+    amount, conj = _compare(v)
+    return f"printed {amount} a day {conj} the fleet's average {_window(m)}"
+
+
+@template(
     r"telemetry_(?P<metric>[a-z0-9_]+)_health_last", "no {metric} health reading in recent months"
 )
 def _health_last(m: re.Match[str], v: Any, c: Context) -> str:
@@ -824,6 +835,16 @@ def _supply_pages_left_prev(m: re.Match[str], v: Any, c: Context) -> str:
         f"about {plural(v, 'page')} left before {_color(c, 'toner')} runs low, judging by "
         "the previous cartridge"
     )
+
+
+@template(
+    "supply_days_to_threshold_est_calendar",
+    lambda m, c: f"days until {_color(c, 'toner')} runs low not known",
+)
+def _supply_days_left_calendar(m: re.Match[str], v: Any, c: Context) -> str:
+    if v >= 365:
+        return f"{_color(c, 'toner')} low in a year or more, by last year's calendar"
+    return f"{_color(c, 'toner')} low in about {fmt_days(v)}, by last year's calendar"
 
 
 @template(

@@ -23,6 +23,7 @@ from amplify_ml.features.graph import (
     latest_from_buckets,
     node,
     ols_slope,
+    recent_with_previous,
     sum_if,
     window_join,
     within,
@@ -35,6 +36,54 @@ CHANGE_JUMP_PCT = 30.0
 CHANGE_LOOKBACK_DAYS = PAGE_LOOKBACK_DAYS
 """Cartridge changes are looked for this many days back from a cutoff (as far as the page
 increments go, for the pages since the change)."""
+
+
+CALENDAR_WEEKS = 52
+"""The fleet's calendar a year earlier is read in this many weeks after the cutoff's date."""
+CALENDAR_CAP_DAYS = 365
+"""Days to the threshold by the calendar are capped here (pages to go beyond the year)."""
+
+
+@node()
+def fleet_page_days(page_counts: ir.Table, cutoff_days: tuple[int, ...]) -> ir.Table:
+    """The whole fleet's page counter increments and the days they cover, per reading day.
+
+    From a year before the first cutoff; an increment counts on the day of its reading."""
+    t = recent_with_previous(page_counts, cutoff_days, group=list(DEVICE), lookback_days=365)
+    w = ibis.window(group_by=[t.partner_id, t.device_id], order_by=[t.observed_at])
+    prev = t.value.lag().over(w)
+    r = t.select(
+        "day",
+        "_before",
+        delta=ibis.cases(
+            (prev.isnull(), ibis.null("float64")),
+            (t.value >= prev, t.value - prev),
+            else_=t.value,
+        ),
+        gap=(t.day - t.day.lag().over(w)).cast("float64"),
+    )
+    r = r.filter(~r._before & r.delta.notnull())
+    return r.group_by("day").aggregate(pages=r.delta.sum(), gap=r.gap.sum())
+
+
+@node()
+def fleet_calendar(fleet_page_days: ir.Table, cutoffs: ir.Table) -> ir.Table:
+    """The fleet's pages a device-day, week by week, in the year after the cutoff's date a year ago.
+
+    ``rate`` per cutoff and week 1..``CALENDAR_WEEKS``: null for a week without readings."""
+    j = window_join(fleet_page_days, cutoffs, days=365)
+    j = j.mutate(week=(j.day - (j.cday - 365) - 1) // 7 + 1)
+    j = j.filter(j.week <= CALENDAR_WEEKS)
+    g = j.group_by(["cutoff", "week"]).aggregate(pages=j.pages.sum(), gap=j.gap.sum())
+    g = g.select(w_cutoff="cutoff", w_week="week", pages="pages", gap="gap")
+    grid = cutoffs.select("cutoff").mutate(_w=ibis.range(1, CALENDAR_WEEKS + 1).unnest())
+    grid = grid.select("cutoff", week=grid._w.cast("int64"))
+    out = grid.left_join(g, [grid.cutoff == g.w_cutoff, grid.week == g.w_week])
+    return out.select(
+        "cutoff",
+        "week",
+        rate=ibis.ifelse(out.gap > 0, out.pages / out.gap, ibis.null("float64")),
+    )
 
 
 @node()
@@ -267,10 +316,12 @@ def supply_usage(
     supply_steps: ir.Table,
     page_latest: ir.Table,
     page_readings: ir.Table,
+    fleet_calendar: ir.Table,
     cutoffs: ir.Table,
     *,
     windows: tuple[int, int] = (30, 90),
     threshold_pct: float = 10.0,
+    calendar: bool = False,
 ) -> ir.Table:
     """Toner used per 1000 pages, pages since the level last fell, days to the threshold.
 
@@ -282,6 +333,12 @@ def supply_usage(
     Days to the threshold divide what is left by the usage at the device's mean daily pages:
     over the short window, and over the long one scaled by the whole fleet's short-over-long
     ratio (the season: every device's pages move with the calendar).
+
+    With ``calendar``, also the device's pages a day over the long window relative to the
+    fleet's (pages a device-day over the same days), and the days until the device, printing
+    that share of what the fleet printed a device-day in the same weeks a year earlier,
+    prints the pages to go (weeks without readings a year earlier at the fleet's pace over the
+    long window; read week by week, linear within a week, capped at ``CALENDAR_CAP_DAYS``).
     """
     short, long = sorted(windows)
     _check_lookback((long,))
@@ -315,9 +372,10 @@ def supply_usage(
         ps=r.delta.sum(where=ws), gs=r.gap.sum(where=ws), pl=r.delta.sum(), gl=r.gap.sum()
     )
     fleet = rate.group_by("cutoff").aggregate(
-        season=(rate.ps.sum() / rate.gs.sum()) / (rate.pl.sum() / rate.gl.sum())
+        season=(rate.ps.sum() / rate.gs.sum()) / (rate.pl.sum() / rate.gl.sum()),
+        fleet_long=rate.pl.sum() / rate.gl.sum(),
     )
-    fleet = fleet.select(f_cutoff="cutoff", season="season")
+    fleet = fleet.select(f_cutoff="cutoff", season="season", fleet_long="fleet_long")
     rate = rate.join(fleet, rate.cutoff == fleet.f_cutoff)
     rate = rate.select(
         r_partner="partner_id",
@@ -327,11 +385,16 @@ def supply_usage(
         per_day_long=ibis.ifelse(
             rate.gl > 0, rate.season * rate.pl / rate.gl, ibis.null("float64")
         ),
+        vs_fleet=ibis.ifelse(
+            (rate.gl > 0) & (rate.fleet_long > 0),
+            rate.pl / rate.gl / rate.fleet_long,
+            ibis.null("float64"),
+        ),
     )
     g = g.left_join(
         rate,
         [g.partner_id == rate.r_partner, g.device_id == rate.r_device, g.cutoff == rate.r_cutoff],
-    ).select(*g.columns, "per_day", "per_day_long")
+    ).select(*g.columns, "per_day", "per_day_long", "vs_fleet")
     cyc = _previous_cartridge(supply_steps, page_readings, threshold_pct)
     # the previous change too within the lookback of every cutoff (as when scoring one cutoff)
     cyc = cyc.join(
@@ -355,6 +418,13 @@ def supply_usage(
     rest = ibis.ifelse(printed >= 0, g.cycle_pages - printed, ibis.null("float64"))
     # (not ibis.greatest: DuckDB's GREATEST skips nulls)
     by_prev = ibis.cases((rest > 0, rest), (rest <= 0, 0.0), else_=ibis.null("float64"))
+    extra: dict[str, ir.Value] = {}
+    if calendar:
+        g, by_calendar = _days_by_calendar(g, to_go / g.vs_fleet, fleet_calendar, fleet)
+        extra = {
+            f"telemetry_pages_vs_fleet_{long}d": g.vs_fleet,
+            "supply_days_to_threshold_est_calendar": by_calendar,
+        }
     return g.select(
         *DEVICE_COLOR,
         "cutoff",
@@ -379,7 +449,34 @@ def supply_usage(
                 g.per_day_long > 0, by_prev / g.per_day_long, ibis.null("float64")
             ),
         },
+        **extra,
     )
+
+
+def _days_by_calendar(
+    g: ir.Table, need: ir.NumericValue, fleet_calendar: ir.Table, fleet: ir.Table
+) -> tuple[ir.Table, ir.NumericValue]:
+    """``g`` with its rows' days until the fleet's calendar a year earlier adds up to ``need``
+    pages a device (see :func:`supply_usage`), and that expression over the returned table."""
+    cal = fleet_calendar.join(fleet, fleet_calendar.cutoff == fleet.f_cutoff)
+    cal = cal.mutate(pages=7.0 * ibis.coalesce(cal.rate, cal.fleet_long))
+    w = ibis.window(group_by=cal.cutoff, order_by=cal.week, rows=(None, 0))
+    cal = cal.mutate(hi=cal.pages.sum().over(w))
+    cal = cal.select(k_cutoff="cutoff", k_week="week", k_lo=cal.hi - cal.pages, k_hi="hi")
+    g = g.mutate(_need=need)
+    j = g.left_join(
+        cal, [g.cutoff == cal.k_cutoff, g._need > cal.k_lo, g._need <= cal.k_hi]
+    ).select(*g.columns, "k_week", "k_lo", "k_hi")
+    days = ibis.cases(
+        (j._need.isnull(), ibis.null("float64")),
+        (j._need <= 0, 0.0),
+        (
+            j.k_week.notnull(),
+            7.0 * (j.k_week - 1) + 7.0 * (j._need - j.k_lo) / (j.k_hi - j.k_lo),
+        ),
+        else_=float(CALENDAR_CAP_DAYS),
+    )
+    return j, days
 
 
 ALERT_SEARCH_DAYS = 7

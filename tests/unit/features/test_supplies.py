@@ -166,3 +166,71 @@ def test_supply_usage_from_the_previous_cartridge() -> None:
     before = row(out, device_id="D3", color="black", cutoff="2024-04-22")
     assert math.isnan(before["supply_pages_per_cartridge_prev"])
     assert math.isnan(before["supply_pages_to_threshold_by_prev"])
+
+
+def test_supply_usage_days_to_the_threshold_by_last_years_calendar() -> None:
+    from datetime import date, timedelta
+
+    c = date(2025, 6, 30)
+    k = "supply_level_pct.black"
+
+    def at(days_before: int) -> str:
+        return f"{c - timedelta(days=days_before)}T03:00:00Z"
+
+    # D9 (no toner readings) is the rest of the fleet: one counter reading a week from the
+    # cutoff's date a year earlier, 70 pages a week in the first 4 weeks, then 140
+    rows, counter = [], 0.0
+    for w in range(53):
+        counter += 0 if w == 0 else (70.0 if w <= 4 else 140.0)
+        rows.append(_reading("D9", at(365 - 7 * w), "page_count", counter))
+    # D1: its first counter reading 30 days ago, 10 pages a day since; the level fell 65 -> 50
+    rows += [
+        _reading("D1", at(40), k, 80.0),
+        _reading("D1", at(30), k, 65.0),
+        _reading("D1", at(30), "page_count", 1000.0),
+        _reading("D1", at(0), k, 50.0),
+        _reading("D1", at(0), "page_count", 1300.0),
+    ]
+    tel = {"telemetry": table("telemetry", rows)}
+    out = run("supply_usage", tel, [str(c)], windows=(30, 90), calendar=True)
+    d1 = row(out, device_id="D1", color="black")
+    # 15 points over 300 pages: 40 points above the threshold are 800 pages
+    assert d1["supply_pages_to_threshold_est"] == pytest.approx(800.0)
+    # the fleet over the last 90 days: D1's 300 pages in 30 days, D9's 13 weeks of 140 pages
+    fleet = (300.0 + 13 * 140.0) / (30 + 13 * 7)
+    assert d1["telemetry_pages_vs_fleet_90d"] == pytest.approx(10.0 / fleet)
+    # 800 pages at that share are 1401.65 pages of the fleet's device-day pace; a year ago
+    # weeks 1-4 made 70 each, weeks 5-12 140 each: 1400 by the end of week 12, and week 13's
+    # 140 add the last 1.65 pages in its first 0.08 day
+    need = 800.0 / (10.0 / fleet)
+    assert d1["supply_days_to_threshold_est_calendar"] == pytest.approx(
+        84.0 + 7.0 * (need - 1400.0) / 140.0
+    )
+    # without calendar=True the columns are not there
+    plain = run("supply_usage", tel, [str(c)], windows=(30, 90))
+    assert "supply_days_to_threshold_est_calendar" not in plain.columns
+
+
+def test_supply_usage_calendar_caps_at_a_year_and_gives_zero_when_at_the_threshold() -> None:
+    from datetime import date, timedelta
+
+    c = date(2025, 6, 30)
+    k = "supply_level_pct.black"
+
+    def at(days_before: int) -> str:
+        return f"{c - timedelta(days=days_before)}T03:00:00Z"
+
+    rows = []
+    for dev, levels in (("D1", (90.0, 89.0)), ("D2", (80.0, 10.0))):
+        rows += [
+            _reading(dev, at(60), k, 100.0),
+            _reading(dev, at(30), k, levels[0]),
+            _reading(dev, at(30), "page_count", 1000.0),
+            _reading(dev, at(0), k, levels[1]),
+            _reading(dev, at(0), "page_count", 1030.0),
+        ]
+    out = run("supply_usage", {"telemetry": table("telemetry", rows)}, [str(c)], calendar=True)
+    # D1: 1 point in 30 pages, 79 points to go = 2370 pages at 1 page a day (the fleet's pace
+    # too: no readings a year ago) is more than a year
+    assert row(out, device_id="D1")["supply_days_to_threshold_est_calendar"] == 365.0
+    assert row(out, device_id="D2")["supply_days_to_threshold_est_calendar"] == 0.0

@@ -10,6 +10,7 @@ from amplify_ml.errors import InvalidRequestError, ModelError
 from amplify_ml.modeling.estimators import (
     CensoredQuantileRegressor,
     TimeCalibratedClassifier,
+    censored_quantile,
     censoring_survival,
 )
 from amplify_ml.modeling.metrics import expected_calibration_error, roc_auc
@@ -96,6 +97,49 @@ def test_censoring_survival_by_hand() -> None:
     # G(t-): 1 at 1; 1 at 2; at 2 one of 4 at risk censored -> 0.75 before 3; at 3 one of 2 -> 0.375
     assert times.tolist() == [1, 2, 3, 4]
     assert g.tolist() == pytest.approx([1.0, 1.0, 0.75, 0.375])
+
+
+def test_censored_quantile_by_hand() -> None:
+    values = np.array([3.0, 1.0, 2.0, 4.0])
+    cens = np.array([False, False, True, False])
+    # Kaplan-Meier: at 1 one event of 4 at risk -> F = 0.25; 2 censored; at 3 one of 2
+    # -> S = 0.75 * 0.5, F = 0.625; at 4 one of 1 -> F = 1
+    assert censored_quantile(values, cens, 0.2) == 1.0
+    assert censored_quantile(values, cens, 0.5) == 3.0
+    assert censored_quantile(values, cens, 0.9) == 4.0
+    # the last two censored: F reaches 0.5 at 2 and no further, so 0.6 is unknown
+    late = np.array([False, False, True, True])
+    assert censored_quantile(np.array([1.0, 2.0, 3.0, 4.0]), late, 0.5) == 2.0
+    assert censored_quantile(np.array([1.0, 2.0, 3.0, 4.0]), late, 0.6) == np.inf
+
+
+def test_interval_is_honest_out_of_fold_and_beyond_where_unknown() -> None:
+    rng = np.random.default_rng(11)
+    n = 4000
+    rate = rng.uniform(0.5, 3.0, size=n)
+    level = rng.uniform(20, 100, size=n)
+    true_days = (level - 10) / rate * rng.lognormal(0, 0.25, size=n)
+    window = 60.0
+    censored = true_days > window
+    days = np.where(censored, window, true_days)
+    X = pd.DataFrame({"rate": rate, "level": level})
+    cutoff = np.tile(pd.date_range("2025-01-01", periods=8, freq="MS"), n // 8)
+    model = CensoredQuantileRegressor(random_state=0).fit(
+        X, days, censored, time=cutoff, window_days=window
+    )
+    # the bins' P10 and P90 lie about 1.28 sd (0.25 in log-days) either side of the median
+    finite = np.isfinite(model.offsets_)
+    assert np.abs(model.offsets_[:, 0][finite[:, 0]] + 0.32).max() < 0.12
+    assert list(model.boosters_) == [0.5]
+    # fresh rows of the same world: P(y < P10) and P(y > P90) near 10 % where observable
+    rate2, level2 = rng.uniform(0.5, 3.0, size=n), rng.uniform(20, 100, size=n)
+    y2 = (level2 - 10) / rate2 * rng.lognormal(0, 0.25, size=n)
+    q = model.predict(pd.DataFrame({"rate": rate2, "level": level2}))
+    inside = (level2 - 10) / rate2 < 0.5 * window
+    assert 0.05 < (y2 < q[:, 0])[inside].mean() < 0.15
+    assert 0.05 < (y2 > q[:, 2])[inside].mean() < 0.15
+    # the slowest bin is mostly censored: its P90 is not known, so it is beyond the window
+    assert not np.isfinite(model.offsets_[-1, 2])
 
 
 def test_quantiles_are_right_despite_censoring_at_the_window() -> None:

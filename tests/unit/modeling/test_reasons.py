@@ -113,6 +113,7 @@ BLACK = {"color": "black"}
         ("telemetry_pages_trend_30d_vs_90d", 0.7346, {}, "printed 27% less a day in the last 30 days than over the last 90 days"),
         ("telemetry_pages_trend_30d_vs_90d", 1.002, {}, "printed about as much a day in the last 30 days as over the last 90 days"),
         ("telemetry_pages_vs_family_90d", 2.5, {}, "printed 2.5 times as much a day as its family's average in the last 90 days"),
+        ("telemetry_pages_vs_fleet_180d", 0.62, {}, "printed 38% less a day than the fleet's average in the last 180 days"),
         ("telemetry_battery_health_last", 83.8, {}, "battery health at 83.8%"),
         ("telemetry_disk_health_slope_60d", -0.0249, {}, "disk health falling 0.7 points a month in the last 60 days"),
         ("telemetry_battery_health_slope_60d", 0.001, {}, "battery health steady in the last 60 days"),
@@ -131,6 +132,8 @@ BLACK = {"color": "black"}
         ("days_since_supply_change", 74, BLACK, "black cartridge changed 74 days ago"),
         ("pages_since_supply_change", 7141, BLACK, "7,141 pages printed since the black cartridge was changed"),
         ("supply_page_yield_mean", 4800.0, BLACK, "its black cartridges are rated for 4,800 pages on average"),
+        ("supply_days_to_threshold_est_calendar", 43.4, {"color": "cyan"}, "cyan toner low in about 43 days, by last year's calendar"),
+        ("supply_days_to_threshold_est_calendar", 365.0, BLACK, "black toner low in a year or more, by last year's calendar"),
     ],
 )  # fmt: skip
 def test_sentences_per_family(feature: str, value: object, context: dict, expected: str) -> None:
