@@ -448,6 +448,16 @@ class CensoredQuantileRegressor(_FrameMixin, RegressorMixin, BaseEstimator):
         return self._quantiles(self._check_matrix(M), num_threads=1)
 
     def _quantiles(self, data: pd.DataFrame | np.ndarray, **kwargs: Any) -> np.ndarray:
+        if not hasattr(self, "offsets_"):  # fitted by an earlier version: a booster a quantile
+            preds = np.column_stack(
+                [
+                    self.boosters_[q].predict(
+                        data, num_iteration=self.best_iterations_[q], **kwargs
+                    )
+                    for q in self.quantiles
+                ]
+            )
+            return np.sort(np.clip(preds, 0.0, self.window_days_), axis=1)
         t = self.boosters_[0.5].predict(data, num_iteration=self.best_iterations_[0.5], **kwargs)
         off = self.offsets_[np.searchsorted(self.bin_edges_, t)]
         with np.errstate(invalid="ignore"):
@@ -481,9 +491,10 @@ class CensoredQuantileRegressor(_FrameMixin, RegressorMixin, BaseEstimator):
         row's ranking and signs are exactly the booster's."""
         if quantile not in self.quantiles:
             raise InvalidRequestError(f"quantile {quantile} is not one of {list(self.quantiles)}")
-        contrib = self.boosters_[0.5].predict(
-            self._matrix(X), num_iteration=self.best_iterations_[0.5], pred_contrib=True
+        q = quantile if quantile in self.boosters_ else 0.5  # earlier versions: one a quantile
+        contrib = self.boosters_[q].predict(
+            self._matrix(X), num_iteration=self.best_iterations_[q], pred_contrib=True
         )
-        if self.log_target:
+        if getattr(self, "offsets_", None) is not None and self.log_target:
             contrib = contrib * self._from_target(contrib.sum(axis=1))[:, None]
         return pd.DataFrame(contrib, columns=[*self.feature_names_in_, "_bias"], index=X.index)

@@ -142,6 +142,27 @@ def test_interval_is_honest_out_of_fold_and_beyond_where_unknown() -> None:
     assert not np.isfinite(model.offsets_[-1, 2])
 
 
+def test_a_model_fitted_by_the_earlier_version_still_predicts() -> None:
+    """Champions registered before the out-of-fold intervals hold one booster a quantile on
+    the days scale and no offsets_: they keep predicting as they did."""
+    rng = np.random.default_rng(2)
+    X = pd.DataFrame({"rate": rng.uniform(0.5, 3, 800), "level": rng.uniform(20, 100, 800)})
+    days = np.minimum((X["level"] - 10) / X["rate"], 40.0)
+    model = CensoredQuantileRegressor(n_estimators=20).fit(
+        X, days, days >= 40, time=np.tile(np.arange(4), 200), window_days=40
+    )
+    old = CensoredQuantileRegressor(n_estimators=20, log_target=False).fit(
+        X, days, days >= 40, time=np.tile(np.arange(4), 200), window_days=40
+    )
+    del old.offsets_
+    old.boosters_ = {q: model.boosters_[0.5] for q in old.quantiles}
+    old.best_iterations_ = {q: model.best_iterations_[0.5] for q in old.quantiles}
+    q = old.predict(X.head(5))
+    raw = np.clip(model.boosters_[0.5].predict(X.head(5)), 0.0, 40.0)  # log-days, as days
+    assert np.allclose(q, np.column_stack([raw] * 3))
+    assert old.contributions(X.head(5), quantile=0.9).shape == (5, 3)
+
+
 def test_quantiles_are_right_despite_censoring_at_the_window() -> None:
     rng = np.random.default_rng(3)
     n = 4000
