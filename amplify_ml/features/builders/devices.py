@@ -168,24 +168,25 @@ def page_readings(page_counts: ir.Table, cutoff_days: tuple[int, ...]) -> ir.Tab
     t = recent_with_previous(
         page_counts, cutoff_days, group=list(DEVICE), lookback_days=PAGE_LOOKBACK_DAYS
     )
+    out = t.select(
+        "partner_id", "device_id", "observed_at", "day", "value", "_before", **increments(t)
+    )
+    return out.filter(~out._before).drop("_before")
+
+
+def increments(t: ir.Table) -> dict[str, ir.Value]:
+    """``delta`` (pages since the device's previous counter reading; the reading itself after
+    a counter reset; null for the first) and ``gap`` (days since it), as window columns."""
     w = ibis.window(group_by=[t.partner_id, t.device_id], order_by=[t.observed_at])
     prev = t.value.lag().over(w)
-    prev_day = t.day.lag().over(w)
-    out = t.select(
-        "partner_id",
-        "device_id",
-        "observed_at",
-        "day",
-        "value",
-        "_before",
-        delta=ibis.cases(
+    return {
+        "delta": ibis.cases(
             (prev.isnull(), ibis.null("float64")),
             (t.value >= prev, t.value - prev),
             else_=t.value,
         ),
-        gap=(t.day - prev_day).cast("float64"),
-    )
-    return out.filter(~out._before).drop("_before")
+        "gap": (t.day - t.day.lag().over(w)).cast("float64"),
+    }
 
 
 @node(cache=True)

@@ -11,7 +11,12 @@ from __future__ import annotations
 import ibis
 import ibis.expr.types as ir
 
-from amplify_ml.features.builders.devices import DEVICE, PAGE_LOOKBACK_DAYS, _check_lookback
+from amplify_ml.features.builders.devices import (
+    DEVICE,
+    PAGE_LOOKBACK_DAYS,
+    _check_lookback,
+    increments,
+)
 from amplify_ml.features.graph import (
     bucket_latest,
     builder,
@@ -50,18 +55,7 @@ def fleet_page_days(page_counts: ir.Table, cutoff_days: tuple[int, ...]) -> ir.T
 
     From a year before the first cutoff; an increment counts on the day of its reading."""
     t = recent_with_previous(page_counts, cutoff_days, group=list(DEVICE), lookback_days=365)
-    w = ibis.window(group_by=[t.partner_id, t.device_id], order_by=[t.observed_at])
-    prev = t.value.lag().over(w)
-    r = t.select(
-        "day",
-        "_before",
-        delta=ibis.cases(
-            (prev.isnull(), ibis.null("float64")),
-            (t.value >= prev, t.value - prev),
-            else_=t.value,
-        ),
-        gap=(t.day - t.day.lag().over(w)).cast("float64"),
-    )
+    r = t.select("day", "_before", **increments(t))
     r = r.filter(~r._before & r.delta.notnull())
     return r.group_by("day").aggregate(pages=r.delta.sum(), gap=r.gap.sum())
 
