@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -115,18 +117,8 @@ def test_censored_quantile_by_hand() -> None:
 
 def test_interval_is_honest_out_of_fold_and_beyond_where_unknown() -> None:
     rng = np.random.default_rng(11)
-    n = 4000
-    rate = rng.uniform(0.5, 3.0, size=n)
-    level = rng.uniform(20, 100, size=n)
-    true_days = (level - 10) / rate * rng.lognormal(0, 0.25, size=n)
-    window = 60.0
-    censored = true_days > window
-    days = np.where(censored, window, true_days)
-    X = pd.DataFrame({"rate": rate, "level": level})
-    cutoff = np.tile(pd.date_range("2025-01-01", periods=8, freq="MS"), n // 8)
-    model = CensoredQuantileRegressor(random_state=0).fit(
-        X, days, censored, time=cutoff, window_days=window
-    )
+    w = _toner_world(rng)  # rng goes on below, for fresh rows of the same world
+    n, window, model = w.n, w.window, w.model
     # the bins' P10 and P90 lie about 1.28 sd (0.25 in log-days) either side of the median
     finite = np.isfinite(model.offsets_)
     assert np.abs(model.offsets_[:, 0][finite[:, 0]] + 0.32).max() < 0.12
@@ -163,10 +155,22 @@ def test_a_model_fitted_by_the_earlier_version_still_predicts() -> None:
     assert old.contributions(X.head(5), quantile=0.9).shape == (5, 3)
 
 
-def test_quantiles_are_right_despite_censoring_at_the_window() -> None:
-    rng = np.random.default_rng(3)
+class _Toner(NamedTuple):
+    n: int
+    window: float
+    rate: np.ndarray
+    level: np.ndarray
+    X: pd.DataFrame
+    days: np.ndarray
+    censored: np.ndarray
+    model: CensoredQuantileRegressor
+
+
+def _toner_world(rng: np.random.Generator) -> _Toner:
+    """Toner levels falling at a rate (% per day) with log-normal noise, censored at a 60-day
+    window over 8 monthly cutoffs, and the regressor fitted on them."""
     n = 4000
-    rate = rng.uniform(0.5, 3.0, size=n)  # % per day
+    rate = rng.uniform(0.5, 3.0, size=n)
     level = rng.uniform(20, 100, size=n)
     true_days = (level - 10) / rate * rng.lognormal(0, 0.25, size=n)
     window = 60.0
@@ -176,6 +180,20 @@ def test_quantiles_are_right_despite_censoring_at_the_window() -> None:
     cutoff = np.tile(pd.date_range("2025-01-01", periods=8, freq="MS"), n // 8)
     model = CensoredQuantileRegressor(random_state=0).fit(
         X, days, censored, time=cutoff, window_days=window
+    )
+    return _Toner(n, window, rate, level, X, days, censored, model)
+
+
+def test_quantiles_are_right_despite_censoring_at_the_window() -> None:
+    w = _toner_world(np.random.default_rng(3))
+    window, rate, level, X, days, censored, model = (
+        w.window,
+        w.rate,
+        w.level,
+        w.X,
+        w.days,
+        w.censored,
+        w.model,
     )
     pred = model.predict_frame(X)
     assert list(pred.columns) == ["p10_days", "p50_days", "p90_days", "beyond_window"]
