@@ -18,12 +18,15 @@ import tempfile
 import uuid
 import warnings
 import weakref
+from collections import deque
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, Literal
 
 import ibis
+import ibis.expr.operations as ops
 import pandas as pd
 import pyarrow as pa
 
@@ -87,13 +90,17 @@ class Engine:
         """A small table (the cutoffs) as a named table on the engine."""
         raise NotImplementedError
 
-    def cache(self, expr: ibis.Table) -> ibis.Table:
-        """``expr`` computed once and kept (a temp table, or a cached Spark DataFrame)."""
+    def cache(self, expr: ibis.Table, label: str | None = None) -> ibis.Table:
+        """``expr`` computed once and kept (a temp table, or a cached Spark DataFrame);
+        ``label`` (what it is) names it in errors."""
         with _quiet(), _quiet_spark():
             cached = expr.cache()
         self._cached.append(cached)
         self._cached_names.add(cached.op().name)
         return cached
+
+    def sync(self) -> None:
+        """Wait for work :meth:`cache` queued (none on this engine)."""
 
     def is_cached(self, expr: ibis.Table) -> bool:
         """Whether ``expr`` is a table :meth:`cache` made."""
@@ -146,10 +153,37 @@ class DuckDBEngine(Engine):
         if threads:
             config["threads"] = int(threads)
         self.con = ibis.duckdb.connect(**config)
+        # cached tables are created by one thread, in order, while the caller compiles the
+        # next ones (Ibis compiles in Python; DuckDB runs its queries without the GIL)
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="amplify-duckdb")
+        self._pending: deque[Future[Any]] = deque()
         self.con.raw_sql("SET TimeZone = 'UTC'")
         # off already in Jupyter, where DuckDB refuses to change it without ipywidgets
         if self.con.raw_sql("SELECT current_setting('enable_progress_bar')").fetchone()[0]:
             self.con.raw_sql("SET enable_progress_bar = false")
+
+    def _create(self, name: str, sql: str, label: str) -> None:
+        try:
+            self.con.con.execute(f'CREATE TEMP TABLE "{name}" AS {sql}')
+        except Exception as e:
+            e.add_note(f"while computing {label} on DuckDB")
+            raise
+
+    def sync(self) -> None:
+        """Wait until every queued statement has run; the first failure is raised (and the
+        statements after it, which may read what it did not create, are dropped)."""
+        while self._pending:
+            fut = self._pending.popleft()
+            try:
+                fut.result()
+            except BaseException:
+                for rest in self._pending:
+                    rest.cancel()
+                for rest in self._pending:
+                    with suppress(BaseException):
+                        rest.result()
+                self._pending.clear()
+                raise
 
     def register_parquet(
         self,
@@ -158,6 +192,7 @@ class DuckDBEngine(Engine):
         columns: Sequence[str],
         timestamps: Sequence[str] = (),
     ) -> ibis.Table:
+        self.sync()
         view = self.view_name(name)
         paths = "[" + ", ".join(_sql_str(str(p)) for p in files) + "]"
         # UTC timestamps as plain timestamps: the same instants, but dates and day numbers
@@ -174,25 +209,45 @@ class DuckDBEngine(Engine):
             return self.con.table(view)
 
     def register_frame(self, name: str, df: pd.DataFrame) -> ibis.Table:
+        self.sync()
         view = self.view_name(name)
         data = pa.Table.from_pandas(df, preserve_index=False)
         with _quiet():
             return self.con.create_table(view, data, temp=True, overwrite=True)
 
-    def cache(self, expr: ibis.Table) -> ibis.Table:
+    def cache(self, expr: ibis.Table, label: str | None = None) -> ibis.Table:
         """``expr`` as a temp table, by one CREATE TABLE AS (Ibis's own cache creates, inserts
-        and re-reads the schema: a tenth of the features' build time on the small world)."""
+        and re-reads the schema: a tenth of the features' build time on the small world).
+
+        The statement is queued: it runs on the engine's thread while the caller goes on, and
+        its failure is raised by the next call that needs results (:meth:`sql_to_arrow`,
+        :meth:`to_arrow`, :meth:`sync`), with ``label`` in the message."""
         self._n_tables += 1
         name = self.view_name(f"cached_{self._n_tables}")
         with _quiet():
             sql = self.con.compile(expr)
-        self.con.con.execute(f'CREATE TEMP TABLE "{name}" AS {sql}')
+        schema = expr.schema()
         self._temp_tables.append(name)
         self._cached_names.add(name)
-        with _quiet():
-            return self.con.table(name)
+        self._pending.append(self._worker.submit(self._create, name, sql, label or name))
+        # the table as the expression's schema says (no catalog lookup, which would wait)
+        return ops.DatabaseTable(
+            name=name, schema=schema, source=self.con, namespace=ops.Namespace()
+        ).to_expr()
+
+    def to_arrow(self, expr: ibis.Table) -> pa.Table:
+        self.sync()
+        return super().to_arrow(expr)
+
+    def sql_to_arrow(self, sql: str) -> pa.Table:
+        self.sync()
+        return super().sql_to_arrow(sql)
 
     def close(self) -> None:
+        # a failure nobody asked results of (or that was raised already) does not stop the close
+        with suppress(Exception):
+            self.sync()
+        self._worker.shutdown(wait=True)
         super().close()
         for name in self._temp_tables:
             with suppress(Exception):

@@ -147,7 +147,7 @@ class Resolver:
     cutoffs: ir.Table
     cutoff_days: tuple[int, ...]
     settings: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
-    cache: Callable[[ir.Table], ir.Table] | None = None
+    cache: Callable[[ir.Table, str], ir.Table] | None = None
     extra: Mapping[str, ir.Table] = field(default_factory=dict)
     _memo: dict[str, ir.Table] = field(default_factory=dict)
 
@@ -175,7 +175,7 @@ class Resolver:
         kwargs.update({k: v for k, v in self.settings.get(name, {}).items() if k in fn.settings})
         out = fn.func(*args, **kwargs)
         if fn.cache and self.cache is not None:
-            out = self.cache(out)
+            out = self.cache(out, name)
         self._memo[name] = out
         return out
 

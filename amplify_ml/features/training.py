@@ -238,10 +238,10 @@ class FeatureBuilder:
                 r._memo[name] = t
         return r
 
-    def _materialize(self, expr: ir.Table) -> ir.Table:
+    def _materialize(self, expr: ir.Table, label: str | None = None) -> ir.Table:
         if self.engine.is_cached(expr):
             return expr
-        return self.engine.cache(expr)
+        return self.engine.cache(expr, label)
 
     def _keep(
         self,
@@ -366,7 +366,7 @@ class FeatureBuilder:
         r = self._resolver(known_day, cutoffs, settings)
         # every part is materialised, then put together by one hand-written join: building
         # the join of a hundred columns as an Ibis expression costs more than running it
-        spine = self._materialize(r.get(s.entity))
+        spine = self._materialize(r.get(s.entity), s.entity)
         keys = list(REGISTRY[s.entity].keys)
         on = [*keys, "cutoff"]
         kinds: dict[str, str] = {k: "key" for k in keys}
@@ -378,7 +378,7 @@ class FeatureBuilder:
             fn = REGISTRY[name]
             # each builder's rows are computed on their own: one big plan over all of them
             # optimises worse on DuckDB and plans slowly on Spark
-            f = self._materialize(r.get(name))
+            f = self._materialize(r.get(name), name)
             r._memo[name] = f
             bon = [*fn.keys, "cutoff"]
             cols = [c for c in f.columns if c not in bon]
@@ -402,7 +402,7 @@ class FeatureBuilder:
         if labelled:
             truth = self._resolver(None, cutoffs, settings)
             truth.extra = {"spine": spine}
-            lab = self._materialize(truth.get(s.label))
+            lab = self._materialize(truth.get(s.label), s.label)
             self._keep(None, cutoffs, truth, settings)
             lcols = [c for c in lab.columns if c not in on]
             joins.append(

@@ -345,3 +345,52 @@ def test_scratch_folders_go_even_when_nobody_closes_the_builder(lake: Lake) -> N
     del fb
     gc.collect()
     assert not any(f.exists() for f in folders)
+
+
+def test_cached_tables_have_the_schema_their_expressions_promise(lake: Lake, monkeypatch) -> None:
+    """DuckDB creates cached tables on its own thread and the builders go on with the schema
+    the expression promised (no catalog lookup): it must be the schema DuckDB created."""
+    from amplify_ml.features import FeatureBuilder
+    from amplify_ml.features.engine import _quiet
+
+    promised: dict[str, object] = {}
+    with FeatureBuilder(lake) as fb:
+        cache = fb.engine.cache
+
+        def recording(expr, label=None):
+            out = cache(expr, label)
+            promised[out.op().name] = out.schema()
+            return out
+
+        monkeypatch.setattr(fb.engine, "cache", recording)
+        for model in ("propensity_to_buy", "refresh_due", "device_failure", "consumable_depletion"):
+            fb.training_set(model, cutoffs=CUTOFFS)
+        fb.engine.sync()
+        assert len(promised) > 20
+        with _quiet():  # Ibis reads the catalog with a method DuckDB deprecates
+            created = {name: fb.engine.con.get_schema(name) for name in promised}
+    assert created == promised
+
+
+def test_a_queued_table_that_fails_is_raised_by_the_next_result_with_its_name() -> None:
+    import duckdb
+
+    from amplify_ml.features.engine import DuckDBEngine
+
+    engine = DuckDBEngine()
+    try:
+        t = engine.register_frame("t", pd.DataFrame({"a": ["1", "x"]}))
+        bad = engine.cache(t.mutate(n=t.a.cast("int64")), "builder_n")
+        after = engine.cache(bad.mutate(m=bad.n + 1), "builder_m")  # reads the failed one
+        with pytest.raises(duckdb.ConversionException) as err:
+            engine.sql_to_arrow("SELECT 1 AS one")
+        assert "while computing builder_n on DuckDB" in err.value.__notes__
+        assert not engine._pending  # what came after it was dropped, not run
+        # the engine goes on: later work runs, and the dropped table was never created
+        assert engine.sql_to_arrow("SELECT 1 AS one").to_pydict() == {"one": [1]}
+        with pytest.raises(duckdb.CatalogException):
+            engine.sql_to_arrow(f"SELECT * FROM {engine.table_name(after)}")
+        ok = engine.cache(t.filter(t.a == "1"), "builder_ok")
+        assert engine.to_arrow(ok).to_pydict() == {"a": ["1"]}
+    finally:
+        engine.close()
