@@ -147,8 +147,11 @@ def ib_retired_age(ib_devices: ir.Table, cutoffs: ir.Table) -> ir.Table:
 
 
 PAGE_LOOKBACK_DAYS = 180
-"""Page increments are kept from this many days before the first cutoff: page windows and
+"""Page increments are read from this many days before the first cutoff: page windows and
 pages since a cartridge change (looked for as far back) reach no further."""
+PAGE_HISTORY_DAYS = 365
+"""Page increments are computed once from this many days before the first cutoff: the
+fleet's calendar (supplies) reads a year back."""
 
 
 @node()
@@ -159,19 +162,26 @@ def page_counts(telemetry: ir.Table) -> ir.Table:
 
 
 @node(cache=True)
-def page_readings(page_counts: ir.Table, cutoff_days: tuple[int, ...]) -> ir.Table:
-    """Page counter readings near the cutoffs, with the increment since the previous reading.
+def page_history(page_counts: ir.Table, cutoff_days: tuple[int, ...]) -> ir.Table:
+    """Page counter readings with their increments, from ``PAGE_HISTORY_DAYS`` back.
 
-    Kept from ``PAGE_LOOKBACK_DAYS`` before the first cutoff to the last; the increment and the
-    gap in days are to the device's previous reading, however old.
-    """
+    From that many days before the first cutoff to the last, with the increment and the gap
+    in days since the device's previous reading, however old."""
     t = recent_with_previous(
-        page_counts, cutoff_days, group=list(DEVICE), lookback_days=PAGE_LOOKBACK_DAYS
+        page_counts, cutoff_days, group=list(DEVICE), lookback_days=PAGE_HISTORY_DAYS
     )
     out = t.select(
         "partner_id", "device_id", "observed_at", "day", "value", "_before", **increments(t)
     )
     return out.filter(~out._before).drop("_before")
+
+
+@node()
+def page_readings(page_history: ir.Table, cutoff_days: tuple[int, ...]) -> ir.Table:
+    """Page counter readings near the cutoffs, with the increment since the previous reading.
+
+    :func:`page_history` from ``PAGE_LOOKBACK_DAYS`` before the first cutoff."""
+    return page_history.filter(page_history.day > cutoff_days[0] - PAGE_LOOKBACK_DAYS)
 
 
 def increments(t: ir.Table) -> dict[str, ir.Value]:

@@ -15,7 +15,6 @@ from amplify_ml.features.builders.devices import (
     DEVICE,
     PAGE_LOOKBACK_DAYS,
     _check_lookback,
-    increments,
 )
 from amplify_ml.features.graph import (
     bucket_latest,
@@ -28,7 +27,6 @@ from amplify_ml.features.graph import (
     latest_from_buckets,
     node,
     ols_slope,
-    recent_with_previous,
     sum_if,
     window_join,
     within,
@@ -50,13 +48,11 @@ CALENDAR_CAP_DAYS = 365
 
 
 @node()
-def fleet_page_days(page_counts: ir.Table, cutoff_days: tuple[int, ...]) -> ir.Table:
+def fleet_page_days(page_history: ir.Table) -> ir.Table:
     """The whole fleet's page counter increments and the days they cover, per reading day.
 
     From a year before the first cutoff; an increment counts on the day of its reading."""
-    t = recent_with_previous(page_counts, cutoff_days, group=list(DEVICE), lookback_days=365)
-    r = t.select("day", "_before", **increments(t))
-    r = r.filter(~r._before & r.delta.notnull())
+    r = page_history.filter(page_history.delta.notnull())
     return r.group_by("day").aggregate(pages=r.delta.sum(), gap=r.gap.sum())
 
 
