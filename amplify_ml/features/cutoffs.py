@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import date, datetime
 
+import numpy as np
 import pandas as pd
 
 from amplify_ml.errors import InvalidRequestError
@@ -97,3 +98,22 @@ def cutoffs_frame(cutoffs: Iterable[date]) -> pd.DataFrame:
             "ci": pd.Series(range(len(cs)), dtype="int64"),
         }
     )
+
+
+GRID_BACK_DAYS = 731
+"""Windows up to this many days back from a cutoff read the cutoffs' day grid."""
+GRID_AHEAD_DAYS = 366
+"""Label windows up to this many days ahead of a cutoff read the cutoffs' day grid."""
+
+
+def day_grid_frame(cutoffs: Iterable[date]) -> pd.DataFrame:
+    """The cutoffs table with one row per day around each cutoff: ``_day`` (a day number) and
+    ``_back`` (``cday - _day``), from ``GRID_BACK_DAYS - 1`` back to ``GRID_AHEAD_DAYS`` ahead.
+
+    Window joins read it as a table (see :func:`amplify_ml.features.graph.window_join`)."""
+    c = cutoffs_frame(cutoffs)
+    back = np.arange(-GRID_AHEAD_DAYS, GRID_BACK_DAYS, dtype="int64")
+    grid = c.loc[c.index.repeat(len(back))].reset_index(drop=True)
+    grid["_back"] = np.tile(back, len(c))
+    grid["_day"] = grid["cday"] - grid["_back"]
+    return grid

@@ -190,17 +190,40 @@ def day_of(col: ir.Value) -> ir.IntegerValue:
     return col.epoch_days().cast("int64")
 
 
-def _interval_join(
-    rows: ir.Table, cutoffs: ir.Table, on: str, first: ir.IntegerValue, length: int
-) -> ir.Table:
-    """``rows`` x ``cutoffs`` where ``first <= rows[on] < first + length``, as an equi-join.
+_DAY_GRIDS: dict[str, tuple[ir.Table, int, int]] = {}
 
-    Each cutoff is expanded to the ``length`` days of its interval (a table of
-    cutoffs x length rows) and joined on the day: a hash join with a tiny side, the same rows
-    as a range join, and no inequality left for a planner to turn into a slow merge join.
+
+def register_day_grid(cutoffs: ir.Table, grid: ir.Table, back: int, ahead: int) -> None:
+    """Window joins over the named table ``cutoffs`` read ``grid`` (its rows repeated per day,
+    see :func:`amplify_ml.features.cutoffs.day_grid_frame`) for windows within ``back`` days
+    back and ``ahead`` days ahead: a table the engine knows the size of, so that it plans the
+    joins after a window join on what the window join gives."""
+    _DAY_GRIDS[_table_name(cutoffs)] = (grid, back, ahead)
+
+
+def drop_day_grid(cutoffs: ir.Table) -> None:
+    _DAY_GRIDS.pop(_table_name(cutoffs), None)
+
+
+def _table_name(t: ir.Table) -> str:
+    op = t.op()
+    return str(getattr(op, "name", "")) if type(op).__name__ == "DatabaseTable" else ""
+
+
+def _interval_join(rows: ir.Table, cutoffs: ir.Table, on: str, lo: int, hi: int) -> ir.Table:
+    """``rows`` x ``cutoffs`` where ``lo <= cday - rows[on] < hi``, as an equi-join on the day.
+
+    Each cutoff is expanded to the days of its interval and joined on the day: a hash join
+    with a small side, the same rows as a range join, and no inequality left for a planner to
+    turn into a slow merge join. The days come from the cutoffs' registered day grid when it
+    covers the interval, else from the cutoffs themselves.
     """
-    days = cutoffs.mutate(_first=first).mutate(_off=ibis.range(0, length).unnest())
-    days = days.mutate(_day=(days._first + days._off).cast("int64")).drop("_first", "_off")
+    grid, back, ahead = _DAY_GRIDS.get(_table_name(cutoffs), (None, 0, 0))
+    if grid is not None and lo >= -ahead and hi <= back:
+        days = grid.filter((grid._back >= lo) & (grid._back < hi)).drop("_back")
+    else:
+        days = cutoffs.mutate(_back=ibis.range(lo, hi).unnest())
+        days = days.mutate(_day=(days.cday - days._back).cast("int64")).drop("_back")
     return rows.join(days, rows[on] == days._day).drop("_day")
 
 
@@ -213,12 +236,12 @@ def window_join(
     """
     if days is None:
         return rows.join(cutoffs, [rows[on] <= cutoffs.cday])
-    return _interval_join(rows, cutoffs, on, cutoffs.cday - (days - 1), days)
+    return _interval_join(rows, cutoffs, on, 0, days)
 
 
 def ahead_join(rows: ir.Table, cutoffs: ir.Table, *, days: int, on: str = "day") -> ir.Table:
     """``rows`` x ``cutoffs`` where ``cday < rows[on] <= cday + days`` (label windows)."""
-    return _interval_join(rows, cutoffs, on, cutoffs.cday + 1, days)
+    return _interval_join(rows, cutoffs, on, -days, 0)
 
 
 def in_range(

@@ -27,9 +27,25 @@ import pyarrow.parquet as pq
 
 from amplify_ml.errors import AmplifyError, InvalidRequestError, MissingTableError
 from amplify_ml.features import builders as _builders  # noqa: F401 - registers the functions
-from amplify_ml.features.cutoffs import DateLike, as_cutoffs, cutoffs_frame, epoch_day, to_date
+from amplify_ml.features.cutoffs import (
+    GRID_AHEAD_DAYS,
+    GRID_BACK_DAYS,
+    DateLike,
+    as_cutoffs,
+    cutoffs_frame,
+    day_grid_frame,
+    epoch_day,
+    to_date,
+)
 from amplify_ml.features.engine import Engine, EngineName, make_engine
-from amplify_ml.features.graph import REGISTRY, Resolver, depends_on_cutoffs, required_tables
+from amplify_ml.features.graph import (
+    REGISTRY,
+    Resolver,
+    depends_on_cutoffs,
+    drop_day_grid,
+    register_day_grid,
+    required_tables,
+)
 from amplify_ml.features.inputs import Inputs, known_views
 from amplify_ml.features.spec import FeatureSetSpec, load_spec
 from amplify_ml.lake import Lake
@@ -131,6 +147,8 @@ class FeatureBuilder:
         self.close()
 
     def close(self) -> None:
+        for table in self._cutoff_tables.values():
+            drop_day_grid(table)
         if self._own_engine:
             self.engine.close()
         else:
@@ -216,9 +234,10 @@ class FeatureBuilder:
         key = tuple(cutoffs)
         if key not in self._cutoff_tables:
             n = len(self._cutoff_tables) + 1
-            self._cutoff_tables[key] = self.engine.register_frame(
-                f"cutoffs_{n}", cutoffs_frame(cutoffs)
-            )
+            table = self.engine.register_frame(f"cutoffs_{n}", cutoffs_frame(cutoffs))
+            grid = self.engine.register_frame(f"cutoff_days_{n}", day_grid_frame(cutoffs))
+            register_day_grid(table, grid, GRID_BACK_DAYS, GRID_AHEAD_DAYS)
+            self._cutoff_tables[key] = table
         return self._cutoff_tables[key]
 
     def _resolver(

@@ -156,6 +156,21 @@ def supply_changes(supply_steps: ir.Table) -> ir.Table:
     return ch.select(*DEVICE_COLOR, "observed_at", "day", "page_value")
 
 
+@node(cache=True)
+def supply_last_change(supply_changes: ir.Table, cutoffs: ir.Table) -> ir.Table:
+    """Each device colour's last cartridge change within the lookback of each cutoff.
+
+    Its time (``since``), day and page counter; no row when none within
+    ``CHANGE_LOOKBACK_DAYS``."""
+    cj = window_join(supply_changes, cutoffs, days=CHANGE_LOOKBACK_DAYS)
+    return cj.group_by([*DEVICE_COLOR, "cutoff"]).aggregate(
+        cday=cj.cday.max(),
+        since=cj.observed_at.max(),
+        change_day=cj.day.max(),
+        change_pages=cj.page_value.argmax(cj.observed_at),
+    )
+
+
 @entity(keys=DEVICE_COLOR_SPINE)
 def device_color_spine(
     supply_latest: ir.Table,
@@ -188,7 +203,7 @@ def device_color_spine(
 def supply_level(
     supply_readings: ir.Table,
     supply_latest: ir.Table,
-    supply_changes: ir.Table,
+    supply_last_change: ir.Table,
     page_latest: ir.Table,
     cutoffs: ir.Table,
     cutoff_days: tuple[int, ...],
@@ -201,11 +216,7 @@ def supply_level(
     for within ``CHANGE_LOOKBACK_DAYS``); days to empty extrapolate the longest window's slope.
     """
     last = supply_latest.select(*DEVICE_COLOR, "cutoff", "cday", supply_level_last="value")
-    cj = window_join(supply_changes, cutoffs, days=CHANGE_LOOKBACK_DAYS)
-    chg = cj.group_by([*DEVICE_COLOR, "cutoff"]).aggregate(
-        change_day=cj.day.max(), change_pages=cj.page_value.argmax(cj.observed_at)
-    )
-    chg = chg.select(
+    chg = supply_last_change.select(
         c_partner="partner_id",
         c_device="device_id",
         c_color="color",
@@ -304,6 +315,7 @@ def _on_keys(left: ir.Table, right: ir.Table, prefix: str) -> list[ir.BooleanVal
 @builder(keys=DEVICE_COLOR)
 def supply_usage(
     supply_steps: ir.Table,
+    supply_last_change: ir.Table,
     page_latest: ir.Table,
     page_readings: ir.Table,
     fleet_calendar: ir.Table,
@@ -333,10 +345,7 @@ def supply_usage(
     short, long = sorted(windows)
     _check_lookback((long,))
     j = window_join(supply_steps, cutoffs, days=CHANGE_LOOKBACK_DAYS)
-    is_change = j.value - j.prev >= CHANGE_JUMP_PCT
-    ch = j.group_by([*DEVICE_COLOR, "cutoff"]).aggregate(
-        since=j.observed_at.max(where=is_change), cday=j.cday.max()
-    )
+    ch = supply_last_change
     ch = ch.select(
         **{"c_" + k: ch[k] for k in (*DEVICE_COLOR, "cutoff")}, since=ch.since, c_cday=ch.cday
     )

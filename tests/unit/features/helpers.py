@@ -10,9 +10,16 @@ from typing import Any
 import pandas as pd
 
 from amplify_ml.datapack.contract import TABLES
-from amplify_ml.features.cutoffs import as_cutoffs, cutoffs_frame, epoch_day
+from amplify_ml.features.cutoffs import (
+    GRID_AHEAD_DAYS,
+    GRID_BACK_DAYS,
+    as_cutoffs,
+    cutoffs_frame,
+    day_grid_frame,
+    epoch_day,
+)
 from amplify_ml.features.engine import DuckDBEngine
-from amplify_ml.features.graph import REGISTRY, Resolver
+from amplify_ml.features.graph import REGISTRY, Resolver, drop_day_grid, register_day_grid
 from amplify_ml.features.inputs import Inputs, known_views
 
 P = "P1"
@@ -125,9 +132,14 @@ def run(
         views = known_views(inputs.register(engine), None)
         cs = as_cutoffs(list(cutoffs))
         cut = engine.register_frame("cutoffs", cutoffs_frame(cs))
+        # windows read the cutoffs' day grid, as in a FeatureBuilder
+        register_day_grid(
+            cut, engine.register_frame("days", day_grid_frame(cs)), GRID_BACK_DAYS, GRID_AHEAD_DAYS
+        )
         ex = {k: engine.register_frame(k, v) for k, v in (extra or {}).items()}
         r = Resolver(views, cut, tuple(epoch_day(c) for c in cs), {name: settings}, extra=ex)
         out = engine.to_arrow(r.get(name)).to_pandas()
+        drop_day_grid(cut)
     finally:
         engine.close()
         inputs.close()

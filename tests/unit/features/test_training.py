@@ -394,3 +394,44 @@ def test_a_queued_table_that_fails_is_raised_by_the_next_result_with_its_name() 
         assert engine.to_arrow(ok).to_pydict() == {"a": ["1"]}
     finally:
         engine.close()
+
+
+def test_window_joins_give_the_same_rows_with_or_without_the_day_grid(lake: Lake) -> None:
+    """A FeatureBuilder's window joins read the cutoffs' day grid (a table); without it, or
+    past its reach, they expand the cutoffs themselves: the training sets are the same."""
+    from amplify_ml.features import FeatureBuilder, graph
+
+    models = ("propensity_to_buy", "refresh_due", "device_failure", "consumable_depletion")
+    with FeatureBuilder(lake) as fb:
+        with_grid = [fb.training_set(m, cutoffs=CUTOFFS)[0] for m in models]
+        assert len(graph._DAY_GRIDS) == 1
+    assert not graph._DAY_GRIDS  # dropped at close
+    original = graph.register_day_grid
+    graph.register_day_grid = lambda *a, **k: None
+    try:
+        with FeatureBuilder(lake) as fb:
+            without = [fb.training_set(m, cutoffs=CUTOFFS)[0] for m in models]
+    finally:
+        graph.register_day_grid = original
+    for a, b in zip(with_grid, without, strict=True):
+        assert len(a) > 0
+        pd.testing.assert_frame_equal(a, b)
+
+
+def test_a_window_past_the_day_grid_expands_the_cutoffs() -> None:
+    from amplify_ml.features.cutoffs import GRID_AHEAD_DAYS, GRID_BACK_DAYS
+    from tests.unit.features.helpers import run, table
+
+    rows = [
+        {"account_id": "A", "sku": "PR-1", "sold_on": d, "quantity": 1}
+        for d in ("2019-01-10", "2021-06-01", "2023-12-31")
+    ]
+    st = {
+        "accounts": table("accounts", [{"account_id": "A"}]),
+        "sell_through": table("sell_through", rows),
+    }
+    long = GRID_BACK_DAYS + 400  # past the grid: the cutoffs expanded
+    out = run("st_window_sums", st, ["2024-01-01"], windows=(30, long))
+    assert out.loc[0, f"st_units_sum_{long}d"] == 2  # 2021 and 2023, not 2019
+    assert out.loc[0, "st_units_sum_30d"] == 1
+    assert GRID_AHEAD_DAYS > 0
