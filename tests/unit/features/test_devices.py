@@ -140,6 +140,9 @@ def test_health_last_and_slopes(fleet) -> None:
             h("battery_health_pct", "2024-05-01T02:00:00Z", 90.0),
             h("battery_health_pct", "2024-07-02T02:00:00Z", 10.0),
             h("disk_health_pct", "2024-06-15T02:00:00Z", 95.0),
+            # another *_health_pct metric is read past the first filter and counts nowhere
+            h("fan_health_pct", "2024-06-29T02:00:00Z", 1.0),
+            h("fan_health_pct", "2024-06-30T02:00:00Z", 2.0),
         ],
     )
     d2 = row(
