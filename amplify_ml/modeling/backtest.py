@@ -31,7 +31,11 @@ from amplify_ml.features.spec import load_spec, spec_path
 from amplify_ml.lake import Lake
 from amplify_ml.modeling import metrics as M
 from amplify_ml.modeling.baselines import make_baseline, straight_line_days, trigger_ship_day
-from amplify_ml.modeling.estimators import CensoredQuantileRegressor, TimeCalibratedClassifier
+from amplify_ml.modeling.estimators import (
+    CensoredQuantileRegressor,
+    FoldWarning,
+    TimeCalibratedClassifier,
+)
 from amplify_ml.modeling.spec import ModelSpec, load_model_spec
 
 MODEL = "model"
@@ -250,10 +254,26 @@ def backtest(
 # -- binary ---------------------------------------------------------------------------------
 
 
-def _fit_classifier(spec: ModelSpec, train: pd.DataFrame, feats: list[str]) -> Any:
-    opts = dict(spec.estimator.options)
+def _fit(est: Any, notes: list[str], *args: Any, **kwargs: Any) -> Any:
+    """``est.fit(*args, **kwargs)``, its :class:`FoldWarning` kept in ``notes``."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", FoldWarning)
+        est.fit(*args, **kwargs)
+    for w in caught:
+        if issubclass(w.category, FoldWarning):
+            notes.append(str(w.message))
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return est
+
+
+def _fit_classifier(
+    spec: ModelSpec, split: Split, train: pd.DataFrame, feats: list[str], notes: list[str]
+) -> Any:
+    # calibrated on cutoffs whose outcomes the booster never saw: purged by the horizon
+    opts = {"purge_days": float(split.horizon_days), **spec.estimator.options}
     est = TimeCalibratedClassifier(params=dict(spec.estimator.params), **opts)
-    return est.fit(train[feats], train["label"].to_numpy(), time=train["cutoff"])
+    return _fit(est, notes, train[feats], train["label"].to_numpy(), time=train["cutoff"])
 
 
 def _attach_oracle(
@@ -286,7 +306,7 @@ def _binary(
     oracle: pd.DataFrame | None,
 ) -> Backtest:
     notes: list[str] = list(meta.notes)
-    est = _fit_classifier(spec, train, feats)
+    est = _fit_classifier(spec, split, train, feats, notes)
     scores: dict[str, np.ndarray] = {MODEL: est.predict_proba(ev[feats])[:, 1]}
     fitted: dict[str, Any] = {}
     ytr = train["label"].to_numpy()
@@ -393,13 +413,13 @@ def _days(
     threshold = float(spec.settings.get("threshold_pct", 10.0))
     lead = float(spec.settings.get("lead_time_days", 5))
     alphas = [float(a) for a in spec.settings.get("alphas", [0.1])]
-    opts = dict(spec.estimator.options)
+    opts = {"purge_days": float(split.horizon_days), **spec.estimator.options}
     if "quantiles" in opts:
         opts["quantiles"] = tuple(float(q) for q in opts["quantiles"])
     est = CensoredQuantileRegressor(params=dict(spec.estimator.params), **opts)
     cens_tr = train["censored"].astype(bool).to_numpy()
     days_tr = np.where(cens_tr, window, train["label"].to_numpy(dtype=float))
-    est.fit(train[feats], days_tr, cens_tr, time=train["cutoff"], window_days=window)
+    _fit(est, notes, train[feats], days_tr, cens_tr, time=train["cutoff"], window_days=window)
     q = est.predict_frame(ev[feats])
     levels = {float(x): q[f"p{round(float(x) * 100):02d}_days"].to_numpy() for x in est.quantiles}
     days = ev["label"].to_numpy(dtype=float)

@@ -14,6 +14,7 @@ in ``_``; the constructors only store parameters.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -38,11 +39,21 @@ DEFAULT_PARAMS: dict[str, Any] = {
 }
 
 
+class FoldWarning(UserWarning):
+    """A model was fitted, but its calibration (or validation) fold could not be kept apart
+    from the training rows' label windows: too few cutoffs for the horizon."""
+
+
 def _time_split(
-    time: Sequence[Any] | None, n: int, fraction: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """Boolean masks (earlier, later): the later fold holds the last ``fraction`` of distinct
-    times (at least one), so it is later in time than every row of the earlier fold."""
+    time: Sequence[Any] | None, n: int, fraction: float, purge_days: float = 0.0
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """Boolean masks (earlier, later) and the purge applied: the later fold holds the last
+    ``fraction`` of distinct times (at least one), so it is later in time than every row of
+    the earlier fold. ``purge_days`` (the label horizon): earlier rows whose labels end after
+    the first later time (time + purge_days past it) are in neither fold, so the later fold
+    scores the model on outcomes it never saw (a device positive in a training cutoff is
+    positive again one month later). Where that leaves no earlier rows, nothing is purged,
+    with a :class:`FoldWarning`; the purge applied (0) is returned."""
     if time is None:
         raise InvalidRequestError(
             "fit needs time= (each row's cutoff) to calibrate on a later fold than it trains on"
@@ -57,7 +68,19 @@ def _time_split(
         )
     k = max(1, round(fraction * len(distinct)))
     later = np.isin(t, distinct[-k:])
-    return ~later, later
+    if purge_days > 0:
+        reach = t + np.timedelta64(round(purge_days * 86400), "s")
+        earlier = ~later & (reach <= distinct[-k])
+        if earlier.any():
+            return earlier, later, float(purge_days)
+        warnings.warn(
+            f"no cutoff is {purge_days:g} days (the label horizon) before the first later cutoff "
+            f"{pd.Timestamp(distinct[-k]).date()}: the later fold overlaps the training labels "
+            "and may flatter the model; give more cutoffs",
+            FoldWarning,
+            stacklevel=3,
+        )
+    return ~later, later, 0.0
 
 
 class _FrameMixin:
@@ -160,7 +183,11 @@ class TimeCalibratedClassifier(_FrameMixin, ClassifierMixin, BaseEstimator):
     """LightGBM binary classifier, calibrated on a later time fold.
 
     ``fit(X, y, time=cutoffs)`` trains on the earlier cutoffs, early-stops and calibrates on
-    the last ``calibration_fraction`` of them. Class imbalance: positives are up-weighted by
+    the last ``calibration_fraction`` of them. ``purge_days`` (give the label horizon) leaves
+    out of training the cutoffs whose labels reach into the calibration fold: the same devices
+    and accounts carry the same outcome from one monthly cutoff to the next, so without it the
+    booster is scored, stopped and calibrated on outcomes it has seen, and its probabilities
+    come out too sure on later data. Class imbalance: positives are up-weighted by
     the square root of the negative/positive ratio (at most ``max_pos_weight``), which helps
     the trees find rare positives; the isotonic calibration then restores true frequencies.
     """
@@ -172,6 +199,7 @@ class TimeCalibratedClassifier(_FrameMixin, ClassifierMixin, BaseEstimator):
         early_stopping_rounds: int = 50,
         calibration_fraction: float = 0.25,
         max_pos_weight: float = 10.0,
+        purge_days: float = 0.0,
         random_state: int = 0,
     ) -> None:
         self.params = params
@@ -179,6 +207,7 @@ class TimeCalibratedClassifier(_FrameMixin, ClassifierMixin, BaseEstimator):
         self.early_stopping_rounds = early_stopping_rounds
         self.calibration_fraction = calibration_fraction
         self.max_pos_weight = max_pos_weight
+        self.purge_days = purge_days
         self.random_state = random_state
 
     def fit(
@@ -190,7 +219,9 @@ class TimeCalibratedClassifier(_FrameMixin, ClassifierMixin, BaseEstimator):
             raise InvalidRequestError(f"y has {len(y_arr)} labels for {len(Xp)} rows")
         if not np.isin(y_arr, (0.0, 1.0)).all():
             raise InvalidRequestError("y must hold 0/1 labels")
-        early, late = _time_split(time, len(Xp), self.calibration_fraction)
+        early, late, self.purge_days_ = _time_split(
+            time, len(Xp), self.calibration_fraction, self.purge_days
+        )
         for name, mask in (("training", early), ("calibration", late)):
             pos = y_arr[mask].sum()
             if pos == 0 or pos == mask.sum():
@@ -308,7 +339,8 @@ class CensoredQuantileRegressor(_FrameMixin, RegressorMixin, BaseEstimator):
     (Kaplan-Meier, floored at ``min_censoring_survival``). With ``log_target`` the booster
     learns log-days (a quantile is unchanged by a monotone transform; errors become
     relative, as a slope's are). It is early-stopped on the last ``validation_fraction`` of
-    the cutoffs, then refitted on every row with the iterations found.
+    the cutoffs (without the earlier cutoffs whose window reaches them, with ``purge_days``),
+    then refitted on every row with the iterations found.
 
     Other quantiles. Every cutoff's rows are predicted by a median model fitted without that
     cutoff (``n_folds`` groups of cutoffs, interleaved in time so that each spans the
@@ -332,6 +364,7 @@ class CensoredQuantileRegressor(_FrameMixin, RegressorMixin, BaseEstimator):
         n_bins: int = 4,
         log_target: bool = True,
         min_censoring_survival: float = 0.05,
+        purge_days: float = 0.0,
         random_state: int = 0,
     ) -> None:
         self.quantiles = quantiles
@@ -343,6 +376,7 @@ class CensoredQuantileRegressor(_FrameMixin, RegressorMixin, BaseEstimator):
         self.n_bins = n_bins
         self.log_target = log_target
         self.min_censoring_survival = min_censoring_survival
+        self.purge_days = purge_days
         self.random_state = random_state
 
     def _to_target(self, days: np.ndarray) -> np.ndarray:
@@ -383,7 +417,9 @@ class CensoredQuantileRegressor(_FrameMixin, RegressorMixin, BaseEstimator):
         keep = ~early_censored
         weights = np.where(keep, 1.0 / g_at, 0.0)
         target = self._to_target(np.where(at_window, self.window_days_, d))
-        early, late = _time_split(time, len(Xp), self.validation_fraction)
+        early, late, self.purge_days_ = _time_split(
+            time, len(Xp), self.validation_fraction, self.purge_days
+        )
         params = {
             **DEFAULT_PARAMS,
             **(self.params or {}),

@@ -251,7 +251,13 @@ def model_card(
         f"- Training cutoffs {sp.train[0]} .. {sp.train[-1]} ({len(sp.train)}, monthly): "
         f"{len(bt.train):,} rows, {bt.n_positives_train():,} positives"
         + (" (events seen)" if s.task != "binary" else "")
-        + ". The later ones calibrate (binary) or early-stop the model.",
+        + ". The later ones calibrate (binary) or early-stop the model"
+        + (
+            f"; the cutoffs whose labels ({getattr(bt.estimator, 'purge_days_', 0):g} days) reach "
+            "them are left out of the model fitted before them."
+            if getattr(bt.estimator, "purge_days_", 0)
+            else "."
+        ),
         f"- Evaluation cutoffs {', '.join(str(c) for c in sp.evaluate)}: {len(bt.evaluate):,} "
         "rows; every training label ends on or before the first of them.",
         "",
@@ -463,7 +469,7 @@ def train(
         params.update({f"estimator.{k}": v for k, v in spec.estimator.options.items()})
         params.update({f"lgbm.{k}": v for k, v in spec.estimator.params.items()})
         params.update({f"settings.{k}": v for k, v in spec.settings.items()})
-        for attr in ("best_iteration_", "pos_weight_", "n_train_", "n_calibration_"):
+        for attr in ("best_iteration_", "pos_weight_", "n_train_", "n_calibration_", "purge_days_"):
             if hasattr(est, attr):
                 params[f"fitted.{attr.rstrip('_')}"] = getattr(est, attr)
         if hasattr(est, "best_iterations_"):

@@ -98,7 +98,8 @@ def test_every_model_is_trained_backtested_registered_and_champion(result: DemoR
     for name, step in result.models.items():
         bt = step.result.backtest
         assert len(bt.split.train) == 4 and len(bt.split.evaluate) == 1
-        assert "lighter than the model's own plan of 12 and 3" in step.plan
+        own = bt.spec.cutoffs
+        assert f"lighter than the model's own plan of {own.train} and {own.evaluate}" in step.plan
         # the training set on disk: training and evaluation cutoffs, features and label
         df, meta = read_training_set(step.training_set)
         assert len(df) == len(bt.train) + len(bt.evaluate) > 0

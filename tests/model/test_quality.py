@@ -40,6 +40,13 @@ def test_binary_model_beats_each_baseline_on_held_out_cutoffs(small_backtests, m
     assert len(per) == len(bt.split.evaluate)
     for b in bt.baselines:
         assert (per["model"] > per[b]).all(), per
+    # calibrated on cutoffs whose outcomes the booster never saw (purged by the horizon)
+    est, h = bt.estimator, timedelta(days=bt.split.horizon_days)
+    first_calibration = sorted(bt.split.train)[
+        -round(est.calibration_fraction * len(bt.split.train))
+    ]
+    assert est.purge_days_ == bt.split.horizon_days
+    assert est.n_train_ == sum(c + h <= first_calibration for c in bt.train["cutoff"].dt.date)
     # the oracle bounds what can be learnt: nobody beats it on the same rows
     assert t.loc["oracle", "roc_auc"] > t.loc["model", "roc_auc"]
     assert 0.5 < t.loc["model", "skill_ratio"] < 1.0

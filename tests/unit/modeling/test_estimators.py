@@ -11,6 +11,7 @@ import pytest
 from amplify_ml.errors import InvalidRequestError, ModelError
 from amplify_ml.modeling.estimators import (
     CensoredQuantileRegressor,
+    FoldWarning,
     TimeCalibratedClassifier,
     censored_quantile,
     censoring_survival,
@@ -83,6 +84,24 @@ def test_classifier_refuses_bad_input() -> None:
         InvalidRequestError, match=r"X lacks feature columns the model was trained with: x2"
     ):
         model.predict_proba(X.drop(columns=["x2"]))
+
+
+def test_cutoffs_whose_labels_reach_the_calibration_fold_are_left_out() -> None:
+    X, y, _, cutoff = _binary(n=2400)  # 6 monthly cutoffs from 2025-01-01, 400 rows each
+    # the last 2 (May, June) calibrate; with a 60-day horizon, March (+60 = April 30) is the
+    # last cutoff whose labels end before May 1, so April is in neither fold
+    model = TimeCalibratedClassifier(n_estimators=20, purge_days=60).fit(X, y, time=cutoff)
+    assert (model.n_train_, model.n_calibration_, model.purge_days_) == (1200, 800, 60.0)
+    unpurged = TimeCalibratedClassifier(n_estimators=20).fit(X, y, time=cutoff)
+    assert (unpurged.n_train_, unpurged.n_calibration_, unpurged.purge_days_) == (1600, 800, 0.0)
+    # a horizon longer than the cutoffs span: nothing can be purged; said, and recorded
+    with pytest.warns(
+        FoldWarning,
+        match=r"no cutoff is 150 days \(the label horizon\) before the first later cutoff "
+        r"2025-05-01: the later fold overlaps the training labels",
+    ):
+        long = TimeCalibratedClassifier(n_estimators=20, purge_days=150).fit(X, y, time=cutoff)
+    assert (long.n_train_, long.purge_days_) == (1600, 0.0)
 
 
 def test_unseen_categories_are_handled_as_missing() -> None:
