@@ -198,7 +198,10 @@ def register_day_grid(cutoffs: ir.Table, grid: ir.Table, back: int, ahead: int) 
     see :func:`amplify_ml.features.cutoffs.day_grid_frame`) for windows within ``back`` days
     back and ``ahead`` days ahead: a table the engine knows the size of, so that it plans the
     joins after a window join on what the window join gives."""
-    _DAY_GRIDS[_table_name(cutoffs)] = (grid, back, ahead)
+    name = _table_name(cutoffs)
+    if not name:
+        raise TypeError("a day grid belongs to a named cutoffs table (one the engine registered)")
+    _DAY_GRIDS[name] = (grid, back, ahead)
 
 
 def drop_day_grid(cutoffs: ir.Table) -> None:
@@ -218,7 +221,7 @@ def _interval_join(rows: ir.Table, cutoffs: ir.Table, on: str, lo: int, hi: int)
     turn into a slow merge join. The days come from the cutoffs' registered day grid when it
     covers the interval, else from the cutoffs themselves.
     """
-    grid, back, ahead = _DAY_GRIDS.get(_table_name(cutoffs), (None, 0, 0))
+    grid, back, ahead = _DAY_GRIDS.get(_table_name(cutoffs) or "-", (None, 0, 0))
     if grid is not None and lo >= -ahead and hi <= back:
         days = grid.filter((grid._back >= lo) & (grid._back < hi)).drop("_back")
     else:

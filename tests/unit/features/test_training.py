@@ -6,6 +6,7 @@ import json
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+import ibis
 import pandas as pd
 import pytest
 
@@ -416,6 +417,11 @@ def test_window_joins_give_the_same_rows_with_or_without_the_day_grid(lake: Lake
     for a, b in zip(with_grid, without, strict=True):
         assert len(a) > 0
         pd.testing.assert_frame_equal(a, b)
+    unnamed = ibis.table({"cutoff": "date", "cday": "int64", "ci": "int64"}).select(
+        "cutoff", "cday"
+    )
+    with pytest.raises(TypeError, match="named cutoffs table"):
+        graph.register_day_grid(unnamed, unnamed, 1, 1)
 
 
 def test_a_window_past_the_day_grid_expands_the_cutoffs() -> None:
