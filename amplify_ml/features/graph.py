@@ -24,12 +24,22 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from datetime import date
+from typing import TYPE_CHECKING, Any, Literal
 
 import ibis
 import ibis.expr.types as ir
 
 from amplify_ml.datapack.contract import TABLES
+from amplify_ml.features.cutoffs import (
+    GRID_AHEAD_DAYS,
+    GRID_BACK_DAYS,
+    cutoffs_frame,
+    day_grid_frame,
+)
+
+if TYPE_CHECKING:
+    from amplify_ml.features.engine import Engine
 
 Kind = Literal["node", "entity", "builder", "label"]
 
@@ -190,18 +200,26 @@ def day_of(col: ir.Value) -> ir.IntegerValue:
     return col.epoch_days().cast("int64")
 
 
-_DAY_GRIDS: dict[str, tuple[ir.Table, int, int]] = {}
+_DAY_GRIDS: dict[str, ir.Table] = {}
 
 
-def register_day_grid(cutoffs: ir.Table, grid: ir.Table, back: int, ahead: int) -> None:
+def register_cutoffs(engine: Engine, name: str, cutoffs: Iterable[date]) -> ir.Table:
+    """The cutoffs as a table on ``engine`` (see :func:`cutoffs_frame`), with their day grid
+    (:func:`day_grid_frame`, ``<name>_days``) registered for the window joins over them."""
+    table = engine.register_frame(name, cutoffs_frame(cutoffs))
+    register_day_grid(table, engine.register_frame(f"{name}_days", day_grid_frame(cutoffs)))
+    return table
+
+
+def register_day_grid(cutoffs: ir.Table, grid: ir.Table) -> None:
     """Window joins over the named table ``cutoffs`` read ``grid`` (its rows repeated per day,
-    see :func:`amplify_ml.features.cutoffs.day_grid_frame`) for windows within ``back`` days
-    back and ``ahead`` days ahead: a table the engine knows the size of, so that it plans the
-    joins after a window join on what the window join gives."""
+    see :func:`amplify_ml.features.cutoffs.day_grid_frame`) for windows within
+    ``GRID_BACK_DAYS`` back and ``GRID_AHEAD_DAYS`` ahead: a table the engine knows the size
+    of, so that it plans the joins after a window join on what the window join gives."""
     name = _table_name(cutoffs)
     if not name:
         raise TypeError("a day grid belongs to a named cutoffs table (one the engine registered)")
-    _DAY_GRIDS[name] = (grid, back, ahead)
+    _DAY_GRIDS[name] = grid
 
 
 def drop_day_grid(cutoffs: ir.Table) -> None:
@@ -221,8 +239,8 @@ def _interval_join(rows: ir.Table, cutoffs: ir.Table, on: str, lo: int, hi: int)
     turn into a slow merge join. The days come from the cutoffs' registered day grid when it
     covers the interval, else from the cutoffs themselves.
     """
-    grid, back, ahead = _DAY_GRIDS.get(_table_name(cutoffs) or "-", (None, 0, 0))
-    if grid is not None and lo >= -ahead and hi <= back:
+    grid = _DAY_GRIDS.get(_table_name(cutoffs) or "-")
+    if grid is not None and lo >= -GRID_AHEAD_DAYS and hi <= GRID_BACK_DAYS:
         days = grid.filter((grid._back >= lo) & (grid._back < hi)).drop("_back")
     else:
         days = cutoffs.mutate(_back=ibis.range(lo, hi).unnest())

@@ -27,23 +27,14 @@ import pyarrow.parquet as pq
 
 from amplify_ml.errors import AmplifyError, InvalidRequestError, MissingTableError
 from amplify_ml.features import builders as _builders  # noqa: F401 - registers the functions
-from amplify_ml.features.cutoffs import (
-    GRID_AHEAD_DAYS,
-    GRID_BACK_DAYS,
-    DateLike,
-    as_cutoffs,
-    cutoffs_frame,
-    day_grid_frame,
-    epoch_day,
-    to_date,
-)
+from amplify_ml.features.cutoffs import DateLike, as_cutoffs, epoch_day, to_date
 from amplify_ml.features.engine import Engine, EngineName, make_engine
 from amplify_ml.features.graph import (
     REGISTRY,
     Resolver,
     depends_on_cutoffs,
     drop_day_grid,
-    register_day_grid,
+    register_cutoffs,
     required_tables,
 )
 from amplify_ml.features.inputs import Inputs, known_views
@@ -234,10 +225,7 @@ class FeatureBuilder:
         key = tuple(cutoffs)
         if key not in self._cutoff_tables:
             n = len(self._cutoff_tables) + 1
-            table = self.engine.register_frame(f"cutoffs_{n}", cutoffs_frame(cutoffs))
-            grid = self.engine.register_frame(f"cutoff_days_{n}", day_grid_frame(cutoffs))
-            register_day_grid(table, grid, GRID_BACK_DAYS, GRID_AHEAD_DAYS)
-            self._cutoff_tables[key] = table
+            self._cutoff_tables[key] = register_cutoffs(self.engine, f"cutoffs_{n}", cutoffs)
         return self._cutoff_tables[key]
 
     def _resolver(

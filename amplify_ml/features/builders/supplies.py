@@ -11,11 +11,7 @@ from __future__ import annotations
 import ibis
 import ibis.expr.types as ir
 
-from amplify_ml.features.builders.devices import (
-    DEVICE,
-    PAGE_LOOKBACK_DAYS,
-    _check_lookback,
-)
+from amplify_ml.features.builders.devices import DEVICE, PAGE_LOOKBACK_DAYS, _check_lookback
 from amplify_ml.features.graph import (
     bucket_latest,
     builder,

@@ -10,16 +10,9 @@ from typing import Any
 import pandas as pd
 
 from amplify_ml.datapack.contract import TABLES
-from amplify_ml.features.cutoffs import (
-    GRID_AHEAD_DAYS,
-    GRID_BACK_DAYS,
-    as_cutoffs,
-    cutoffs_frame,
-    day_grid_frame,
-    epoch_day,
-)
+from amplify_ml.features.cutoffs import as_cutoffs, epoch_day
 from amplify_ml.features.engine import DuckDBEngine
-from amplify_ml.features.graph import REGISTRY, Resolver, drop_day_grid, register_day_grid
+from amplify_ml.features.graph import REGISTRY, Resolver, drop_day_grid, register_cutoffs
 from amplify_ml.features.inputs import Inputs, known_views
 
 P = "P1"
@@ -128,19 +121,17 @@ def run(
     tabs = {**base_tables(), **tables}
     inputs = Inputs.from_frames(tabs)
     engine = DuckDBEngine(memory_limit="1GB", threads=1)
+    cs = as_cutoffs(list(cutoffs))
+    cut = None
     try:
         views = known_views(inputs.register(engine), None)
-        cs = as_cutoffs(list(cutoffs))
-        cut = engine.register_frame("cutoffs", cutoffs_frame(cs))
-        # windows read the cutoffs' day grid, as in a FeatureBuilder
-        register_day_grid(
-            cut, engine.register_frame("days", day_grid_frame(cs)), GRID_BACK_DAYS, GRID_AHEAD_DAYS
-        )
+        cut = register_cutoffs(engine, "cutoffs", cs)  # with its day grid, as a FeatureBuilder
         ex = {k: engine.register_frame(k, v) for k, v in (extra or {}).items()}
         r = Resolver(views, cut, tuple(epoch_day(c) for c in cs), {name: settings}, extra=ex)
         out = engine.to_arrow(r.get(name)).to_pandas()
-        drop_day_grid(cut)
     finally:
+        if cut is not None:
+            drop_day_grid(cut)
         engine.close()
         inputs.close()
     keys = [c for c in ("partner_id", "account_id", "device_id", "category", "color") if c in out]
