@@ -19,16 +19,19 @@ import uuid
 import warnings
 import weakref
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import ibis
 import ibis.expr.operations as ops
+import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from amplify_ml.errors import ConfigError, InvalidRequestError
 
@@ -59,6 +62,65 @@ def _quiet_spark() -> Any:
 
 def _sql_str(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
+
+
+@dataclass(frozen=True)
+class Part:
+    """A table joined to the spine of an :class:`Assembly` on ``on``, for its ``columns``.
+
+    ``fill``: columns whose nulls (spine rows without a row here) read as the value given
+    (``0``, ``0.0``, ``False``). ``inner``: spine rows without a row here are dropped.
+    """
+
+    table: ibis.Table
+    on: tuple[str, ...]
+    columns: tuple[str, ...]
+    fill: Mapping[str, bool | int | float] = field(default_factory=dict)
+    inner: bool = False
+
+
+@dataclass(frozen=True)
+class Assembly:
+    """A training set put together: the spine's ``columns`` and each part's, one row per
+    spine row (left joins; an ``inner`` part drops rows), sorted by ``order``."""
+
+    spine: ibis.Table
+    columns: tuple[str, ...]
+    parts: tuple[Part, ...]
+    order: tuple[str, ...]
+
+    def from_sql(self, engine: Engine) -> str:
+        """``FROM`` and ``JOIN`` clauses (the spine is ``s``, part ``i`` is ``b{i}``)."""
+        q = engine.quote
+        sql = f"FROM {engine.table_name(self.spine)} AS s"
+        for i, p in enumerate(self.parts):
+            on = " AND ".join(f"s.{q(k)} = b{i}.{q(k)}" for k in p.on)
+            kind = "JOIN" if p.inner else "LEFT JOIN"
+            sql += f" {kind} {engine.table_name(p.table)} AS b{i} ON {on}"
+        return sql
+
+    def order_sql(self, engine: Engine) -> str:
+        return "ORDER BY " + ", ".join(f"s.{engine.quote(k)}" for k in self.order)
+
+    def sql(self, engine: Engine) -> str:
+        """The whole assembly as one SELECT."""
+        q = engine.quote
+        picked = [f"s.{q(c)}" for c in self.columns]
+        for i, p in enumerate(self.parts):
+            for c in p.columns:
+                col = f"b{i}.{q(c)}"
+                if c in p.fill:
+                    col = f"COALESCE({col}, {_sql_literal(p.fill[c])})"
+                picked.append(f"{col} AS {q(c)}")
+        return f"SELECT {', '.join(picked)} {self.from_sql(engine)} {self.order_sql(engine)}"
+
+
+def _sql_literal(value: bool | int | float) -> str:
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, float):
+        return repr(value) if "." in repr(value) else f"{value!r}.0"
+    return str(int(value))
 
 
 class Engine:
@@ -125,6 +187,10 @@ class Engine:
     def sql_to_arrow(self, sql: str) -> pa.Table:
         """The result of a SELECT in this engine's dialect."""
         return self.con.con.sql(sql).to_arrow_table()
+
+    def assemble(self, assembly: Assembly) -> pa.Table:
+        """The rows of ``assembly`` as Arrow (one SELECT joining every part)."""
+        return self.sql_to_arrow(assembly.sql(self))
 
     def close(self) -> None:
         for t in self._cached:
@@ -243,6 +309,35 @@ class DuckDBEngine(Engine):
         self.sync()
         return super().sql_to_arrow(sql)
 
+    def assemble(self, assembly: Assembly) -> pa.Table:
+        """The rows of ``assembly``: DuckDB joins the keys only, giving for each spine row the
+        row number of its row in every part; each part is then read once and its columns
+        gathered by those numbers in Arrow. Carrying a hundred columns through a dozen joins
+        and the final sort costs twice as much (the joins themselves are a fifth of it)."""
+        self.sync()
+        con = self.con.con
+        tables = [assembly.spine, *(p.table for p in assembly.parts)]
+        rows = ", ".join(f'{a}.rowid AS "_r{i}"' for i, a in enumerate(_aliases(tables)))
+        where = con.sql(
+            f"SELECT {rows} {assembly.from_sql(self)} {assembly.order_sql(self)}"
+        ).to_arrow_table()
+        picks = [(assembly.columns, {}), *((p.columns, p.fill) for p in assembly.parts)]
+        out: dict[str, pa.ChunkedArray] = {}
+        for i, (table, (columns, fill)) in enumerate(zip(tables, picks, strict=True)):
+            if not columns:
+                continue
+            cols = ", ".join(self.quote(c) for c in columns)
+            data = con.sql(
+                f'SELECT rowid AS "_rowid", {cols} FROM {self.table_name(table)}'
+            ).to_arrow_table()
+            taken = data.drop_columns("_rowid").take(
+                _positions(data.column("_rowid"), where.column(i))
+            )
+            for c in columns:
+                col = taken.column(c)
+                out[c] = pc.fill_null(col, fill[c]) if c in fill else col
+        return pa.table(out)
+
     def close(self) -> None:
         # a failure nobody asked results of (or that was raised already) does not stop the close
         with suppress(Exception):
@@ -257,6 +352,23 @@ class DuckDBEngine(Engine):
             self.con.disconnect()
         finally:
             self._remove_tmp()
+
+
+def _aliases(tables: Sequence[ibis.Table]) -> list[str]:
+    """The aliases :meth:`Assembly.from_sql` gives the spine and the parts."""
+    return ["s", *(f"b{i}" for i in range(len(tables) - 1))]
+
+
+def _positions(rowids: pa.ChunkedArray, wanted: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Where the rows numbered ``wanted`` (DuckDB row ids; null: none) are in a table read
+    with its row ids ``rowids`` (in whatever order the scan gave them)."""
+    ids = rowids.to_numpy()
+    n = len(ids)
+    if n and ids[0] == 0 and ids[-1] == n - 1 and (n < 2 or bool((np.diff(ids) == 1).all())):
+        return wanted
+    pos = np.full(int(ids.max()) + 1 if n else 0, -1, dtype=np.int64)
+    pos[ids] = np.arange(n, dtype=np.int64)
+    return pc.take(pa.array(pos), wanted)
 
 
 class SparkEngine(Engine):

@@ -28,7 +28,7 @@ import pyarrow.parquet as pq
 from amplify_ml.errors import AmplifyError, InvalidRequestError, MissingTableError
 from amplify_ml.features import builders as _builders  # noqa: F401 - registers the functions
 from amplify_ml.features.cutoffs import DateLike, as_cutoffs, epoch_day, to_date
-from amplify_ml.features.engine import Engine, EngineName, make_engine
+from amplify_ml.features.engine import Assembly, Engine, EngineName, Part, make_engine
 from amplify_ml.features.graph import (
     REGISTRY,
     Resolver,
@@ -44,6 +44,7 @@ from amplify_ml.lake import Lake
 LakeLike = Lake | Mapping[str, pd.DataFrame]
 _STR = pd.StringDtype("pyarrow", na_value=np.nan)
 _STRINGS = {pa.string(): _STR, pa.large_string(): _STR, pa.string_view(): _STR}
+_ZEROS: dict[str, bool | int | float] = {"bool": False, "int": 0, "float": 0.0}
 ZERO_FILL = re.compile(r"(_count|_sum|_distinct)(_|$)")
 BOOL = re.compile(r"^(is|has)_")
 
@@ -316,8 +317,8 @@ class FeatureBuilder:
         kinds: dict[str, str] = {}
         filled: set[str] = set()
         for known_day, cs in groups.items():
-            sql, kinds, filled = self._expr(plan, cs, known_day, settings, labelled)
-            arrow = self.engine.sql_to_arrow(sql)
+            assembly, kinds, filled = self._expr(plan, cs, known_day, settings, labelled)
+            arrow = self.engine.assemble(assembly)
             frames.append(arrow.to_pandas(self_destruct=True, types_mapper=_STRINGS.get))
             del arrow
         df = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
@@ -366,45 +367,38 @@ class FeatureBuilder:
         known_day: int | None,
         settings: dict[str, dict[str, Any]],
         labelled: bool,
-    ) -> tuple[str, dict[str, str], set[str]]:
+    ) -> tuple[Assembly, dict[str, str], set[str]]:
         s = plan.spec
-        eng = self.engine
-        q = eng.quote
         r = self._resolver(known_day, cutoffs, settings)
-        # every part is materialised, then put together by one hand-written join: building
-        # the join of a hundred columns as an Ibis expression costs more than running it
+        # every part is materialised, then put together by the engine (see Engine.assemble):
+        # building the join of a hundred columns as an Ibis expression costs more than running it
         spine = self._materialize(r.get(s.entity), s.entity)
         keys = list(REGISTRY[s.entity].keys)
         on = [*keys, "cutoff"]
         kinds: dict[str, str] = {k: "key" for k in keys}
         kinds["cutoff"] = "cutoff"
         filled: set[str] = set()
-        picked = [f"s.{q(c)}" for c in spine.columns if c != "cday"]
-        joins: list[str] = []
-        for i, name in enumerate(plan.used):
+        parts: list[Part] = []
+        for name in plan.used:
             fn = REGISTRY[name]
             # each builder's rows are computed on their own: one big plan over all of them
             # optimises worse on DuckDB and plans slowly on Spark
             f = self._materialize(r.get(name), name)
             r._memo[name] = f
-            bon = [*fn.keys, "cutoff"]
+            bon = (*fn.keys, "cutoff")
             cols = [c for c in f.columns if c not in bon]
             dup = [c for c in cols if c in kinds]
             if dup:
                 raise AmplifyError(f"builder {name} repeats column(s) {dup} of another builder")
-            joins.append(
-                f"LEFT JOIN {eng.table_name(f)} AS b{i} ON "
-                + " AND ".join(f"s.{q(k)} = b{i}.{q(k)}" for k in bon)
-            )
+            fill: dict[str, bool | int | float] = {}
             for c in cols:
                 kinds[c] = _kind(f[c].type())
-                col = f"b{i}.{q(c)}"
                 if fn.zero_fill and (ZERO_FILL.search(c) or BOOL.match(c)):
                     filled.add(c)
-                    zero = {"bool": "FALSE", "int": "0", "float": "0.0"}.get(kinds[c])
+                    zero = _ZEROS.get(kinds[c])
                     if zero is not None:  # entities without rows: none happened
-                        col = f"COALESCE({col}, {zero})"
-                picked.append(f"{col} AS {q(c)}")
+                        fill[c] = zero
+            parts.append(Part(f, bon, tuple(cols), fill))
         self._keep(known_day, cutoffs, r, settings)
         if labelled:
             truth = self._resolver(None, cutoffs, settings)
@@ -412,19 +406,11 @@ class FeatureBuilder:
             lab = self._materialize(truth.get(s.label), s.label)
             self._keep(None, cutoffs, truth, settings)
             lcols = [c for c in lab.columns if c not in on]
-            joins.append(
-                f"JOIN {eng.table_name(lab)} AS l ON "
-                + " AND ".join(f"s.{q(k)} = l.{q(k)}" for k in on)
-            )
-            picked += [f"l.{q(c)}" for c in lcols]
+            parts.append(Part(lab, tuple(on), tuple(lcols), inner=True))
             for c in lcols:
                 kinds[c] = _kind(lab[c].type())
-        sql = (
-            f"SELECT {', '.join(picked)} FROM {eng.table_name(spine)} AS s "
-            + " ".join(joins)
-            + f" ORDER BY {', '.join(f's.{q(k)}' for k in on)}"
-        )
-        return sql, kinds, filled
+        columns = tuple(c for c in spine.columns if c != "cday")
+        return Assembly(spine, columns, tuple(parts), tuple(on)), kinds, filled
 
     def _meta(
         self,

@@ -440,3 +440,72 @@ def test_a_window_past_the_day_grid_expands_the_cutoffs() -> None:
     out = run("st_window_sums", st, ["2024-01-01"], windows=(30, long))
     assert out.loc[0, f"st_units_sum_{long}d"] == 2  # 2021 and 2023, not 2019
     assert out.loc[0, "st_units_sum_30d"] == 1
+
+
+def test_duckdb_assembles_by_row_numbers_what_one_join_gives() -> None:
+    """The DuckDB assembly (keys joined, columns gathered in Arrow) gives the rows, values,
+    fills and order of the single SQL join every engine can run."""
+    from amplify_ml.features.engine import Assembly, DuckDBEngine, Engine, Part
+
+    engine = DuckDBEngine()
+    try:
+        spine = engine.register_frame(
+            "spine",
+            pd.DataFrame({"k": ["b", "a", "c", "a"], "cutoff": [1, 2, 1, 1], "cday": 0}),
+        )
+        counts = engine.register_frame(
+            "counts", pd.DataFrame({"k": ["a", "c"], "cutoff": [1, 1], "n": [5, 7]})
+        )
+        flags = engine.register_frame(
+            "flags",
+            pd.DataFrame(
+                {"k": ["a", "b"], "cutoff": [2, 1], "is_on": [True, False], "x": [0.5, None]}
+            ),
+        )
+        labels = engine.register_frame(  # no label for ("c", 1): that row goes
+            "labels",
+            pd.DataFrame({"k": ["a", "a", "b"], "cutoff": [1, 2, 1], "label": [1, 0, 1]}),
+        )
+        # stored in another order than the spine's, and cached (a CREATE TABLE AS)
+        counts = engine.cache(counts.order_by(ibis.desc("k")), "counts")
+        on = ("k", "cutoff")
+        assembly = Assembly(
+            spine,
+            ("k", "cutoff"),
+            (
+                Part(counts, on, ("n",), {"n": 0}),
+                Part(flags, on, ("is_on", "x"), {"is_on": False}),
+                Part(labels, on, ("label",), inner=True),
+            ),
+            on,
+        )
+        got = engine.assemble(assembly)
+        want = Engine.assemble(engine, assembly)  # the one join
+        assert got.to_pydict() == want.to_pydict()
+        assert got.to_pydict() == {
+            "k": ["a", "a", "b"],
+            "cutoff": [1, 2, 1],
+            "n": [5, 0, 0],
+            "is_on": [False, True, False],
+            "x": [None, 0.5, None],
+            "label": [1, 0, 1],
+        }
+        assert got.schema == want.schema
+    finally:
+        engine.close()
+
+
+def test_row_positions_follow_the_row_ids_in_any_scan_order() -> None:
+    import pyarrow as pa
+
+    from amplify_ml.features.engine import _positions
+
+    wanted = pa.chunked_array([[2, None, 0, 3]])
+    # scanned in row-id order: the row ids are the positions
+    assert _positions(pa.chunked_array([[0, 1, 2, 3]]), wanted).to_pylist() == [2, None, 0, 3]
+    # scanned in another order, with a gap in the ids: positions of those ids in the scan
+    ids = pa.chunked_array([[3, 0], [5, 2]])
+    assert _positions(ids, wanted).to_pylist() == [3, None, 1, 0]
+    assert _positions(
+        pa.chunked_array([[]], type=pa.int64()), pa.chunked_array([[None]], type=pa.int64())
+    ).to_pylist() == [None]
