@@ -199,6 +199,27 @@ class Engine:
         self._cached.clear()
 
 
+def _duckdb_compiler() -> Any:
+    """Ibis's DuckDB compiler, with ``argmax``/``argmin`` as DuckDB's ``arg_max_null`` and
+    ``arg_min_null``: the value on the row with the greatest (least) key, rows whose key is
+    null left out, as Spark's ``max_by``/``min_by`` do.
+
+    Ibis writes ``FIRST(value ORDER BY key DESC)``, which DuckDB runs by building a sort key
+    for every row: a third of the time of the aggregations that pick the latest reading
+    (supply levels, health, page counters). The two differ only for a group whose keys are all
+    null: null here (and on Spark), the value of one of those rows there."""
+    from ibis.backends.sql.compilers.duckdb import DuckDBCompiler
+
+    class Compiler(DuckDBCompiler):
+        def visit_ArgMax(self, op: Any, *, arg: Any, key: Any, where: Any) -> Any:
+            return self.agg.arg_max_null(arg, key, where=where)
+
+        def visit_ArgMin(self, op: Any, *, arg: Any, key: Any, where: Any) -> Any:
+            return self.agg.arg_min_null(arg, key, where=where)
+
+    return Compiler()
+
+
 class DuckDBEngine(Engine):
     """DuckDB in process, with a memory cap and its own spill folder."""
 
@@ -219,6 +240,7 @@ class DuckDBEngine(Engine):
         if threads:
             config["threads"] = int(threads)
         self.con = ibis.duckdb.connect(**config)
+        self.con.compiler = _duckdb_compiler()  # this connection's only (see there)
         # cached tables are created by one thread, in order, while the caller compiles the
         # next ones (Ibis compiles in Python; DuckDB runs its queries without the GIL)
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="amplify-duckdb")

@@ -509,3 +509,40 @@ def test_row_positions_follow_the_row_ids_in_any_scan_order() -> None:
     assert _positions(
         pa.chunked_array([[]], type=pa.int64()), pa.chunked_array([[None]], type=pa.int64())
     ).to_pylist() == [None]
+
+
+def test_duckdb_argmax_takes_the_row_with_the_greatest_key_nulls_left_out() -> None:
+    """The engine's own compiler writes argmax/argmin as DuckDB's arg_max_null/arg_min_null
+    (faster than Ibis's ordered FIRST): the value on the row with the greatest (least) key,
+    kept when it is null; rows with a null key never win; the filter applies."""
+    from amplify_ml.features.engine import DuckDBEngine
+
+    engine = DuckDBEngine()
+    try:
+        t = engine.register_frame(
+            "t",
+            pd.DataFrame(
+                {
+                    "g": ["a", "a", "a", "b", "b"],
+                    "v": [1.0, None, 5.0, 3.0, 4.0],
+                    "k": [1.0, 3.0, None, None, 2.0],
+                }
+            ),
+        )
+        x = t.group_by("g").aggregate(
+            last=t.v.argmax(t.k),
+            first=t.v.argmin(t.k),
+            last_before_3=t.v.argmax(t.k, where=t.k < 3),
+        )
+        got = engine.to_arrow(x.order_by("g")).to_pydict()
+        assert got == {
+            "g": ["a", "b"],
+            "last": [None, 4.0],  # a: the greatest key's value is null, and stays null
+            "first": [1.0, 4.0],
+            "last_before_3": [1.0, 4.0],
+        }
+        assert "ARG_MAX_NULL" in engine.con.compile(x)
+        # other Ibis connections in the process keep Ibis's own compiler
+        assert "ARG_MAX_NULL" not in ibis.to_sql(x, dialect="duckdb")
+    finally:
+        engine.close()
