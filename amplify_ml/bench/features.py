@@ -701,9 +701,15 @@ class PandasFeatures:
         df = df.merge(self.previous_cartridge(c, since, thr), on=DC, how="left")
         used, pages = df["v0"] - df["v1"], df["p1"] - df["p0"]
         per_page = (used / pages).where((pages > 0) & (used > 0))
+        rate = per_page
+        w = s.get("prev_weight_pct", 0.0)
+        if w > 0:
+            prev = ((100.0 - thr) / df["cycle_pages"]).where(df["cycle_pages"] > 0)
+            pooled = (used + w) / (pages + w / prev)
+            rate = pooled.where((pages >= 0) & (used >= 0) & prev.notna(), per_page)
         since_pages = (df["now"] - df["p1"]).where(df["now"] - df["p1"] >= 0)
-        left = df["v1"] - per_page * since_pages - thr
-        to_go = left.clip(lower=0.0) / per_page
+        left = df["v1"] - rate * since_pages - thr
+        to_go = left.clip(lower=0.0) / rate
         gap_pages = (df["per_day_long"] * df["stale"]).fillna(0.0) if at_cutoff else 0.0
         if at_cutoff:
             to_go = (to_go - gap_pages).where(to_go > gap_pages, to_go * 0.0)

@@ -326,6 +326,7 @@ def supply_usage(
     at_cutoff: bool = False,
     prev_fallback: bool = False,
     share_days: int | None = None,
+    prev_weight_pct: float = 0.0,
 ) -> ir.Table:
     """Toner used per 1000 pages, pages since the level last fell, days to the threshold.
 
@@ -349,7 +350,12 @@ def supply_usage(
     is expected to print in between (the long window's season-scaled pace times the days
     since that reading, ``days_since_page_reading``) are taken off. With
     ``prev_fallback``, the calendar's days go by the previous cartridge's pages to go where
-    the current one has not fallen yet (no use per page of its own).
+    the current one has not fallen yet (no use per page of its own). With ``share_days``, the
+    device's share of the fleet's pages (``telemetry_pages_vs_fleet_<share_days>d``, which the
+    calendar reads) is over that many days of counter history instead of the long window. With
+    ``prev_weight_pct``, the pages to go use the previous cartridge's use per page (taken as
+    full at its change) pooled with this one's, as if it were that many points of level seen
+    fall: a cartridge that has fallen little is read mostly by its predecessor.
     """
     short, long = sorted(windows)
     _check_lookback((long,))
@@ -436,10 +442,20 @@ def supply_usage(
     used = g.v0 - g.v1
     pages = g.p1 - g.p0
     per_page = ibis.ifelse((pages > 0) & (used > 0), used / pages, ibis.null("float64"))
+    rate = per_page
+    if prev_weight_pct > 0:
+        # the previous cartridge's use per page (full at its change, at the threshold after
+        # cycle_pages) counts as prev_weight_pct points of level seen fall on this one
+        prev = ibis.ifelse(
+            g.cycle_pages > 0, (100.0 - threshold_pct) / g.cycle_pages, ibis.null("float64")
+        )
+        pooled = (used + prev_weight_pct) / (pages + prev_weight_pct / prev)
+        ok = (pages >= 0) & (used >= 0)
+        rate = ibis.cases((ok & prev.notnull(), pooled), else_=per_page)
     since = g.now - g.p1
     since = ibis.ifelse(since >= 0, since, ibis.null("float64"))
-    left = g.v1 - per_page * since - threshold_pct
-    to_go = ibis.cases((left > 0, left / per_page), (left <= 0, 0.0), else_=ibis.null("float64"))
+    left = g.v1 - rate * since - threshold_pct
+    to_go = ibis.cases((left > 0, left / rate), (left <= 0, 0.0), else_=ibis.null("float64"))
     printed = g.now - g.start_pages
     rest = ibis.ifelse(printed >= 0, g.cycle_pages - printed, ibis.null("float64"))
     extra: dict[str, ir.Value] = {}

@@ -313,3 +313,21 @@ def test_supply_usage_share_of_the_fleet_over_a_year() -> None:
     # the fleet: D3's and D4's, 7950 pages over 551 device-days
     assert d3["telemetry_pages_vs_fleet_365d"] == pytest.approx((3700 / 126) / (7950 / 551))
     assert "telemetry_pages_vs_fleet_90d" not in out.columns
+
+
+def test_supply_usage_pools_the_previous_cartridges_use_per_page() -> None:
+    tel = _two_cartridges()
+    cutoffs = ["2024-05-15", C]
+    out = run("supply_usage", tel, cutoffs, windows=(30, 90), prev_weight_pct=15.0)
+    cycle = 11800.0 + 300.0 * 129 / 168 - 10000.0
+    # the previous cartridge went from full to the threshold, 90 points, in `cycle` pages: it
+    # counts as 15 of those points next to this one's 50 points over 1200 pages
+    rate = (50.0 + 15.0) / (1200.0 + 15.0 * cycle / 90.0)
+    now = row(out, device_id="D3", color="black", cutoff=C)
+    assert now["supply_pages_to_threshold_est"] == pytest.approx(40.0 / rate)
+    assert now["supply_pct_per_kpage_mean_180d"] == pytest.approx(1000 * 50 / 1200)  # its own
+    # before the current cartridge falls, the previous one's use per page alone: 90 points
+    # to go from the change (read at 100) are its whole cycle
+    fresh = row(out, device_id="D3", color="black", cutoff="2024-05-15")
+    assert fresh["supply_pages_to_threshold_est"] == pytest.approx(cycle)
+    assert math.isnan(fresh["supply_pct_per_kpage_mean_180d"])
