@@ -676,12 +676,43 @@ class PandasFeatures:
             on=["partner_id", "device_id"],
             how="left",
         )
+        at_cutoff = s.get("at_cutoff", False)
+        if at_cutoff:
+            # days from the latest counter reading in the long window to the end of the day c
+            seen = self.pages[(self.pages["day"] <= c) & (self.pages["day"] > c - long)]
+            last = seen.groupby(["partner_id", "device_id"])["observed_at"].max()
+            last = last[last.index.isin(rl.index)]  # devices with a pace over the window
+            stale = (c + 1.0 - _seconds(last) / 86400.0).rename("stale").reset_index()
+            df = df.merge(stale, on=["partner_id", "device_id"], how="left")
+        share_days = s.get("share_days")
+        if share_days is not None:
+            h = self.pages[
+                (self.pages["day"] <= c)
+                & (self.pages["day"] > c - share_days)
+                & self.pages["delta"].notna()
+            ]
+            hs = h.groupby(["partner_id", "device_id"])[["delta", "gap"]].sum()
+            hs = hs[hs["gap"] > 0]
+            f_rate = hs["delta"].sum() / hs["gap"].sum()
+            share = hs["delta"] / hs["gap"] / f_rate if f_rate > 0 else hs["delta"] * np.nan
+            df = df.drop(columns="vs_fleet").merge(
+                share.rename("vs_fleet").reset_index(), on=["partner_id", "device_id"], how="left"
+            )
         df = df.merge(self.previous_cartridge(c, since, thr), on=DC, how="left")
         used, pages = df["v0"] - df["v1"], df["p1"] - df["p0"]
         per_page = (used / pages).where((pages > 0) & (used > 0))
+        rate = per_page
+        w = s.get("prev_weight_pct", 0.0)
+        if w > 0:
+            prev = ((100.0 - thr) / df["cycle_pages"]).where(df["cycle_pages"] > 0)
+            pooled = (used + w) / (pages + w / prev)
+            rate = pooled.where((pages >= 0) & (used >= 0) & prev.notna(), per_page)
         since_pages = (df["now"] - df["p1"]).where(df["now"] - df["p1"] >= 0)
-        left = df["v1"] - per_page * since_pages - thr
-        to_go = left.clip(lower=0.0) / per_page
+        left = df["v1"] - rate * since_pages - thr
+        to_go = left.clip(lower=0.0) / rate
+        gap_pages = (df["per_day_long"] * df["stale"]).fillna(0.0) if at_cutoff else 0.0
+        if at_cutoff:
+            to_go = (to_go - gap_pages).where(to_go > gap_pages, to_go * 0.0)
         out = df[DC].copy()
         out["supply_pct_per_kpage_mean_180d"] = 1000.0 * per_page
         out["pages_since_supply_level_fell"] = since_pages
@@ -693,7 +724,7 @@ class PandasFeatures:
             df["per_day_long"] > 0
         )
         printed = df["now"] - df["start_pages"]
-        by_prev = (df["cycle_pages"] - printed).clip(lower=0.0).where(printed >= 0)
+        by_prev = (df["cycle_pages"] - printed - gap_pages).clip(lower=0.0).where(printed >= 0)
         out["supply_pages_per_cartridge_prev"] = df["cycle_pages"]
         out["supply_pages_to_threshold_by_prev"] = by_prev
         out[f"supply_days_to_threshold_by_prev_{short}d"] = (by_prev / df["per_day"]).where(
@@ -702,10 +733,13 @@ class PandasFeatures:
         out[f"supply_days_to_threshold_by_prev_{long}d_seasonal"] = (
             by_prev / df["per_day_long"]
         ).where(df["per_day_long"] > 0)
+        if at_cutoff:
+            out["days_since_page_reading"] = df["stale"]
         if s.get("calendar", False):
-            out[f"telemetry_pages_vs_fleet_{long}d"] = df["vs_fleet"]
+            need = to_go.fillna(by_prev) if s.get("prev_fallback", False) else to_go
+            out[f"telemetry_pages_vs_fleet_{share_days or long}d"] = df["vs_fleet"]
             out["supply_days_to_threshold_est_calendar"] = self.days_by_calendar(
-                c, (to_go / df["vs_fleet"]).to_numpy(float), fleet_long
+                c, (need / df["vs_fleet"]).to_numpy(float), fleet_long
             )
         return out
 

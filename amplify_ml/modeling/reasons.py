@@ -801,6 +801,13 @@ def _supply_pages_since_fall(m: re.Match[str], v: Any, c: Context) -> str:
     return f"{plural(v, 'page')} printed since the {_color(c, 'toner')} level last fell"
 
 
+@template("days_since_page_reading", "no recent page count reading")
+def _page_count_read(m: re.Match[str], v: Any, c: Context) -> str:
+    if v < 1:
+        return f"page count last read {plural(max(1, round(24 * v)), 'hour')} ago"
+    return f"page count last read {fmt_days(v)} ago"
+
+
 @template(
     "supply_pages_to_threshold_est",
     lambda m, c: f"pages left on the {_color(c, 'cartridge')} not known",

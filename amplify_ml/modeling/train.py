@@ -220,6 +220,23 @@ def card_columns(bt: Backtest) -> list[str]:
     return ["mae_days", "mae_ratio_vs_oracle", "coverage_p10_p90", "beyond_window_rate"]
 
 
+def _builders_line(builders: list[dict[str, Any]]) -> str:
+    """The feature set's builders with their settings, e.g. ``supply_level (windows 7, 30)``."""
+
+    def value(v: Any) -> str:
+        return ", ".join(str(x) for x in v) if isinstance(v, list | tuple) else str(v)
+
+    out = []
+    for b in builders:
+        opts = [
+            k if v is True else f"{k} {value(v)}"
+            for k, v in b.items()
+            if k != "name" and v is not False
+        ]
+        out.append(f"`{b['name']}`" + (f" ({'; '.join(opts)})" if opts else ""))
+    return ", ".join(out) or "-"
+
+
 def model_card(
     bt: Backtest,
     gate: GateDecision | None,
@@ -239,6 +256,7 @@ def model_card(
         "",
         f"- Task: {s.task}; horizon {sp.horizon_days} days; feature set "
         f"`{meta.spec.get('file')}` ({len(bt.features)} features).",
+        f"- Builders: {_builders_line(meta.spec.get('builders', []))}.",
         f"- Trained {datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
         + (f", MLflow run `{run_id}`" if run_id else "")
         + (f", registered `{registered_name(s.name)}` version {version}" if version else "")

@@ -86,6 +86,7 @@ def test_round_trip_gate_and_card(tiny_lake: Lake, tiny_world: Path, tmp_path: P
     # the card says what was trained, on what, and how it compares
     card = (ws / "cards" / "MODEL_CARD.md").read_text()
     assert "# Model card: refresh_due" in card and "vendor_rule_5y" in card
+    assert "- Builders: `" in card  # the method: each builder with its settings
     assert "Promoted" in card and f"version {first.version}" in card
 
     # a worse model (two leaves, three trees) is registered but not promoted

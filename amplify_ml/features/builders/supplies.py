@@ -20,6 +20,7 @@ from amplify_ml.features.graph import (
     entity,
     in_range,
     last_value,
+    latest_as_of,
     latest_from_buckets,
     node,
     ols_slope,
@@ -314,12 +315,18 @@ def supply_usage(
     supply_last_change: ir.Table,
     page_latest: ir.Table,
     page_readings: ir.Table,
+    page_history: ir.Table,
     fleet_calendar: ir.Table,
     cutoffs: ir.Table,
+    cutoff_days: tuple[int, ...],
     *,
     windows: tuple[int, int] = (30, 90),
     threshold_pct: float = 10.0,
     calendar: bool = False,
+    at_cutoff: bool = False,
+    prev_fallback: bool = False,
+    share_days: int | None = None,
+    prev_weight_pct: float = 0.0,
 ) -> ir.Table:
     """Toner used per 1000 pages, pages since the level last fell, days to the threshold.
 
@@ -337,6 +344,18 @@ def supply_usage(
     that share of what the fleet printed a device-day in the same weeks a year earlier,
     prints the pages to go (weeks without readings a year earlier at the fleet's pace over the
     long window; read week by week, linear within a week, capped at ``CALENDAR_CAP_DAYS``).
+
+    With ``at_cutoff``, the pages to go (by this cartridge and by the previous one) are those
+    left at the end of the cutoff day, not at the latest counter reading: the pages the device
+    is expected to print in between (the long window's season-scaled pace times the days
+    since that reading, ``days_since_page_reading``) are taken off. With
+    ``prev_fallback``, the calendar's days go by the previous cartridge's pages to go where
+    the current one has not fallen yet (no use per page of its own). With ``share_days``, the
+    device's share of the fleet's pages (``telemetry_pages_vs_fleet_<share_days>d``, which the
+    calendar reads) is over that many days of counter history instead of the long window. With
+    ``prev_weight_pct``, the pages to go use the previous cartridge's use per page (taken as
+    full at its change) pooled with this one's, as if it were that many points of level seen
+    fall: a cartridge that has fallen little is read mostly by its predecessor.
     """
     short, long = sorted(windows)
     _check_lookback((long,))
@@ -361,11 +380,22 @@ def supply_usage(
     ).select(*g.columns, "now")
     # mean daily pages per device over both windows, and the fleet's over all devices
     r = window_join(page_readings, cutoffs, days=long)
+    if at_cutoff:
+        # the latest counter reading's time too (a reading without increment counts)
+        seen = r.group_by([*DEVICE, "cutoff"]).aggregate(
+            stale=(r.cday.max() + 1).cast("float64")
+            - r.observed_at.epoch_seconds().max().cast("float64") / 86400.0
+        )
     r = r.filter(r.delta.notnull())
     ws = within(r, short)
     rate = r.group_by([*DEVICE, "cutoff"]).aggregate(
         ps=r.delta.sum(where=ws), gs=r.gap.sum(where=ws), pl=r.delta.sum(), gl=r.gap.sum()
     )
+    if at_cutoff:
+        sn = seen.select(**{"t_" + k: seen[k] for k in (*DEVICE, "cutoff")}, stale="stale")
+        cols = rate.columns
+        rate = rate.join(sn, [rate[k] == sn["t_" + k] for k in (*DEVICE, "cutoff")])
+        rate = rate.select(*cols, "stale")
     fleet = rate.group_by("cutoff").aggregate(
         season=(rate.ps.sum() / rate.gs.sum()) / (rate.pl.sum() / rate.gl.sum()),
         fleet_long=rate.pl.sum() / rate.gl.sum(),
@@ -385,11 +415,18 @@ def supply_usage(
             rate.pl / rate.gl / rate.fleet_long,
             ibis.null("float64"),
         ),
+        **({"stale": rate.stale} if at_cutoff else {}),
     )
     g = g.left_join(
         rate,
         [g.partner_id == rate.r_partner, g.device_id == rate.r_device, g.cutoff == rate.r_cutoff],
-    ).select(*g.columns, "per_day", "per_day_long", "vs_fleet")
+    ).select(*g.columns, "per_day", "per_day_long", "vs_fleet", *(["stale"] if at_cutoff else []))
+    share_col = f"telemetry_pages_vs_fleet_{long}d"
+    if share_days is not None:
+        sh = _share_of_fleet(page_history, cutoffs, cutoff_days, share_days)
+        keep = [c for c in g.columns if c != "vs_fleet"]
+        g = g.left_join(sh, _on_device(g, sh, "h_")).select(*keep, vs_fleet="h_vs_fleet")
+        share_col = f"telemetry_pages_vs_fleet_{share_days}d"
     cyc = _previous_cartridge(supply_steps, page_readings, threshold_pct)
     # the previous change too within the lookback of every cutoff (as when scoring one cutoff)
     cyc = cyc.join(
@@ -405,19 +442,37 @@ def supply_usage(
     used = g.v0 - g.v1
     pages = g.p1 - g.p0
     per_page = ibis.ifelse((pages > 0) & (used > 0), used / pages, ibis.null("float64"))
+    rate = per_page
+    if prev_weight_pct > 0:
+        # the previous cartridge's use per page (full at its change, at the threshold after
+        # cycle_pages) counts as prev_weight_pct points of level seen fall on this one
+        prev = ibis.ifelse(
+            g.cycle_pages > 0, (100.0 - threshold_pct) / g.cycle_pages, ibis.null("float64")
+        )
+        pooled = (used + prev_weight_pct) / (pages + prev_weight_pct / prev)
+        ok = (pages >= 0) & (used >= 0)
+        rate = ibis.cases((ok & prev.notnull(), pooled), else_=per_page)
     since = g.now - g.p1
     since = ibis.ifelse(since >= 0, since, ibis.null("float64"))
-    left = g.v1 - per_page * since - threshold_pct
-    to_go = ibis.cases((left > 0, left / per_page), (left <= 0, 0.0), else_=ibis.null("float64"))
+    left = g.v1 - rate * since - threshold_pct
+    to_go = ibis.cases((left > 0, left / rate), (left <= 0, 0.0), else_=ibis.null("float64"))
     printed = g.now - g.start_pages
     rest = ibis.ifelse(printed >= 0, g.cycle_pages - printed, ibis.null("float64"))
+    extra: dict[str, ir.Value] = {}
+    if at_cutoff:
+        # pages expected since the latest counter reading (none known: none taken off)
+        gap_pages = ibis.coalesce(g.per_day_long * g.stale, 0.0)
+        to_go = ibis.cases((to_go > gap_pages, to_go - gap_pages), else_=to_go * 0.0)
+        rest = rest - gap_pages
+        extra["days_since_page_reading"] = g.stale
     # (not ibis.greatest: DuckDB's GREATEST skips nulls)
     by_prev = ibis.cases((rest > 0, rest), (rest <= 0, 0.0), else_=ibis.null("float64"))
-    extra: dict[str, ir.Value] = {}
     if calendar:
-        g, by_calendar = _days_by_calendar(g, to_go / g.vs_fleet, fleet_calendar, fleet)
+        need = ibis.coalesce(to_go, by_prev) if prev_fallback else to_go
+        g, by_calendar = _days_by_calendar(g, need / g.vs_fleet, fleet_calendar, fleet)
         extra = {
-            f"telemetry_pages_vs_fleet_{long}d": g.vs_fleet,
+            **extra,
+            share_col: g.vs_fleet,
             "supply_days_to_threshold_est_calendar": by_calendar,
         }
     return g.select(
@@ -445,6 +500,43 @@ def supply_usage(
             ),
         },
         **extra,
+    )
+
+
+def _on_device(left: ir.Table, right: ir.Table, prefix: str) -> list[ir.BooleanValue]:
+    """Join predicates of ``left`` on ``right``'s device and cutoff, renamed with ``prefix``."""
+    return [left[k] == right[prefix + k] for k in (*DEVICE, "cutoff")]
+
+
+def _share_of_fleet(
+    page_history: ir.Table, cutoffs: ir.Table, cutoff_days: tuple[int, ...], days: int
+) -> ir.Table:
+    """Each device's mean daily pages over the ``days`` before each cutoff relative to the
+    whole fleet's (pages a device-day over the same days), as ``h_vs_fleet``.
+
+    From running sums of the counter increments: the sums at the latest reading on or before
+    the cutoff less those at the latest reading ``days`` earlier (one sort of the history,
+    not a window join of every reading with every cutoff that sees it)."""
+    r = page_history.filter(page_history.delta.notnull())
+    w = ibis.window(group_by=[r.partner_id, r.device_id], order_by=[r.observed_at], rows=(None, 0))
+    r = r.mutate(cp=r.delta.cast("float64").sum().over(w), cg=r.gap.sum().over(w))
+    now = latest_as_of(r, cutoffs, cutoff_days, group=list(DEVICE), values=["cp", "cg"])
+    back = tuple(c - days for c in cutoff_days)
+    then = latest_as_of(r, cutoffs, back, group=list(DEVICE), values=["cp", "cg"])
+    then = then.select(**{"b_" + k: then[k] for k in (*DEVICE, "cutoff")}, b_cp="cp", b_cg="cg")
+    d = now.left_join(then, [now[k] == then["b_" + k] for k in (*DEVICE, "cutoff")])
+    d = d.select(
+        *DEVICE,
+        "cutoff",
+        pages=d.cp - ibis.coalesce(d.b_cp, 0.0),
+        gap=d.cg - ibis.coalesce(d.b_cg, 0.0),
+    )
+    d = d.filter(d.gap > 0)
+    f = d.group_by("cutoff").aggregate(f_rate=d.pages.sum() / d.gap.sum()).rename(f_cutoff="cutoff")
+    d = d.join(f, d.cutoff == f.f_cutoff)
+    return d.select(
+        **{"h_" + k: d[k] for k in (*DEVICE, "cutoff")},
+        h_vs_fleet=ibis.ifelse(d.f_rate > 0, d.pages / d.gap / d.f_rate, ibis.null("float64")),
     )
 
 

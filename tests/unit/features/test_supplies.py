@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import pandas as pd
 import pytest
 
 from tests.unit.features.helpers import row, run, table
@@ -234,3 +235,99 @@ def test_supply_usage_calendar_caps_at_a_year_and_gives_zero_when_at_the_thresho
     # too: no readings a year ago) is more than a year
     assert row(out, device_id="D1")["supply_days_to_threshold_est_calendar"] == 365.0
     assert row(out, device_id="D2")["supply_days_to_threshold_est_calendar"] == 0.0
+
+
+def _two_cartridges() -> dict:
+    """D3's toner and counter: a complete previous cartridge, then the current one (changed
+    2024-05-01 at counter 12300)."""
+    k = "supply_level_pct.black"
+    rows = []
+    for t, level, pages in [
+        ("2024-02-20T03:00:00Z", 5.0, 9800.0),
+        ("2024-03-01T03:00:00Z", 100.0, 10000.0),  # the previous change
+        ("2024-04-01T03:00:00Z", 60.0, 11000.0),
+        ("2024-04-20T03:00:00Z", 20.0, 11800.0),
+        ("2024-04-27T03:00:00Z", 8.0, 12100.0),
+        ("2024-05-01T03:00:00Z", 100.0, 12300.0),  # the current cartridge
+        ("2024-06-01T03:00:00Z", 70.0, 13000.0),
+        ("2024-06-25T03:00:00Z", 50.0, 13500.0),
+    ]:
+        rows += [_reading("D3", t, k, level), _reading("D3", t, "page_count", pages)]
+    rows.append(_reading("D3", "2024-04-25T12:00:00Z", k, 10.0))  # the alert: no counter
+    return {"telemetry": table("telemetry", rows)}
+
+
+def test_supply_usage_at_the_cutoff_and_by_the_previous_cartridge_before_a_fall() -> None:
+    tel = _two_cartridges()
+    cutoffs = ["2024-05-15", C]
+    out = run(
+        "supply_usage",
+        tel,
+        cutoffs,
+        windows=(30, 90),
+        calendar=True,
+        at_cutoff=True,
+        prev_fallback=True,
+    )
+    cycle = 11800.0 + 300.0 * 129 / 168 - 10000.0  # the previous cartridge's pages
+    now = row(out, device_id="D3", color="black", cutoff=C)
+    # the latest counter reading at 03:00 on 2024-06-25: 5 days 21 hours before the end of
+    # the cutoff day, at the long window's pace (one device: the short window's, 1200 pages
+    # in 55 days) 128.2 pages
+    assert now["days_since_page_reading"] == pytest.approx(5.875)
+    gap = 5.875 * 1200 / 55
+    # 50 points used over 1200 pages; 40 points above the threshold are 960 pages at the reading
+    assert now["supply_pages_to_threshold_est"] == pytest.approx(960.0 - gap)
+    assert now["supply_days_to_threshold_est_30d"] == pytest.approx((960.0 - gap) / (1200 / 55))
+    assert now["supply_pages_to_threshold_by_prev"] == pytest.approx(cycle - 1200.0 - gap)
+    # no readings a year earlier: the calendar runs at the fleet's (D3's) pace over the long
+    # window, 2500 pages in the 85 days its readings since 2024-04-01 span
+    assert now["supply_days_to_threshold_est_calendar"] == pytest.approx((960.0 - gap) * 85 / 2500)
+    fresh = row(out, device_id="D3", color="black", cutoff="2024-05-15")
+    # the current cartridge has not fallen: no use per page of its own
+    assert math.isnan(fresh["supply_pages_to_threshold_est"])
+    # the last counter reading 14 days 21 hours before the end of the cutoff day; 1300 pages
+    # in the 30 days the short window's readings span
+    assert fresh["days_since_page_reading"] == pytest.approx(14.875)
+    by_prev = cycle - 14.875 * 1300 / 30
+    assert fresh["supply_pages_to_threshold_by_prev"] == pytest.approx(by_prev)
+    # so the calendar goes by the previous cartridge: 2500 pages in 71 days over the long window
+    assert fresh["supply_days_to_threshold_est_calendar"] == pytest.approx(by_prev * 71 / 2500)
+    plain = run("supply_usage", tel, cutoffs, windows=(30, 90), calendar=True)
+    assert "days_since_page_reading" not in plain.columns
+    assert math.isnan(row(plain, cutoff="2024-05-15")["supply_days_to_threshold_est_calendar"])
+    assert row(plain, cutoff=C)["supply_pages_to_threshold_est"] == pytest.approx(960.0)
+
+
+def test_supply_usage_share_of_the_fleet_over_a_year() -> None:
+    tel = _two_cartridges()
+    # D4 (no toner readings): 4250 pages over the 425 days to 2024-06-29, dated that day
+    d4 = [
+        _reading("D4", "2023-05-01T03:00:00Z", "page_count", 0.0),
+        _reading("D4", "2024-06-29T03:00:00Z", "page_count", 4250.0),
+    ]
+    tel = {"telemetry": pd.concat([tel["telemetry"], table("telemetry", d4)])}
+    out = run("supply_usage", tel, [C], windows=(30, 90), calendar=True, share_days=365)
+    d3 = row(out, device_id="D3", color="black")
+    # D3: every increment since 2024-02-20 (its first reading), 3700 pages over 126 days;
+    # the fleet: D3's and D4's, 7950 pages over 551 device-days
+    assert d3["telemetry_pages_vs_fleet_365d"] == pytest.approx((3700 / 126) / (7950 / 551))
+    assert "telemetry_pages_vs_fleet_90d" not in out.columns
+
+
+def test_supply_usage_pools_the_previous_cartridges_use_per_page() -> None:
+    tel = _two_cartridges()
+    cutoffs = ["2024-05-15", C]
+    out = run("supply_usage", tel, cutoffs, windows=(30, 90), prev_weight_pct=15.0)
+    cycle = 11800.0 + 300.0 * 129 / 168 - 10000.0
+    # the previous cartridge went from full to the threshold, 90 points, in `cycle` pages: it
+    # counts as 15 of those points next to this one's 50 points over 1200 pages
+    rate = (50.0 + 15.0) / (1200.0 + 15.0 * cycle / 90.0)
+    now = row(out, device_id="D3", color="black", cutoff=C)
+    assert now["supply_pages_to_threshold_est"] == pytest.approx(40.0 / rate)
+    assert now["supply_pct_per_kpage_mean_180d"] == pytest.approx(1000 * 50 / 1200)  # its own
+    # before the current cartridge falls, the previous one's use per page alone: 90 points
+    # to go from the change (read at 100) are its whole cycle
+    fresh = row(out, device_id="D3", color="black", cutoff="2024-05-15")
+    assert fresh["supply_pages_to_threshold_est"] == pytest.approx(cycle)
+    assert math.isnan(fresh["supply_pct_per_kpage_mean_180d"])

@@ -23,6 +23,7 @@ from amplify_ml.features import (
     write_training_set,
 )
 from amplify_ml.features.cutoffs import as_cutoffs
+from amplify_ml.features.spec import spec_path
 from amplify_ml.lake import Lake
 from tests.factories import partner_tables, vendor_tables, write_partner_pack, write_vendor_pack
 
@@ -55,6 +56,10 @@ def test_monthly_cutoffs() -> None:
         as_cutoffs([])
 
 
+LATEST = {"consumable_depletion": 2}
+"""Feature-set versions above 1 (the others have only v1)."""
+
+
 def test_specs_load_and_name_registered_builders() -> None:
     for model, horizon in [
         ("propensity_to_buy", 90),
@@ -63,8 +68,15 @@ def test_specs_load_and_name_registered_builders() -> None:
         ("consumable_depletion", 180),
     ]:
         spec = load_spec(model)
-        assert (spec.model, spec.version, spec.horizon_days) == (model, 1, horizon)
+        assert (spec.model, spec.version, spec.horizon_days) == (
+            model,
+            LATEST.get(model, 1),
+            horizon,
+        )
         assert len(spec.sha256) == 64
+    # an older version still loads when named
+    v1 = load_spec("consumable_depletion", path=spec_path("consumable_depletion", 1))
+    assert v1.version == 1 and v1.sha256 != load_spec("consumable_depletion").sha256
 
 
 @pytest.mark.parametrize(
@@ -82,7 +94,7 @@ def test_training_set_shape_order_and_dtypes(lake: Lake, model: str) -> None:
         if "_count" in c:
             assert df[c].dtype == "int64", c
     assert meta.rows == len(df) and meta.model == model
-    assert meta.cutoffs == CUTOFFS and meta.spec["version"] == 1
+    assert meta.cutoffs == CUTOFFS and meta.spec["version"] == LATEST.get(model, 1)
     again, _ = training_set(model, lake, cutoffs=CUTOFFS)
     pd.testing.assert_frame_equal(df, again)  # deterministic
 

@@ -134,6 +134,9 @@ BLACK = {"color": "black"}
         ("supply_page_yield_mean", 4800.0, BLACK, "its black cartridges are rated for 4,800 pages on average"),
         ("supply_days_to_threshold_est_calendar", 43.4, {"color": "cyan"}, "cyan toner low in about 43 days, by last year's calendar"),
         ("supply_days_to_threshold_est_calendar", 365.0, BLACK, "black toner low in a year or more, by last year's calendar"),
+        ("days_since_page_reading", 0.875, BLACK, "page count last read 21 hours ago"),
+        ("days_since_page_reading", 5.875, BLACK, "page count last read 6 days ago"),
+        ("telemetry_pages_vs_fleet_365d", 1.5, {}, "printed 50% more a day than the fleet's average in the last 365 days"),
     ],
 )  # fmt: skip
 def test_sentences_per_family(feature: str, value: object, context: dict, expected: str) -> None:
@@ -158,6 +161,7 @@ def test_sentences_per_family(feature: str, value: object, context: dict, expect
         ("intent_security_intensity_sum_4w", np.nan, {}, "no intent data for the last 4 weeks"),
         ("contract", None, {}, "contract not known"),
         ("supply_level_last", np.nan, {"color": None}, "no toner level reported"),
+        ("days_since_page_reading", np.nan, BLACK, "no recent page count reading"),
     ],
 )  # fmt: skip
 def test_missing_values_have_their_own_wording(
