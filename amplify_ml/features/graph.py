@@ -22,6 +22,7 @@ day ``d`` satisfies ``cday - days < d <= cday``; labels rows with ``cday < d <= 
 from __future__ import annotations
 
 import inspect
+import itertools
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -271,6 +272,37 @@ def in_range(
     """``rows`` some cutoff's ``lookback``-day window can see (a cheap filter to run before
     grouping; the window joins apply the exact windows)."""
     return rows.filter((rows[on] > cutoff_days[0] - lookback) & (rows[on] <= cutoff_days[-1]))
+
+
+def window_sums(
+    rows: ir.Table,
+    cutoffs: ir.Table,
+    cutoff_days: tuple[int, ...],
+    *,
+    group: list[str],
+    values: list[str],
+    days: int,
+    on: str = "day",
+) -> ir.Table:
+    """Per group and cutoff, the sums of ``values`` over the rows with
+    ``cday - days < rows[on] <= cday``, and their number (``_n``); no row when none.
+
+    Each row is added once, into the interval between two consecutive window edges (every
+    cutoff and every cutoff less ``days``) it falls in; a cutoff's sums add up the intervals
+    its window covers. A :func:`window_join` would repeat every row for each cutoff whose
+    window holds it (a year's window over monthly cutoffs: twelve times). Sums of floats
+    whose values are not whole numbers may differ from a direct sum in the last bits.
+    """
+    edges = sorted(set(cutoff_days) | {c - days for c in cutoff_days})
+    r = rows.filter((rows[on] > edges[0]) & (rows[on] <= edges[-1]))
+    # an interval is named by its upper edge; its lower one is the edge before
+    r = r.mutate(_hi=ibis.cases(*[(r[on] <= e, e) for e in edges[1:]]).cast("int64"))
+    b = r.group_by([*group, "_hi"]).aggregate(**{v: r[v].sum() for v in values}, _n=r.count())
+    b = b.mutate(_lo=ibis.cases(*[(b._hi == e, p) for p, e in itertools.pairwise(edges)]))
+    j = b.join(cutoffs, [b._lo >= cutoffs.cday - days, b._hi <= cutoffs.cday])
+    return j.group_by([*group, "cutoff", "cday"]).aggregate(
+        **{v: j[v].sum() for v in values}, _n=j._n.sum().cast("int64")
+    )
 
 
 def within(t: ir.Table, days: int, on: str = "day") -> ir.BooleanValue:

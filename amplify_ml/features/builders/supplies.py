@@ -26,6 +26,7 @@ from amplify_ml.features.graph import (
     ols_slope,
     sum_if,
     window_join,
+    window_sums,
     within,
 )
 
@@ -379,20 +380,29 @@ def supply_usage(
         pl, [g.partner_id == pl.q_partner, g.device_id == pl.q_device, g.cutoff == pl.q_cutoff]
     ).select(*g.columns, "now")
     # mean daily pages per device over both windows, and the fleet's over all devices
-    r = window_join(page_readings, cutoffs, days=long)
-    if at_cutoff:
-        # the latest counter reading's time too (a reading without increment counts)
-        seen = r.group_by([*DEVICE, "cutoff"]).aggregate(
-            stale=(r.cday.max() + 1).cast("float64")
-            - r.observed_at.epoch_seconds().max().cast("float64") / 86400.0
+    # (window sums: each reading added once, not once per cutoff whose window holds it)
+    inc = page_readings.filter(page_readings.delta.notnull())
+    sums = {
+        w: window_sums(
+            inc, cutoffs, cutoff_days, group=list(DEVICE), values=["delta", "gap"], days=w
         )
-    r = r.filter(r.delta.notnull())
-    ws = within(r, short)
-    rate = r.group_by([*DEVICE, "cutoff"]).aggregate(
-        ps=r.delta.sum(where=ws), gs=r.gap.sum(where=ws), pl=r.delta.sum(), gl=r.gap.sum()
-    )
+        for w in (short, long)
+    }
+    rl, rs = sums[long], sums[short]
+    rs = rs.select(**{"s_" + k: rs[k] for k in (*DEVICE, "cutoff")}, ps="delta", gs="gap")
+    rate = rl.left_join(rs, [rl[k] == rs["s_" + k] for k in (*DEVICE, "cutoff")])
+    rate = rate.select(*DEVICE, "cutoff", "ps", "gs", pl=rate.delta, gl=rate.gap)
     if at_cutoff:
-        sn = seen.select(**{"t_" + k: seen[k] for k in (*DEVICE, "cutoff")}, stale="stale")
+        # days from the latest counter reading (with or without increment) to the end of the
+        # cutoff day; every device with increments in the window has that reading
+        seen = latest_as_of(
+            page_readings, cutoffs, cutoff_days, group=list(DEVICE), values=["observed_at"]
+        )
+        sn = seen.select(
+            **{"t_" + k: seen[k] for k in (*DEVICE, "cutoff")},
+            stale=(seen.cday + 1).cast("float64")
+            - seen.observed_at.epoch_seconds().cast("float64") / 86400.0,
+        )
         cols = rate.columns
         rate = rate.join(sn, [rate[k] == sn["t_" + k] for k in (*DEVICE, "cutoff")])
         rate = rate.select(*cols, "stale")
@@ -514,23 +524,11 @@ def _share_of_fleet(
     """Each device's mean daily pages over the ``days`` before each cutoff relative to the
     whole fleet's (pages a device-day over the same days), as ``h_vs_fleet``.
 
-    From running sums of the counter increments: the sums at the latest reading on or before
-    the cutoff less those at the latest reading ``days`` earlier (one sort of the history,
-    not a window join of every reading with every cutoff that sees it)."""
+    The counter increments of the readings within the ``days`` up to each cutoff (see
+    :func:`window_sums`: each reading added once, not once per cutoff that sees it)."""
     r = page_history.filter(page_history.delta.notnull())
-    w = ibis.window(group_by=[r.partner_id, r.device_id], order_by=[r.observed_at], rows=(None, 0))
-    r = r.mutate(cp=r.delta.cast("float64").sum().over(w), cg=r.gap.sum().over(w))
-    now = latest_as_of(r, cutoffs, cutoff_days, group=list(DEVICE), values=["cp", "cg"])
-    back = tuple(c - days for c in cutoff_days)
-    then = latest_as_of(r, cutoffs, back, group=list(DEVICE), values=["cp", "cg"])
-    then = then.select(**{"b_" + k: then[k] for k in (*DEVICE, "cutoff")}, b_cp="cp", b_cg="cg")
-    d = now.left_join(then, [now[k] == then["b_" + k] for k in (*DEVICE, "cutoff")])
-    d = d.select(
-        *DEVICE,
-        "cutoff",
-        pages=d.cp - ibis.coalesce(d.b_cp, 0.0),
-        gap=d.cg - ibis.coalesce(d.b_cg, 0.0),
-    )
+    d = window_sums(r, cutoffs, cutoff_days, group=list(DEVICE), values=["delta", "gap"], days=days)
+    d = d.select(*DEVICE, "cutoff", pages=d.delta.cast("float64"), gap=d.gap.cast("float64"))
     d = d.filter(d.gap > 0)
     f = d.group_by("cutoff").aggregate(f_rate=d.pages.sum() / d.gap.sum()).rename(f_cutoff="cutoff")
     d = d.join(f, d.cutoff == f.f_cutoff)

@@ -558,3 +558,75 @@ def test_duckdb_argmax_takes_the_row_with_the_greatest_key_nulls_left_out() -> N
         assert "ARG_MAX_NULL" not in ibis.to_sql(x, dialect="duckdb")
     finally:
         engine.close()
+
+
+def test_window_sums_add_each_row_into_every_window_that_holds_it() -> None:
+    """Bucketed window sums: worked by hand on a few rows (edges included), and the same as
+    a window join's sums over random rows and cutoffs a few days apart (windows overlap)."""
+    import numpy as np
+
+    from amplify_ml.features.cutoffs import cutoffs_frame
+    from amplify_ml.features.engine import DuckDBEngine
+    from amplify_ml.features.graph import (
+        drop_day_grid,
+        register_cutoffs,
+        window_join,
+        window_sums,
+    )
+
+    engine = DuckDBEngine()
+    grids = []
+    try:
+        cuts = [date(2024, 1, 11), date(2024, 1, 21)]
+        c = register_cutoffs(engine, "c", cuts)
+        grids.append(c)
+        days = tuple(int(d) for d in cutoffs_frame(cuts)["cday"])
+        d0 = days[0]
+        # windows of 10 days: (d0-10, d0] and (d0, d0+10]
+        rows = engine.register_frame(
+            "r",
+            pd.DataFrame(
+                {
+                    "g": ["a", "a", "a", "a", "b"],
+                    "day": [d0 - 10, d0 - 9, d0, d0 + 10, d0 + 11],
+                    "v": [1.0, 2.0, 4.0, 8.0, 16.0],
+                }
+            ),
+        )
+        got = window_sums(rows, c, days, group=["g"], values=["v"], days=10)
+        got = engine.to_arrow(got.order_by(["g", "cutoff"])).to_pandas()
+        # d0-10 is outside the first window (it ends there); d0+11 is after every cutoff
+        assert got[["g", "v", "_n"]].to_dict("list") == {
+            "g": ["a", "a"],
+            "v": [6.0, 8.0],
+            "_n": [2, 1],
+        }
+        assert [str(x)[:10] for x in got["cutoff"]] == ["2024-01-11", "2024-01-21"]
+
+        rng = np.random.default_rng(7)
+        cuts = [date(2024, 3, 1), date(2024, 3, 9), date(2024, 4, 1), date(2024, 6, 30)]
+        c = register_cutoffs(engine, "c2", cuts)
+        grids.append(c)
+        days = tuple(int(d) for d in cutoffs_frame(cuts)["cday"])
+        n = 2000
+        frame = pd.DataFrame(
+            {
+                "g": rng.choice(["a", "b", "c"], n),
+                "day": rng.integers(days[0] - 80, days[-1] + 5, n),
+                "v": rng.integers(0, 50, n).astype(float),
+            }
+        )
+        rows = engine.register_frame("r2", frame)
+        for w in (1, 7, 30, 45):
+            bucketed = window_sums(rows, c, days, group=["g"], values=["v"], days=w)
+            j = window_join(rows, c, days=w)
+            joined = j.group_by(["g", "cutoff", "cday"]).aggregate(v=j.v.sum(), _n=j.count())
+            key = ["g", "cutoff"]
+            a = engine.to_arrow(bucketed).to_pandas().sort_values(key).reset_index(drop=True)
+            b = engine.to_arrow(joined).to_pandas().sort_values(key).reset_index(drop=True)
+            assert len(a) > 0
+            pd.testing.assert_frame_equal(a[b.columns], b, check_dtype=False)
+    finally:
+        for g in grids:
+            drop_day_grid(g)
+        engine.close()
