@@ -281,28 +281,36 @@ def window_sums(
     *,
     group: list[str],
     values: list[str],
-    days: int,
+    windows: tuple[int, ...],
     on: str = "day",
 ) -> ir.Table:
-    """Per group and cutoff, the sums of ``values`` over the rows with
-    ``cday - days < rows[on] <= cday``, and their number (``_n``); no row when none.
+    """Per group and cutoff, for each window ``w``: the sums of ``values`` over the rows with
+    ``cday - w < rows[on] <= cday`` (``<value>_<w>d``) and their number (``_n_<w>d``). A group
+    has a row at a cutoff when its longest window holds a row (the others may sum to 0).
 
     Each row is added once, into the interval between two consecutive window edges (every
-    cutoff and every cutoff less ``days``) it falls in; a cutoff's sums add up the intervals
-    its window covers. A :func:`window_join` would repeat every row for each cutoff whose
-    window holds it (a year's window over monthly cutoffs: twelve times). Sums of floats
-    whose values are not whole numbers may differ from a direct sum in the last bits.
+    cutoff, and every cutoff less each window) it falls in; a cutoff's sums add up the
+    intervals its windows cover. A :func:`window_join` would repeat every row for each cutoff
+    whose window holds it (a year's window over monthly cutoffs: twelve times). Sums of
+    floats whose values are not whole numbers may differ from a direct sum in the last bits.
     """
-    edges = sorted(set(cutoff_days) | {c - days for c in cutoff_days})
+    top = max(windows)
+    edges = sorted(set(cutoff_days) | {c - w for c in cutoff_days for w in windows})
     r = rows.filter((rows[on] > edges[0]) & (rows[on] <= edges[-1]))
     # an interval is named by its upper edge; its lower one is the edge before
     r = r.mutate(_hi=ibis.cases(*[(r[on] <= e, e) for e in edges[1:]]).cast("int64"))
-    b = r.group_by([*group, "_hi"]).aggregate(**{v: r[v].sum() for v in values}, _n=r.count())
-    b = b.mutate(_lo=ibis.cases(*[(b._hi == e, p) for p, e in itertools.pairwise(edges)]))
-    j = b.join(cutoffs, [b._lo >= cutoffs.cday - days, b._hi <= cutoffs.cday])
-    return j.group_by([*group, "cutoff", "cday"]).aggregate(
-        **{v: j[v].sum() for v in values}, _n=j._n.sum().cast("int64")
+    b = r.group_by([*group, "_hi"]).aggregate(
+        **{v: int_sum(r[v]) if r[v].type().is_integer() else r[v].sum() for v in values},
+        _n=r.count(),
     )
+    b = b.mutate(_lo=ibis.cases(*[(b._hi == e, p) for p, e in itertools.pairwise(edges)]))
+    j = b.join(cutoffs, [b._lo >= cutoffs.cday - top, b._hi <= cutoffs.cday])
+    aggs: dict[str, ir.Value] = {}
+    for w in windows:
+        inside = j._lo >= j.cday - w
+        aggs.update({f"{v}_{w}d": sum_if(inside, j[v]) for v in values})
+        aggs[f"_n_{w}d"] = sum_if(inside, j._n)
+    return j.group_by([*group, "cutoff", "cday"]).aggregate(**aggs)
 
 
 def within(t: ir.Table, days: int, on: str = "day") -> ir.BooleanValue:

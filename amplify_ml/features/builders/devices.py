@@ -33,6 +33,7 @@ from amplify_ml.features.graph import (
     recent_with_previous,
     sum_if,
     window_join,
+    window_sums,
     within,
 )
 
@@ -365,18 +366,21 @@ def device_event_counts(
     kinds.update({f"prefix_{slug(p)}_": m for p, m in zip(code_prefixes, listed, strict=True)})
     if code_prefixes:
         kinds["prefix_other_"] = ~ibis.or_(*listed)
-    # one row per device and day with a count per kind, then sums per window
-    daily = e.group_by(["partner_id", "device_id", "day"]).aggregate(
-        **{f"_{k}n": count_if(cond) for k, cond in kinds.items()}
+    # each event counted once per kind, into the windows that hold it (see window_sums)
+    e = e.select(*DEVICE, "day", **{f"_ev_{k}n": ibis.ifelse(c, 1, 0) for k, c in kinds.items()})
+    s = window_sums(
+        e,
+        cutoffs,
+        cutoff_days,
+        group=list(DEVICE),
+        values=[f"_ev_{k}n" for k in kinds],
+        windows=windows,
     )
-    j = window_join(daily, cutoffs, days=max(windows))
-    j = j.mutate(**{f"_w{w}": within(j, w) for w in windows})
-    aggs = {
-        f"dev_events_{k}count_{w}d": sum_if(j[f"_w{w}"], j[f"_{k}n"]).cast("int64")
-        for w in windows
-        for k in kinds
-    }
-    return j.group_by([*DEVICE, "cutoff"]).aggregate(**aggs)
+    return s.select(
+        *DEVICE,
+        "cutoff",
+        **{f"dev_events_{k}count_{w}d": s[f"_ev_{k}n_{w}d"] for w in windows for k in kinds},
+    )
 
 
 @builder(keys=DEVICE, zero_fill=True)

@@ -382,16 +382,17 @@ def supply_usage(
     # mean daily pages per device over both windows, and the fleet's over all devices
     # (window sums: each reading added once, not once per cutoff whose window holds it)
     inc = page_readings.filter(page_readings.delta.notnull())
-    sums = {
-        w: window_sums(
-            inc, cutoffs, cutoff_days, group=list(DEVICE), values=["delta", "gap"], days=w
-        )
-        for w in (short, long)
-    }
-    rl, rs = sums[long], sums[short]
-    rs = rs.select(**{"s_" + k: rs[k] for k in (*DEVICE, "cutoff")}, ps="delta", gs="gap")
-    rate = rl.left_join(rs, [rl[k] == rs["s_" + k] for k in (*DEVICE, "cutoff")])
-    rate = rate.select(*DEVICE, "cutoff", "ps", "gs", pl=rate.delta, gl=rate.gap)
+    r = window_sums(
+        inc, cutoffs, cutoff_days, group=list(DEVICE), values=["delta", "gap"], windows=windows
+    )
+    rate = r.select(
+        *DEVICE,
+        "cutoff",
+        ps=r[f"delta_{short}d"],
+        gs=r[f"gap_{short}d"],
+        pl=r[f"delta_{long}d"],
+        gl=r[f"gap_{long}d"],
+    )
     if at_cutoff:
         # days from the latest counter reading (with or without increment) to the end of the
         # cutoff day; every device with increments in the window has that reading
@@ -527,8 +528,15 @@ def _share_of_fleet(
     The counter increments of the readings within the ``days`` up to each cutoff (see
     :func:`window_sums`: each reading added once, not once per cutoff that sees it)."""
     r = page_history.filter(page_history.delta.notnull())
-    d = window_sums(r, cutoffs, cutoff_days, group=list(DEVICE), values=["delta", "gap"], days=days)
-    d = d.select(*DEVICE, "cutoff", pages=d.delta.cast("float64"), gap=d.gap.cast("float64"))
+    d = window_sums(
+        r, cutoffs, cutoff_days, group=list(DEVICE), values=["delta", "gap"], windows=(days,)
+    )
+    d = d.select(
+        *DEVICE,
+        "cutoff",
+        pages=d[f"delta_{days}d"].cast("float64"),
+        gap=d[f"gap_{days}d"].cast("float64"),
+    )
     d = d.filter(d.gap > 0)
     f = d.group_by("cutoff").aggregate(f_rate=d.pages.sum() / d.gap.sum()).rename(f_cutoff="cutoff")
     d = d.join(f, d.cutoff == f.f_cutoff)

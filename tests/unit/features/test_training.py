@@ -593,13 +593,15 @@ def test_window_sums_add_each_row_into_every_window_that_holds_it() -> None:
                 }
             ),
         )
-        got = window_sums(rows, c, days, group=["g"], values=["v"], days=10)
+        got = window_sums(rows, c, days, group=["g"], values=["v"], windows=(10, 1))
         got = engine.to_arrow(got.order_by(["g", "cutoff"])).to_pandas()
         # d0-10 is outside the first window (it ends there); d0+11 is after every cutoff
-        assert got[["g", "v", "_n"]].to_dict("list") == {
+        assert got[["g", "v_10d", "_n_10d", "v_1d", "_n_1d"]].to_dict("list") == {
             "g": ["a", "a"],
-            "v": [6.0, 8.0],
-            "_n": [2, 1],
+            "v_10d": [6.0, 8.0],
+            "_n_10d": [2, 1],
+            "v_1d": [4.0, 8.0],  # the cutoff day itself
+            "_n_1d": [1, 1],
         }
         assert [str(x)[:10] for x in got["cutoff"]] == ["2024-01-11", "2024-01-21"]
 
@@ -617,15 +619,20 @@ def test_window_sums_add_each_row_into_every_window_that_holds_it() -> None:
             }
         )
         rows = engine.register_frame("r2", frame)
-        for w in (1, 7, 30, 45):
-            bucketed = window_sums(rows, c, days, group=["g"], values=["v"], days=w)
-            j = window_join(rows, c, days=w)
-            joined = j.group_by(["g", "cutoff", "cday"]).aggregate(v=j.v.sum(), _n=j.count())
-            key = ["g", "cutoff"]
-            a = engine.to_arrow(bucketed).to_pandas().sort_values(key).reset_index(drop=True)
-            b = engine.to_arrow(joined).to_pandas().sort_values(key).reset_index(drop=True)
-            assert len(a) > 0
-            pd.testing.assert_frame_equal(a[b.columns], b, check_dtype=False)
+        windows = (1, 7, 30, 45)
+        bucketed = window_sums(rows, c, days, group=["g"], values=["v"], windows=windows)
+        j = window_join(rows, c, days=max(windows))
+        aggs = {}
+        for w in windows:
+            inside = j.day > j.cday - w
+            aggs |= {f"v_{w}d": j.v.sum(where=inside), f"_n_{w}d": inside.sum()}
+        joined = j.group_by(["g", "cutoff", "cday"]).aggregate(**aggs)
+        key = ["g", "cutoff"]
+        a = engine.to_arrow(bucketed).to_pandas().sort_values(key).reset_index(drop=True)
+        b = engine.to_arrow(joined).to_pandas().sort_values(key).reset_index(drop=True)
+        assert len(a) == len(b) > 0
+        b = b.fillna(0.0)  # a window without rows sums to 0 (null in SQL's sum)
+        pd.testing.assert_frame_equal(a[b.columns], b, check_dtype=False)
     finally:
         for g in grids:
             drop_day_grid(g)
