@@ -190,16 +190,7 @@ class TimeCalibratedClassifier(_FrameMixin, ClassifierMixin, BaseEstimator):
     come out too sure on later data. Class imbalance: positives are up-weighted by
     the square root of the negative/positive ratio (at most ``max_pos_weight``), which helps
     the trees find rare positives; the isotonic calibration then restores true frequencies.
-
-    ``refit``: once the number of trees and the calibration are found, the booster is trained
-    again on every row (the calibration fold and the purged cutoffs too: their outcomes are
-    known when the model is fitted) with that many trees, and the calibration found for the
-    first booster is kept. Where outcomes are rare the later cutoffs are too valuable to
-    leave out; the calibration is then borrowed, not measured, which a backtest on later
-    cutoffs checks (``n_train_`` counts every row).
     """
-
-    refit: bool = False  # (models pickled before the option have no attribute)
 
     def __init__(
         self,
@@ -209,7 +200,6 @@ class TimeCalibratedClassifier(_FrameMixin, ClassifierMixin, BaseEstimator):
         calibration_fraction: float = 0.25,
         max_pos_weight: float = 10.0,
         purge_days: float = 0.0,
-        refit: bool = False,
         random_state: int = 0,
     ) -> None:
         self.params = params
@@ -218,7 +208,6 @@ class TimeCalibratedClassifier(_FrameMixin, ClassifierMixin, BaseEstimator):
         self.calibration_fraction = calibration_fraction
         self.max_pos_weight = max_pos_weight
         self.purge_days = purge_days
-        self.refit = refit
         self.random_state = random_state
 
     def fit(
@@ -265,10 +254,6 @@ class TimeCalibratedClassifier(_FrameMixin, ClassifierMixin, BaseEstimator):
         self.calibrator_ = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0)
         self.calibrator_.fit(raw, y_arr[late])
         self.n_train_, self.n_calibration_ = int(early.sum()), int(late.sum())
-        if self.refit:
-            every = lgb.Dataset(Xp, y_arr, weight=weights, free_raw_data=False)
-            self.booster_ = lgb.train(params, every, num_boost_round=self.best_iteration_)
-            self.n_train_ = len(y_arr)
         return self
 
     def predict_raw(self, X: pd.DataFrame) -> np.ndarray:

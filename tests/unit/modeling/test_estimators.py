@@ -104,28 +104,6 @@ def test_cutoffs_whose_labels_reach_the_calibration_fold_are_left_out() -> None:
     assert (long.n_train_, long.purge_days_) == (1600, 0.0)
 
 
-def test_refit_trains_the_booster_again_on_every_row_and_keeps_the_calibration() -> None:
-    X, y, p, cutoff = _binary()
-    fit = X.iloc[:5000], y[:5000]
-    once = TimeCalibratedClassifier(purge_days=30, random_state=1).fit(*fit, time=cutoff[:5000])
-    again = TimeCalibratedClassifier(purge_days=30, refit=True, random_state=1).fit(
-        *fit, time=cutoff[:5000]
-    )
-    # the same trees found and the same calibration; the booster saw all 5000 rows
-    assert again.best_iteration_ == once.best_iteration_
-    assert again.booster_.num_trees() == once.best_iteration_
-    np.testing.assert_array_equal(again.calibrator_.X_thresholds_, once.calibrator_.X_thresholds_)
-    assert (once.n_train_, again.n_train_) == (4000, 5000)  # January to April (May calibrates)
-    later = X.iloc[5000:]
-    proba = again.predict_proba(later)[:, 1]
-    assert not np.allclose(proba, once.predict_proba(later)[:, 1])
-    assert roc_auc(y[5000:], proba) > roc_auc(y[5000:], p[5000:]) - 0.04
-    # the borrowed calibration still holds (ECE over 1000 rows is noisy: 0.04 without refit)
-    assert abs(proba.mean() - y[5000:].mean()) < 0.03
-    assert expected_calibration_error(y[5000:], proba) < 0.06
-    assert TimeCalibratedClassifier().refit is False and "refit" in again.get_params()
-
-
 def test_unseen_categories_are_handled_as_missing() -> None:
     X, y, _, cutoff = _binary(n=1200)
     model = TimeCalibratedClassifier(n_estimators=20).fit(X, y, time=cutoff)
