@@ -575,6 +575,45 @@ class PandasFeatures:
             out["svc_device_counts"] = pd.concat(
                 {k: v.reindex(idx) for k, v in cols.items()}, axis=1
             ).reset_index()
+        if "svc_device_recency" in names:
+            t = self.tickets[self.tickets["device_id"].notna() & (self.tickets["day"] <= c)]
+            cols = {
+                f"days_since_last_{_slug(k)}": c - t[t["kind"] == k].groupby(D)["day"].max()
+                for k in s["svc_device_recency"]["kinds"]
+            }
+            idx = t[t["kind"].isin(list(s["svc_device_recency"]["kinds"]))].groupby(D).size().index
+            out["svc_device_recency"] = pd.concat(
+                {k: v.reindex(idx) for k, v in cols.items()}, axis=1
+            ).reset_index()
+        if "component_repairs" in names:
+            sc = s["component_repairs"]
+            comps, lookback = sc["components"], sc.get("lookback", 365)
+            t = self.tickets
+            rep = t[
+                t["device_id"].notna()
+                & t["kind"].isin(REPAIRS)
+                & t["component"].isin(list(comps))
+                & (t["day"] <= c)
+            ]
+            last = rep.groupby([*D, "component"])["day"].max().rename("repaired").reset_index()
+            ev = self.events[(self.events["day"] <= c) & (self.events["day"] > c - lookback)]
+            part = dict(zip(sc["code_prefixes"], comps, strict=True))
+            ev = ev.assign(component=ev["prefix"].map(part)).dropna(subset=["component"])
+            ev = ev.merge(last, on=[*D, "component"], how="left")
+            ev = ev[ev["repaired"].isna() | (ev["day"] > ev["repaired"])]
+            cols = {}
+            for comp in comps:
+                cols[f"dev_events_{_slug(comp)}_count_since_repair_{lookback}d"] = (
+                    ev[ev["component"] == comp].groupby(D).size()
+                )
+            for comp in comps:
+                cols[f"days_since_{_slug(comp)}_repair"] = (
+                    c - last[last["component"] == comp].set_index(D)["repaired"]
+                )
+            idx = ev.groupby(D).size().index.union(last.groupby(D).size().index)
+            out["component_repairs"] = pd.concat(
+                {k: v.reindex(idx) for k, v in cols.items()}, axis=1
+            ).reset_index()
         return out
 
     # -- supplies (one cutoff) -------------------------------------------------------------------

@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from amplify_ml.datapack.contract import TICKET_KINDS
 from amplify_ml.errors import InvalidRequestError
 
 BIAS = "_bias"
@@ -559,6 +560,34 @@ def _svc_device_kind(m: re.Match[str], v: Any, c: Context) -> str:
 @template("days_since_last_repair", "no repair on record")
 def _days_since_repair(m: re.Match[str], v: Any, c: Context) -> str:
     return f"last repaired {fmt_days(v)} ago" if v else "repaired today"
+
+
+def _no_ticket_of_kind(m: re.Match[str], c: Context) -> str:
+    return f"no {SERVICE_KIND.get(m['kind'], _words(m['kind']))} ticket on record"
+
+
+_TICKET_KIND = "|".join(k for k in TICKET_KINDS if k != "repair")  # days_since_last_repair: above
+
+
+@template(rf"days_since_last_(?P<kind>{_TICKET_KIND})", _no_ticket_of_kind)
+def _days_since_kind(m: re.Match[str], v: Any, c: Context) -> str:
+    kind = SERVICE_KIND.get(m["kind"], _words(m["kind"]))
+    return f"last {kind} ticket {fmt_days(v)} ago" if v else f"{kind} ticket today"
+
+
+@template(r"days_since_(?P<part>(?!last_)[a-z0-9_]+)_repair", "no {part} repair on record")
+def _days_since_part_repair(m: re.Match[str], v: Any, c: Context) -> str:
+    part = _words(m["part"])
+    return f"{part} last repaired {fmt_days(v)} ago" if v else f"{part} repaired today"
+
+
+@template(
+    rf"dev_events_(?P<part>[a-z0-9_]+)_count_since_repair_{_W}",
+    "device events not known",
+)
+def _events_since_part_repair(m: re.Match[str], v: Any, c: Context) -> str:
+    part = _words(m["part"])
+    return f"{plural(v, part + ' event')} {_window(m)} (since the {part}'s last repair, if any)"
 
 
 # device profile -------------------------------------------------------------------------

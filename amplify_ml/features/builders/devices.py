@@ -467,3 +467,110 @@ def svc_device_counts(
         **{c: both[c] for c in aggs},
         days_since_last_repair=both.days_since_last_repair,
     )
+
+
+@builder(keys=DEVICE)
+def svc_device_recency(
+    tickets: ir.Table,
+    cutoffs: ir.Table,
+    cutoff_days: tuple[int, ...],
+    *,
+    kinds: tuple[str, ...] = (),
+) -> ir.Table:
+    """Days since the device's last ticket of each kind (null when none is on record)."""
+    t = tickets.filter(tickets.device_id.notnull() & tickets.kind.isin(list(kinds)))
+    t = t.select("partner_id", "device_id", "kind", "day")
+    last = latest_as_of(t, cutoffs, cutoff_days, group=[*DEVICE, "kind"], values=[], order="day")
+    ago = last.cday - last.day
+    return last.group_by([*DEVICE, "cutoff"]).aggregate(
+        **{f"days_since_last_{slug(k)}": ago.min(where=last.kind == k).cast("int64") for k in kinds}
+    )
+
+
+@builder(keys=DEVICE, zero_fill=True)
+def component_repairs(
+    tickets: ir.Table,
+    events: ir.Table,
+    cutoffs: ir.Table,
+    cutoff_days: tuple[int, ...],
+    *,
+    components: tuple[str, ...] = (),
+    code_prefixes: tuple[str, ...] = (),
+    lookback: int = 365,
+) -> ir.Table:
+    """Per component: days since its last repair, and its device events since then.
+
+    A repair or part replacement renews a component, so its wear (and the warnings that wear
+    sends) starts again: the component's events (the code prefix at the same position in
+    ``code_prefixes``) are counted after the day of its last repair ticket, within the last
+    ``lookback`` days; a component never repaired counts the whole ``lookback`` days.
+    """
+    if len(components) != len(code_prefixes):
+        raise ConfigError(
+            f"component_repairs: {len(components)} components and {len(code_prefixes)} code "
+            "prefixes; give one code prefix per component, in the same order"
+        )
+    t = tickets.filter(
+        tickets.device_id.notnull()
+        & tickets.kind.isin(REPAIR_KINDS)
+        & tickets.component.isin(list(components))
+    )
+    t = t.select("partner_id", "device_id", "component", "day")
+    last = latest_as_of(
+        t, cutoffs, cutoff_days, group=[*DEVICE, "component"], values=[], order="day"
+    )
+    e = in_range(events, cutoff_days, lookback)
+    part = ibis.cases(
+        *[(has_prefix(e.code, p), c) for c, p in zip(components, code_prefixes, strict=True)],
+        else_=ibis.null("string"),
+    )
+    e = e.mutate(component=part)
+    e = e.filter(e.component.notnull())
+    daily = e.group_by([*DEVICE, "component", "day"]).aggregate(n=e.count())
+    j = window_join(daily, cutoffs, days=lookback)
+    r = last.select(
+        r_partner="partner_id",
+        r_device="device_id",
+        r_component="component",
+        r_cutoff="cutoff",
+        r_day="day",
+    )
+    j = j.left_join(
+        r,
+        [
+            j.partner_id == r.r_partner,
+            j.device_id == r.r_device,
+            j.component == r.r_component,
+            j.cutoff == r.r_cutoff,
+        ],
+    )
+    j = j.filter(j.r_day.isnull() | (j.day > j.r_day))
+    counts = j.group_by([*DEVICE, "cutoff"]).aggregate(
+        **{
+            f"dev_events_{slug(c)}_count_since_repair_{lookback}d": sum_if(j.component == c, j.n)
+            for c in components
+        }
+    )
+    ago = last.cday - last.day
+    days = last.group_by([*DEVICE, "cutoff"]).aggregate(
+        **{
+            f"days_since_{slug(c)}_repair": ago.min(where=last.component == c).cast("int64")
+            for c in components
+        }
+    )
+    days = days.rename({f"d_{k}": k for k in ("partner_id", "device_id", "cutoff")})
+    both = counts.outer_join(
+        days,
+        [
+            counts.partner_id == days.d_partner_id,
+            counts.device_id == days.d_device_id,
+            counts.cutoff == days.d_cutoff,
+        ],
+    )
+    return both.select(
+        partner_id=ibis.coalesce(both.partner_id, both.d_partner_id),
+        device_id=ibis.coalesce(both.device_id, both.d_device_id),
+        cutoff=ibis.coalesce(both.cutoff, both.d_cutoff),
+        **{c: both[c] for c in counts.columns if c.startswith("dev_")},
+        **{c: both[c] for c in days.columns if c.startswith("days_")},
+    )

@@ -6,6 +6,7 @@ import math
 
 import pytest
 
+from amplify_ml.errors import ConfigError
 from tests.unit.features.helpers import row, run, table
 
 C = "2024-06-30"
@@ -246,3 +247,81 @@ def test_retirement_age_of_the_accounts_devices(fleet) -> None:
     assert (d1["ib_retired_age_mean_days"], d1["ib_retired_devices_count"]) == (1824.5, 2)
     assert d1["device_age_vs_retired_age"] == pytest.approx(1461 / 1824.5)
     assert row(out, device_id="D5")["device_age_vs_retired_age"] == pytest.approx(2007 / 1824.5)
+
+
+@pytest.fixture(scope="module")
+def repairs(fleet):
+    def t(device: str, opened: str, kind: str, component: str | None = None) -> dict:
+        return dict(
+            account_id="A", device_id=device, opened_at=opened, kind=kind, component=component
+        )
+
+    def e(device: str, at: str, code: str, severity: str = "warning") -> dict:
+        return dict(device_id=device, occurred_at=at, code=code, severity=severity)
+
+    tickets = table(
+        "service_events",
+        [
+            t("D1", "2024-06-20T09:00:00Z", "repair", "fuser"),
+            t("D1", "2024-07-01T09:00:00Z", "repair", "fuser"),  # after the cutoff
+            t("D1", "2023-01-01T09:00:00Z", "part_replacement", "drum"),
+            t("D1", "2024-06-25T09:00:00Z", "incident", "roller"),  # not a repair
+            t("D1", "2023-08-01T09:00:00Z", "incident"),
+            t("D1", "2024-02-01T09:00:00Z", "preventive", "maintenance kit"),
+            t("D1", "2024-05-01T09:00:00Z", "preventive", "maintenance kit"),
+            t("D2", "2024-06-30T08:00:00Z", "repair", "battery"),
+        ],
+    )
+    events = table(
+        "device_events",
+        [
+            e("D1", "2024-06-30T10:00:00Z", "13.A2.D3"),  # roller, never repaired
+            e("D1", "2024-06-30T11:00:00Z", "13.B1.E4"),
+            e("D1", "2024-06-01T11:00:00Z", "130.00.00"),  # prefix 130, not 13
+            e("D1", "2024-06-30T12:00:00Z", "50.00.01", "error"),  # fuser, after its repair
+            e("D1", "2024-06-20T12:00:00Z", "50.C7.F2"),  # on the repair's day: not after it
+            e("D1", "2024-06-10T12:00:00Z", "50.11.11"),  # before the repair
+            e("D1", "2024-04-15T12:00:00Z", "10.00.00", "info"),  # no component
+            e("D1", "2024-07-01T12:00:00Z", "13.A2.D3", "error"),  # after the cutoff
+            e("D1", "2023-08-01T12:00:00Z", "31.00.01"),  # drum, after its repair, 334 days ago
+            e("D1", "2023-07-01T12:00:00Z", "31.00.02"),  # 365 days ago: outside the lookback
+            e("D2", "2024-06-30T07:00:00Z", "61.00.01", "error"),  # battery, its repair's day
+        ],
+    )
+    return {**fleet, "service_events": tickets, "device_events": events}
+
+
+def test_component_repairs_days_since_and_events_after(repairs) -> None:
+    out = run(
+        "component_repairs",
+        repairs,
+        [C],
+        components=("fuser", "drum", "roller", "battery"),
+        code_prefixes=("50", "31", "13", "61"),
+        lookback=365,
+    )
+    d1 = row(out, device_id="D1")
+    assert (d1["days_since_fuser_repair"], d1["days_since_drum_repair"]) == (10, 546)
+    assert math.isnan(d1["days_since_roller_repair"])  # an incident is not a repair
+    assert math.isnan(d1["days_since_battery_repair"])
+    assert d1["dev_events_fuser_count_since_repair_365d"] == 1
+    assert d1["dev_events_drum_count_since_repair_365d"] == 1
+    assert d1["dev_events_roller_count_since_repair_365d"] == 2
+    assert d1["dev_events_battery_count_since_repair_365d"] == 0
+    d2 = row(out, device_id="D2")
+    assert d2["days_since_battery_repair"] == 0  # repaired on the cutoff day
+    # its only event came on the repair's day: no count row (zero-filled in the training set)
+    assert math.isnan(d2["dev_events_battery_count_since_repair_365d"])
+
+
+def test_component_repairs_needs_one_code_prefix_per_component(repairs) -> None:
+    with pytest.raises(ConfigError, match="2 components and 1 code prefixes"):
+        run("component_repairs", repairs, [C], components=("fuser", "drum"), code_prefixes=("50",))
+
+
+def test_days_since_the_last_ticket_of_a_kind(repairs) -> None:
+    out = run("svc_device_recency", repairs, [C], kinds=("preventive", "incident"))
+    d1 = row(out, device_id="D1")
+    # the roller incident of 2024-06-25 is the latest incident
+    assert (d1["days_since_last_preventive"], d1["days_since_last_incident"]) == (60, 5)
+    assert list(out["device_id"]) == ["D1"]  # D2 has neither kind of ticket

@@ -56,7 +56,7 @@ def test_monthly_cutoffs() -> None:
         as_cutoffs([])
 
 
-LATEST = {"consumable_depletion": 2}
+LATEST = {"consumable_depletion": 2, "device_failure": 2}
 """Feature-set versions above 1 (the others have only v1)."""
 
 
@@ -75,8 +75,24 @@ def test_specs_load_and_name_registered_builders() -> None:
         )
         assert len(spec.sha256) == 64
     # an older version still loads when named
-    v1 = load_spec("consumable_depletion", path=spec_path("consumable_depletion", 1))
-    assert v1.version == 1 and v1.sha256 != load_spec("consumable_depletion").sha256
+    for model in LATEST:
+        v1 = load_spec(model, path=spec_path(model, 1))
+        assert v1.version == 1 and v1.sha256 != load_spec(model).sha256
+
+
+def test_an_earlier_feature_set_version_still_builds(lake: Lake) -> None:
+    v1 = load_spec("device_failure", version=1)
+    old, meta = training_set("device_failure", lake, cutoffs=CUTOFFS, spec=v1)
+    new, meta2 = training_set("device_failure", lake, cutoffs=CUTOFFS)
+    assert meta.spec["version"] == 1 and meta2.spec["version"] == 2
+    added = {
+        "days_since_last_preventive",
+        "days_since_fuser_repair",
+        "dev_events_fuser_count_since_repair_365d",
+    }
+    assert set(meta.features) < set(meta2.features) and not added & set(meta.features)
+    assert added <= set(meta2.features)
+    pd.testing.assert_frame_equal(old, new[old.columns])  # version 2 only adds columns
 
 
 @pytest.mark.parametrize(

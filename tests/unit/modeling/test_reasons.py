@@ -1,5 +1,5 @@
 """Reasons: hand-checked sentences per feature family, missing values, the top-k selection,
-input checks, and every feature of the four v1 specs (built from the tiny world) covered."""
+input checks, and every feature of the four current specs (built from the tiny world) covered."""
 
 from __future__ import annotations
 
@@ -92,6 +92,11 @@ BLACK = {"color": "black"}
         ("svc_dev_part_replacement_count_90d", 2, {}, "2 part replacement tickets in the last 90 days"),
         ("svc_dev_preventive_count_365d", 0, {}, "no preventive maintenance tickets in the last 365 days"),
         ("days_since_last_repair", 136, {}, "last repaired 136 days ago"),
+        ("days_since_last_preventive", 190, {}, "last preventive maintenance ticket 190 days ago"),
+        ("days_since_fuser_repair", 400, {}, "fuser last repaired 1.1 years ago"),
+        ("days_since_drum_repair", 0, {}, "drum repaired today"),
+        ("dev_events_drum_count_since_repair_365d", 3, {}, "3 drum events in the last 365 days (since the drum's last repair, if any)"),
+        ("dev_events_fuser_count_since_repair_365d", 0, {}, "no fuser events in the last 365 days (since the fuser's last repair, if any)"),
         # device profile and categoricals
         ("device_age_days", 2264, {}, "installed 6.2 years ago"),
         ("device_age_days", 200, {}, "installed 200 days ago"),
@@ -160,6 +165,8 @@ def test_sentences_per_family(feature: str, value: object, context: dict, expect
         ("days_since_supply_change", np.nan, {"color": "yellow"}, "no recent yellow cartridge change seen"),
         ("intent_security_intensity_sum_4w", np.nan, {}, "no intent data for the last 4 weeks"),
         ("contract", None, {}, "contract not known"),
+        ("days_since_last_preventive", np.nan, {}, "no preventive maintenance ticket on record"),
+        ("days_since_battery_repair", np.nan, {}, "no battery repair on record"),
         ("supply_level_last", np.nan, {"color": None}, "no toner level reported"),
         ("days_since_page_reading", np.nan, BLACK, "no recent page count reading"),
     ],
@@ -364,14 +371,14 @@ def test_inputs_are_checked_with_messages_that_say_what_to_do() -> None:
         reasons(text, features)
 
 
-# -- every feature of the v1 specs, from the tiny world ---------------------------------------
+# -- every feature of the current specs, from the tiny world ---------------------------------------
 
 
 @pytest.fixture(scope="module")
 def training_sets(
     tiny_world: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> dict[str, tuple[pd.DataFrame, list[str], list[str]]]:
-    """The four v1 training sets of the tiny world: (frame, keys, features) per model."""
+    """The four training sets (latest spec versions) of the tiny world: (frame, keys, features) per model."""
     from amplify_ml.datapack.ingest import ingest_pack
     from amplify_ml.features import FeatureBuilder
     from amplify_ml.lake import Lake
@@ -393,7 +400,7 @@ def training_sets(
     return out
 
 
-def test_every_feature_of_the_v1_specs_has_a_specific_template(training_sets: dict) -> None:
+def test_every_feature_of_the_specs_has_a_specific_template(training_sets: dict) -> None:
     names = sorted({f for _, _, features in training_sets.values() for f in features})
     assert len(names) > 150  # the four specs together; fewer means the build lost builders
     assert [n for n in names if not has_template(n)] == []
