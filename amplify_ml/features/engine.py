@@ -89,26 +89,33 @@ class Assembly:
     parts: tuple[Part, ...]
     order: tuple[str, ...]
 
+    def aliases(self) -> list[str]:
+        """The names of the spine (``s``) and of each part in the SQL, in that order."""
+        return ["s", *(f"b{i}" for i in range(len(self.parts)))]
+
     def from_sql(self, engine: Engine) -> str:
-        """``FROM`` and ``JOIN`` clauses (the spine is ``s``, part ``i`` is ``b{i}``)."""
+        """``FROM`` and ``JOIN`` clauses, with the tables named as :meth:`aliases` says."""
         q = engine.quote
-        sql = f"FROM {engine.table_name(self.spine)} AS s"
-        for i, p in enumerate(self.parts):
-            on = " AND ".join(f"s.{q(k)} = b{i}.{q(k)}" for k in p.on)
+        s, *names = self.aliases()
+        sql = f"FROM {engine.table_name(self.spine)} AS {s}"
+        for b, p in zip(names, self.parts, strict=True):
+            on = " AND ".join(f"{s}.{q(k)} = {b}.{q(k)}" for k in p.on)
             kind = "JOIN" if p.inner else "LEFT JOIN"
-            sql += f" {kind} {engine.table_name(p.table)} AS b{i} ON {on}"
+            sql += f" {kind} {engine.table_name(p.table)} AS {b} ON {on}"
         return sql
 
     def order_sql(self, engine: Engine) -> str:
-        return "ORDER BY " + ", ".join(f"s.{engine.quote(k)}" for k in self.order)
+        s = self.aliases()[0]
+        return "ORDER BY " + ", ".join(f"{s}.{engine.quote(k)}" for k in self.order)
 
     def sql(self, engine: Engine) -> str:
         """The whole assembly as one SELECT."""
         q = engine.quote
-        picked = [f"s.{q(c)}" for c in self.columns]
-        for i, p in enumerate(self.parts):
+        s, *names = self.aliases()
+        picked = [f"{s}.{q(c)}" for c in self.columns]
+        for b, p in zip(names, self.parts, strict=True):
             for c in p.columns:
-                col = f"b{i}.{q(c)}"
+                col = f"{b}.{q(c)}"
                 if c in p.fill:
                     col = f"COALESCE({col}, {_sql_literal(p.fill[c])})"
                 picked.append(f"{col} AS {q(c)}")
@@ -339,7 +346,7 @@ class DuckDBEngine(Engine):
         self.sync()
         con = self.con.con
         tables = [assembly.spine, *(p.table for p in assembly.parts)]
-        rows = ", ".join(f'{a}.rowid AS "_r{i}"' for i, a in enumerate(_aliases(tables)))
+        rows = ", ".join(f'{a}.rowid AS "_r{i}"' for i, a in enumerate(assembly.aliases()))
         where = con.sql(
             f"SELECT {rows} {assembly.from_sql(self)} {assembly.order_sql(self)}"
         ).to_arrow_table()
@@ -374,11 +381,6 @@ class DuckDBEngine(Engine):
             self.con.disconnect()
         finally:
             self._remove_tmp()
-
-
-def _aliases(tables: Sequence[ibis.Table]) -> list[str]:
-    """The aliases :meth:`Assembly.from_sql` gives the spine and the parts."""
-    return ["s", *(f"b{i}" for i in range(len(tables) - 1))]
 
 
 def _positions(rowids: pa.ChunkedArray, wanted: pa.ChunkedArray) -> pa.ChunkedArray:
