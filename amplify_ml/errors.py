@@ -98,6 +98,17 @@ class AuthenticationError(AmplifyError, PermissionError):
     http_status = 401
 
 
+class TooManyAttemptsError(AmplifyError, PermissionError):
+    """Too many refused attempts with one key id in a short time; ``retry_after`` seconds
+    until the next attempt is heard."""
+
+    http_status = 429
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class PermissionDeniedError(AmplifyError, PermissionError):
     """The caller's role may not use this resource."""
 

@@ -23,7 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware import Middleware
 
 from amplify_ml.config import Settings, get_settings
-from amplify_ml.errors import AmplifyError
+from amplify_ml.errors import AmplifyError, TooManyAttemptsError
 from amplify_ml.serving import pages
 from amplify_ml.serving.metrics import Metrics
 from amplify_ml.serving.middleware import BodyLimitMiddleware, ObserveMiddleware
@@ -69,6 +69,8 @@ def _validation_errors(exc: RequestValidationError) -> list[dict[str, str]]:
 
 async def _amplify_error(request: Request, exc: AmplifyError) -> JSONResponse:
     headers = {"WWW-Authenticate": 'Bearer realm="amplify"'} if exc.http_status == 401 else None
+    if isinstance(exc, TooManyAttemptsError):
+        headers = {"Retry-After": str(exc.retry_after)}
     if exc.http_status >= 500:
         log.warning("%s %s: %s", request.method, request.url.path, exc.message)
     return JSONResponse({"detail": exc.message}, status_code=exc.http_status, headers=headers)

@@ -125,8 +125,11 @@ async def caller(request: Request) -> Caller:
     parsed = parse_key(key)
     request.state.key_id = parsed[0] if parsed else None
     record, needs_kdf = service.keys.quick(key)
-    if needs_kdf:  # the first time a key is seen: the KDF, off the event loop
+    if needs_kdf:  # the first time a key is seen: the KDF, off the event loop (it counts
+        # a refusal itself)
         record = await run_in_threadpool(service.keys.verify, key)
+    elif record is None:
+        service.keys.refused(key)  # too many refusals of this key id: 429, not 401
     if record is None:
         raise AuthenticationError(BAD_KEY)
     who = Caller(record.key_id, record.role, record.partner_id)

@@ -11,6 +11,15 @@ has exactly one valid secret, so once it is verified a different secret fails wi
 KDF too. The file is re-read when it changes (checked at most every ``check_seconds``), so a
 key revoked from the command line stops working in a running server within that time; an
 unknown key id makes it look at once (a new key works at once).
+
+Refused attempts are counted per key id (ids that exist and are active; unknown ids cost
+nothing and are not tracked, so the counts cannot grow without bound): after
+``max_refusals`` in ``refusal_window_s`` seconds, further attempts with that id that would
+need the KDF, or that are refused, answer :class:`~amplify_ml.errors.TooManyAttemptsError`
+(HTTP 429 with ``Retry-After``) until the oldest refusal leaves the window. A key already
+verified in this process keeps working during that time (its check needs no KDF), so
+guessing at a key cannot lock its owner out of a running server, and a guesser cannot make
+the server run the KDF more than ``max_refusals`` times a window per key.
 """
 
 from __future__ import annotations
@@ -19,19 +28,21 @@ import fcntl
 import hashlib
 import hmac
 import json
+import math
 import os
 import re
 import secrets
 import threading
 import time
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from amplify_ml.errors import InvalidRequestError, NotFoundError
+from amplify_ml.errors import InvalidRequestError, NotFoundError, TooManyAttemptsError
 
 Role = Literal["partner", "operations"]
 ROLES: tuple[Role, ...] = ("partner", "operations")
@@ -41,6 +52,8 @@ _SECRET = re.compile(r"[A-Za-z0-9_-]{32,128}")
 _PARTNER = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 # scrypt at n=2^14, r=8, p=1 (16 MiB, tens of ms): the parameters are stored with each hash
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
+MAX_REFUSALS = 10
+REFUSAL_WINDOW_S = 60.0
 
 
 def _now() -> str:
@@ -100,9 +113,26 @@ class KeyRecord:
 class KeyStore:
     """The keys of one workspace (see the module docstring)."""
 
-    def __init__(self, path: str | Path, *, check_seconds: float = 1.0) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        check_seconds: float = 1.0,
+        max_refusals: int = MAX_REFUSALS,
+        refusal_window_s: float = REFUSAL_WINDOW_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if max_refusals < 1 or refusal_window_s <= 0:
+            raise InvalidRequestError(
+                f"max_refusals must be >= 1 and refusal_window_s > 0; got {max_refusals} and "
+                f"{refusal_window_s}"
+            )
         self.path = Path(path)
         self.check_seconds = check_seconds
+        self.max_refusals = max_refusals
+        self.refusal_window_s = refusal_window_s
+        self._clock = clock
+        self._refusals: dict[str, deque[float]] = {}
         self._records: dict[str, KeyRecord] = {}
         self._verified: dict[str, bytes] = {}
         self._stamp: tuple[int, int, int] | None = None
@@ -253,18 +283,69 @@ class KeyStore:
         return (rec if hmac.compare_digest(known, digest) else None), False
 
     def verify(self, key: str) -> KeyRecord | None:
-        """The record of a valid, unrevoked key, else None (a full KDF the first time)."""
+        """The record of a valid, unrevoked key, else None (a full KDF the first time).
+
+        Raises :class:`TooManyAttemptsError` when the key id has had too many refusals
+        lately and this attempt is refused or would need the KDF (see the module doc)."""
         rec, needs_kdf = self.quick(key)
-        if not needs_kdf:
-            return rec
-        key_id, secret = parse_key(key)  # type: ignore[misc]  # quick() parsed it
+        if needs_kdf:
+            key_id, secret = parse_key(key)  # type: ignore[misc]  # quick() parsed it
+            self._hold_off(key_id)
+            with self._lock:
+                kdf_lock = self._kdf_locks.setdefault(key_id, threading.Lock())
+            with kdf_lock:  # one KDF per key at a time: a burst of first requests waits for it
+                rec, needs_kdf = self.quick(key)
+                if needs_kdf:
+                    rec = self._verify_slow(key_id, secret)
+        if rec is None:
+            self.refused(key)
+        return rec
+
+    def refused(self, key: str) -> None:
+        """Count a refused attempt against its key id when that id exists and is active;
+        raise :class:`TooManyAttemptsError` for attempts beyond the limit (the API calls this
+        for keys refused without :meth:`verify`)."""
+        parsed = parse_key(key)
+        if parsed is None:
+            return
+        key_id = parsed[0]
+        rec = self._records.get(key_id)
+        if rec is None or not rec.active:
+            return
+        now = self._clock()
         with self._lock:
-            kdf_lock = self._kdf_locks.setdefault(key_id, threading.Lock())
-        with kdf_lock:  # one KDF per key at a time: a burst of first requests waits for it
-            rec, needs_kdf = self.quick(key)
-            if not needs_kdf:
-                return rec
-            return self._verify_slow(key_id, secret)
+            times = self._refusals.setdefault(key_id, deque())
+            self._expire(times, now)
+            if len(times) < self.max_refusals:  # beyond, refused without counting (bounded)
+                times.append(now)
+                return
+        self._hold_off(key_id)
+
+    def _expire(self, times: deque[float], now: float) -> None:
+        while times and times[0] <= now - self.refusal_window_s:
+            times.popleft()
+
+    def _hold_off(self, key_id: str) -> None:
+        """Raise :class:`TooManyAttemptsError` when ``key_id`` is over its refusals."""
+        now = self._clock()
+        with self._lock:
+            times = self._refusals.get(key_id)
+            if times is None:
+                return
+            self._expire(times, now)
+            if not times:
+                del self._refusals[key_id]
+                return
+            if len(times) < self.max_refusals:
+                return
+            wait = max(1, math.ceil(times[0] + self.refusal_window_s - now))
+        raise TooManyAttemptsError(
+            f"too many refused attempts with key id {key_id} ({len(times)} in the last "
+            f"{self.refusal_window_s:g} s): wait {wait} s before trying again, and check that "
+            "the key is copied whole (amplify keys list shows the ids; a lost key is revoked "
+            "and a new one created)",
+            retry_after=wait,
+        )
 
     def _verify_slow(self, key_id: str, secret: str) -> KeyRecord | None:
         rec = self._records.get(key_id)

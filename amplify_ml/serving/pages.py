@@ -37,6 +37,7 @@ from amplify_ml.errors import (
     InvalidRequestError,
     NotFoundError,
     PermissionDeniedError,
+    TooManyAttemptsError,
 )
 
 COOKIE = "amplify_key"
@@ -64,6 +65,7 @@ STATUS_TITLES = {
     403: "Not allowed",
     404: "Not found",
     422: "Cannot show this",
+    429: "Too many attempts",
     500: "Something is misconfigured",
     503: "Not available right now",
 }
@@ -567,6 +569,13 @@ async def login(request: Request) -> Response:
     source = _source(request)
     try:
         caller = await run_in_threadpool(source.caller, key)
+    except TooManyAttemptsError as exc:
+        await run_in_threadpool(
+            source.audit, _Refused(_typed_key_id(key)), "POST /pages/login", None, 429
+        )
+        page = _login_page(request, next=target, problem=f"{exc}.", status=exc.http_status)
+        page.headers["Retry-After"] = str(exc.retry_after)
+        return page
     except AmplifyError as exc:
         return _login_page(
             request,

@@ -21,12 +21,13 @@ def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
         404: "Not found, or not visible to this key (the same answer either way).",
         413: "The body is over the size limit.",
         422: "A parameter or body field is invalid: the detail names it and what is expected.",
+        429: "Too many refused attempts with this key id lately: wait Retry-After seconds.",
         503: "A model, score table or the lake is missing: the detail says what to run.",
     }
     return {s: {"model": ErrorBody, "description": text[s]} for s in statuses}
 
 
-AUTH = (401, 422, 503)
+AUTH = (401, 422, 429, 503)
 """Every authenticated route can answer these."""
 
 CSV = {200: {"content": {"text/csv": {"schema": {"type": "string"}}}}}

@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from amplify_ml.cli import app
-from amplify_ml.errors import InvalidRequestError, NotFoundError
+from amplify_ml.errors import InvalidRequestError, NotFoundError, TooManyAttemptsError
 from amplify_ml.serving.keys import KeyStore, parse_key
 
 runner = CliRunner()
@@ -151,3 +151,62 @@ def test_a_key_created_elsewhere_works_at_once_in_a_running_store(tmp_path: Path
     assert serving.list() == []
     rec, key = KeyStore.in_workspace(tmp_path).create(partner="P003")  # the command line
     assert serving.verify(key) == rec
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _wrong(key: str) -> str:
+    key_id, secret = key.split(".", 1)
+    return f"{key_id}.{secret[:-1]}{'A' if secret[-1] != 'A' else 'B'}"
+
+
+def test_refusals_of_a_key_id_are_limited_and_its_owner_keeps_working(tmp_path: Path) -> None:
+    clock = _Clock()
+    store = KeyStore.in_workspace(tmp_path, max_refusals=3, refusal_window_s=60, clock=clock)
+    rec, key = store.create(partner="P001")
+    wrong = _wrong(key)
+    for _ in range(3):  # not verified yet: each refusal costs a KDF
+        assert store.verify(wrong) is None
+    with pytest.raises(
+        TooManyAttemptsError, match=r"too many refused attempts with key id ak"
+    ) as e:
+        store.verify(wrong)
+    assert e.value.retry_after == 60 and e.value.http_status == 429
+    # the right key needs the KDF here (never verified in this process): held off too
+    with pytest.raises(TooManyAttemptsError):
+        store.verify(key)
+    clock.now += 45
+    with pytest.raises(TooManyAttemptsError) as e:
+        store.verify(wrong)
+    assert e.value.retry_after == 15  # until the oldest refusal leaves the window
+    clock.now += 15
+    assert store.verify(key) == rec  # the window has passed
+    # verified now: guesses are refused without the KDF, counted, then held off, while the
+    # owner's key keeps working (its check needs no KDF)
+    for _ in range(3):
+        assert store.verify(wrong) is None
+    with pytest.raises(TooManyAttemptsError):
+        store.verify(wrong)
+    with pytest.raises(TooManyAttemptsError):
+        store.refused(wrong)
+    assert store.verify(key) == rec
+    assert len(store._refusals[rec.key_id]) == 3  # attempts beyond the limit are not stored
+
+
+def test_unknown_ids_and_malformed_keys_are_refused_without_being_tracked(tmp_path: Path) -> None:
+    store = KeyStore.in_workspace(tmp_path, max_refusals=2, clock=_Clock())
+    _, key = store.create(partner="P001")
+    for _ in range(5):
+        assert store.verify("ak0000000000000000." + "x" * 43) is None
+        assert store.verify("nodot") is None
+        store.refused("ak0000000000000001." + "y" * 43)
+    assert store._refusals == {}
+    assert store.verify(key) is not None  # other keys are not affected
+    with pytest.raises(InvalidRequestError, match="max_refusals must be >= 1"):
+        KeyStore.in_workspace(tmp_path, max_refusals=0)

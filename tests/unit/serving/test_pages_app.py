@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 
 from amplify_ml.serving.app import create_app
 from amplify_ml.serving.audit import read_audit
+from amplify_ml.serving.keys import MAX_REFUSALS
 from tests.unit.serving.conftest import Keys, api_settings, key_id
 from tests.workspaces import ApiWorkspace
 
@@ -91,3 +92,28 @@ def test_a_wrong_key_does_not_log_in(api_workspace: ApiWorkspace, api_keys: Keys
         assert r.status_code == 401 and "amplify_key" not in r.cookies
         assert "not valid" in r.text
         assert c.get("/pages/leads").status_code == 303
+
+
+def test_repeated_wrong_keys_at_the_login_are_held_off(
+    api_workspace: ApiWorkspace, api_keys: Keys
+) -> None:
+    with TestClient(create_app(api_settings(api_workspace)), follow_redirects=False) as c:
+        kid, secret = api_keys.p2.split(".", 1)
+        wrong = f"{kid}.{'C' * len(secret)}"
+        for _ in range(MAX_REFUSALS):
+            assert c.post("/pages/login", data={"key": wrong}).status_code == 401
+        r = c.post("/pages/login", data={"key": wrong})
+        assert r.status_code == 429 and "amplify_key" not in r.cookies
+        assert int(r.headers["retry-after"]) in range(1, 61)
+        assert f"too many refused attempts with key id {kid}" in r.text
+        # a cookie carrying a guess gets the error page, not the lists
+        c.cookies.set("amplify_key", wrong)
+        page = c.get("/pages/leads")
+        assert page.status_code == 429 and "Too many attempts" in page.text
+    # audited like any refused login (the key id typed, never the secret): written at exit
+    logins = [
+        e["status"]
+        for e in read_audit(api_workspace.path)
+        if e.get("route") == "/pages/login" and e.get("key_id") == kid
+    ]
+    assert logins[-(MAX_REFUSALS + 1) :] == [401] * MAX_REFUSALS + [429]

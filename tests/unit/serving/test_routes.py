@@ -16,7 +16,9 @@ from fastapi.testclient import TestClient
 from amplify_ml.features.spec import MODELS
 from amplify_ml.scoring.benchmarks import MEASURE_NAMES
 from amplify_ml.scoring.supplies import ship_plan
-from tests.unit.serving.conftest import Keys
+from amplify_ml.serving.app import create_app
+from amplify_ml.serving.keys import MAX_REFUSALS
+from tests.unit.serving.conftest import Keys, api_settings
 from tests.workspaces import ApiWorkspace
 
 pytestmark = pytest.mark.xdist_group("api")
@@ -143,6 +145,28 @@ def test_wrong_malformed_and_revoked_keys_answer_the_same_401(
     for key in ("not-a-key", "ak0000000000000000." + "x" * 43, wrong_secret, api_keys.revoked):
         r = api_client.get("/v1/models", headers=_h(key))
         assert (r.status_code, _detail(r)) == (401, BAD_KEY), key
+
+
+def test_guesses_at_one_key_id_are_held_off_with_429_and_retry_after(
+    api_workspace: ApiWorkspace, api_keys: Keys
+) -> None:
+    # an app of its own: refusals are counted in its key store, not the shared client's
+    with TestClient(create_app(api_settings(api_workspace))) as client:
+        key_id, secret = api_keys.p1.split(".", 1)
+        wrong = f"{key_id}.{'B' * len(secret)}"
+        for _ in range(MAX_REFUSALS):
+            assert client.get("/v1/models", headers=_h(wrong)).status_code == 401
+        r = client.get("/v1/models", headers=_h(wrong))
+        assert r.status_code == 429 and int(r.headers["retry-after"]) in range(1, 61)
+        assert _detail(r).startswith(f"too many refused attempts with key id {key_id} (")
+        # the right key is held off too here (never verified in this app: it needs the KDF);
+        # other keys are not affected
+        assert client.get("/v1/models", headers=_h(api_keys.p1)).status_code == 429
+        assert client.get("/v1/models", headers=_h(api_keys.p2)).status_code == 200
+        # unknown ids are never held off (nothing to guess at)
+        unknown = "ak0000000000000000." + "x" * 43
+        for _ in range(MAX_REFUSALS + 2):
+            assert client.get("/v1/models", headers=_h(unknown)).status_code == 401
 
 
 def test_the_key_is_taken_from_header_bearer_or_cookie(
