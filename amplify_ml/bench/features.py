@@ -229,6 +229,10 @@ class PandasFeatures:
         st = self.st[self.st["day"] <= c]
         if "ib_composition" in names and hasattr(self, "ib"):
             out["ib_composition"] = self.ib_composition(c, s["ib_composition"])
+        if "ib_cat_age" in names and hasattr(self, "ib"):
+            out["ib_cat_age"] = self.ib_cat_age(c, s["ib_cat_age"])
+        if "ib_warranty_extension" in names and hasattr(self, "ib"):
+            out["ib_warranty_extension"] = self.ib_warranty_extension(c, s["ib_warranty_extension"])
         if "st_device_units" in names:
             d = st[st["category"].isin(DEVICE_CATEGORIES)]
             cols = {}
@@ -403,6 +407,68 @@ class PandasFeatures:
         cols[f"ib_retired_count_{rw}d"] = r.groupby(A).size()
         idx = ib.groupby(A).size().index
         return pd.concat({k: v.reindex(idx) for k, v in cols.items()}, axis=1).reset_index()
+
+    def ib_cat_age(self, c: int, s: dict[str, Any]) -> pd.DataFrame:
+        A = ["partner_id", "account_id"]
+        years = s.get("older_than_years", (4, 5, 6))
+        ib = self.ib[self.ib["inst"] <= c]
+        idx = ib.groupby(A).size().index
+        alive = ib[ib["ret"].isna() | (ib["ret"] > c)]
+        age = (c - alive["inst"]).astype("float64")
+        parts = []
+        for cat in DEVICE_CATEGORIES:
+            x = alive[alive["device_category"] == cat]
+            a = age[x.index]
+            by = [x[k] for k in A]
+            cols = {
+                "ib_cat_devices_count": x.groupby(A).size(),
+                "ib_cat_device_age_mean_days": a.groupby(by).mean(),
+                "ib_cat_device_age_max_days": a.groupby(by).max(),
+                **{
+                    f"ib_cat_devices_over_{n}y_count": x[a > 365.25 * n].groupby(A).size()
+                    for n in years
+                },
+            }
+            df = pd.concat({k: v.reindex(idx) for k, v in cols.items()}, axis=1)
+            for k in cols:
+                if k.endswith("_count"):
+                    df[k] = df[k].fillna(0).astype("int64")
+            parts.append(df.reset_index().assign(category=cat))
+        return pd.concat(parts, ignore_index=True)
+
+    def ib_warranty_extension(self, c: int, s: dict[str, Any]) -> pd.DataFrame:
+        A = ["partner_id", "account_id"]
+        win, h, lb = s.get("window", 90), s.get("horizon", 90), s.get("lookback", 730)
+        ib = self.ib[self.ib["inst"] <= c]
+        idx = ib.groupby(A).size().index
+        st = self.st
+        lines = st[(st["category"] == "warranty") & (st["quantity"] > 0) & (st["day"] <= c)]
+        lines = lines[["partner_id", "account_id", "sku", "day"]].merge(
+            self.products[["sku", "family"]], on="sku"
+        )
+        d = ib[ib["wend"].notna()]
+        m = d[[*A, "device_id", "family", "wend"]].merge(lines, on=[*A, "family"])
+        m = m[(m["day"] >= m["wend"] - win) & (m["day"] < m["wend"])]
+        hit = pd.MultiIndex.from_frame(m[["partner_id", "device_id"]])
+        extended = pd.MultiIndex.from_frame(d[["partner_id", "device_id"]]).isin(hit)
+        lo = np.maximum(d["wend"] - win, c + 1)
+        hi = np.minimum(d["wend"] - 1, c + h)
+        alive = d["ret"].isna() | (d["ret"] > c)
+        due = d[alive & ~extended & (hi >= lo)]
+        overlap = ((hi - lo + 1).astype("float64") / win)[due.index]
+        ended = (
+            (d["wend"] <= c) & (d["wend"] > c - lb) & (d["ret"].isna() | (d["ret"] >= d["wend"]))
+        )
+        cols = {
+            f"ib_warranty_due_count_next_{h}d": due.groupby(A).size(),
+            f"ib_warranty_due_overlap_sum_next_{h}d": overlap.groupby([due[k] for k in A]).sum(),
+            f"ib_warranty_ended_count_{lb}d": d[ended].groupby(A).size(),
+            f"ib_warranty_extended_count_{lb}d": d[ended & extended].groupby(A).size(),
+        }
+        df = pd.concat({k: v.reindex(idx) for k, v in cols.items()}, axis=1).fillna(0)
+        n, e = df[f"ib_warranty_ended_count_{lb}d"], df[f"ib_warranty_extended_count_{lb}d"]
+        df[f"ib_warranty_extended_rate_{lb}d"] = (e / n).where(n > 0)
+        return df.reset_index().assign(category="warranty")
 
     # -- device-side builders (one cutoff) ---------------------------------------------------------
     def device_side(

@@ -447,6 +447,77 @@ def _ib_retired(m: re.Match[str], v: Any, c: Context) -> str:
     return f"{plural(v, 'device')} retired or replaced {_window(m)}"
 
 
+# install base of the row's category, warranty extensions (propensity rows) ----------------
+
+
+def _device_nouns(ctx: Context) -> tuple[str, str]:
+    """The row's device category as (singular, plural): ``("PC", "PCs")``, or devices."""
+    c = _key(ctx, "category")
+    if c is None or c not in CATEGORY_NOUN:
+        return "device", "devices"
+    return CATEGORY_ADJECTIVE.get(c, c), CATEGORY_NOUN[c]
+
+
+@template("ib_cat_devices_count", lambda m, c: f"no install base of {_cat(c)} on record")
+def _ib_cat_devices(m: re.Match[str], v: Any, c: Context) -> str:
+    return f"{plural(v, *_device_nouns(c))} in service"
+
+
+@template("ib_cat_device_age_mean_days", lambda m, c: f"no {_device_nouns(c)[1]} in service")
+def _ib_cat_age_mean(m: re.Match[str], v: Any, c: Context) -> str:
+    return f"its {_device_nouns(c)[1]} in service {fmt_days(v)} old on average"
+
+
+@template("ib_cat_device_age_max_days", lambda m, c: f"no {_device_nouns(c)[1]} in service")
+def _ib_cat_age_max(m: re.Match[str], v: Any, c: Context) -> str:
+    return f"oldest {_device_nouns(c)[0]} in service {fmt_days(v)} old"
+
+
+@template(
+    r"ib_cat_devices_over_(?P<n>\d+)y_count",
+    lambda m, c: f"no install base of {_cat(c)} on record",
+)
+def _ib_cat_old(m: re.Match[str], v: Any, c: Context) -> str:
+    return f"{plural(v, *_device_nouns(c))} in service older than {m['n']} years"
+
+
+@template(r"ib_warranty_due_count_next_(?P<w>\d+)d", "warranties of the install base not known")
+def _ib_warranty_due(m: re.Match[str], v: Any, c: Context) -> str:
+    return (
+        f"{plural(v, 'device')} whose warranty can be extended in the next {m['w']} days, "
+        "not extended yet"
+    )
+
+
+@template(
+    r"ib_warranty_due_overlap_sum_next_(?P<w>\d+)d", "warranties of the install base not known"
+)
+def _ib_warranty_overlap(m: re.Match[str], v: Any, c: Context) -> str:
+    if v == 0:
+        return f"no warranty extension windows in the next {m['w']} days"
+    worth = "1 device's" if v == 1 else f"{fmt_number(v)} devices'"
+    return f"{worth} worth of warranty extension windows in the next {m['w']} days"
+
+
+@template(rf"ib_warranty_ended_count_{_W}", "warranties of the install base not known")
+def _ib_warranty_ended(m: re.Match[str], v: Any, c: Context) -> str:
+    return f"{plural(v, 'device warranty', 'device warranties')} ended {_window(m)}"
+
+
+@template(rf"ib_warranty_extended_count_{_W}", "warranties of the install base not known")
+def _ib_warranty_extended(m: re.Match[str], v: Any, c: Context) -> str:
+    them = "it" if v == 1 else "they"
+    return (
+        f"extended {plural(v, 'device warranty', 'device warranties')} before {them} ended "
+        f"{_window(m)}"
+    )
+
+
+@template(rf"ib_warranty_extended_rate_{_W}", lambda m, c: f"no device warranty ended {_window(m)}")
+def _ib_warranty_rate(m: re.Match[str], v: Any, c: Context) -> str:
+    return f"extended {fmt_pct(100 * v)} of the device warranties that ended {_window(m)}"
+
+
 # intent ---------------------------------------------------------------------------------
 
 

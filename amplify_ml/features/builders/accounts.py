@@ -310,6 +310,122 @@ def ib_composition(
     return j.group_by([*ACCOUNT, "cutoff"]).aggregate(**aggs)
 
 
+@builder(keys=ACCOUNT_CATEGORY)
+def ib_cat_age(
+    ib_devices: ir.Table, cutoffs: ir.Table, *, older_than_years: tuple[int, ...] = (4, 5, 6)
+) -> ir.Table:
+    """The account's devices of the row's category (printer, PC) in service: count and ages.
+
+    Rows for the device categories of accounts with an install base at the cutoff (0 devices
+    of a category they have none of in service). Not zero-filled: on the rows of the other
+    categories, and of accounts without an install base, the columns stay null (not
+    applicable), which a pooled model tells apart from none.
+    """
+    j = window_join(ib_devices, cutoffs, days=None, on="inst")
+    alive = alive_at(j)
+    age = (j.cday - j.inst).cast("float64")
+    aggs: dict[str, ir.Value] = {}
+    for cat in DEVICE_CATEGORIES:
+        here = alive & (j.device_category == cat)
+        aggs[f"_{cat}_n"] = count_if(here)
+        aggs[f"_{cat}_mean"] = age.mean(where=here)
+        aggs[f"_{cat}_max"] = age.max(where=here)
+        for n in older_than_years:
+            aggs[f"_{cat}_over_{n}"] = count_if(here & (age > 365.25 * n))
+    g = j.group_by([*ACCOUNT, "cutoff"]).aggregate(**aggs)
+    parts = [
+        g.select(
+            *ACCOUNT,
+            category=ibis.literal(cat),
+            cutoff="cutoff",
+            ib_cat_devices_count=g[f"_{cat}_n"],
+            ib_cat_device_age_mean_days=g[f"_{cat}_mean"],
+            ib_cat_device_age_max_days=g[f"_{cat}_max"],
+            **{f"ib_cat_devices_over_{n}y_count": g[f"_{cat}_over_{n}"] for n in older_than_years},
+        )
+        for cat in DEVICE_CATEGORIES
+    ]
+    return ibis.union(*parts)
+
+
+@node()
+def warranty_lines(st_daily: ir.Table, products: ir.Table) -> ir.Table:
+    """Days an account bought an extended warranty, with the device family its SKU names."""
+    p = products.filter(products.category == "warranty").select("sku", w_family="family")
+    s = st_daily.filter((st_daily.category == "warranty") & (st_daily.buys > 0))
+    s = s.join(p, "sku")
+    return s.select(
+        w_partner="partner_id", w_account="account_id", w_family="w_family", w_day="day"
+    ).distinct()
+
+
+@builder(keys=ACCOUNT_CATEGORY)
+def ib_warranty_extension(
+    ib_devices: ir.Table,
+    warranty_lines: ir.Table,
+    cutoffs: ir.Table,
+    *,
+    window: int = 90,
+    horizon: int = 90,
+    lookback: int = 730,
+) -> ir.Table:
+    """Warranties due for extension in the horizon, and the account's past take-up (warranty rows).
+
+    A device's buying window is the ``window`` days before its warranty ends. A device counts
+    as extended when the account bought a warranty of its family from the day the window
+    opened (up to the cutoff, and before the warranty ended). Due: devices in service at the
+    cutoff, not extended yet, whose window overlaps the ``horizon`` days after the cutoff;
+    the overlap sum adds the share of each window inside the horizon. Take-up: of the
+    devices whose warranty ended in the last ``lookback`` days while in service, those
+    extended, and their rate. One row per account with an install base, category "warranty";
+    not zero-filled, so the other categories' rows stay null (see :func:`ib_cat_age`).
+    """
+    j = window_join(ib_devices, cutoffs, days=None, on="inst")
+    w = warranty_lines
+    hit = j.join(
+        w,
+        [
+            j.partner_id == w.w_partner,
+            j.account_id == w.w_account,
+            j.family == w.w_family,
+            w.w_day >= j.wend - window,
+            w.w_day <= j.cday,
+            w.w_day < j.wend,
+        ],
+    )
+    hit = hit.select(h_partner="partner_id", h_device="device_id", h_cutoff="cutoff").distinct()
+    j = j.left_join(
+        hit,
+        [j.partner_id == hit.h_partner, j.device_id == hit.h_device, j.cutoff == hit.h_cutoff],
+    )
+    extended = j.h_device.notnull()
+    lo = ibis.greatest(j.wend - window, j.cday + 1)
+    hi = ibis.least(j.wend - 1, j.cday + horizon)
+    overlap = (hi - lo + 1).cast("float64") / window
+    due = alive_at(j) & ~extended & j.wend.notnull() & (hi >= lo)
+    ended = (j.wend <= j.cday) & (j.wend > j.cday - lookback) & (j.ret.isnull() | (j.ret >= j.wend))
+    g = j.group_by([*ACCOUNT, "cutoff"]).aggregate(
+        _due=count_if(due),
+        _overlap=sum_if(due, overlap),
+        _ended=count_if(ended),
+        _extended=count_if(ended & extended),
+    )
+    return g.select(
+        *ACCOUNT,
+        category=ibis.literal("warranty"),
+        cutoff="cutoff",
+        **{
+            f"ib_warranty_due_count_next_{horizon}d": g._due,
+            f"ib_warranty_due_overlap_sum_next_{horizon}d": g._overlap,
+            f"ib_warranty_ended_count_{lookback}d": g._ended,
+            f"ib_warranty_extended_count_{lookback}d": g._extended,
+            f"ib_warranty_extended_rate_{lookback}d": ibis.ifelse(
+                g._ended > 0, g._extended.cast("float64") / g._ended, ibis.null("float64")
+            ),
+        },
+    )
+
+
 # -- intent ----------------------------------------------------------------------------------
 
 

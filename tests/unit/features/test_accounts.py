@@ -10,7 +10,7 @@ import math
 
 import pytest
 
-from tests.unit.features.helpers import row, run, table
+from tests.unit.features.helpers import PRODUCTS, row, run, table
 
 C = "2024-06-30"
 
@@ -187,6 +187,143 @@ def test_install_base_composition() -> None:
     assert (a["ib_contract_mps_count"], a["ib_contract_daas_count"]) == (1, 1)
     assert (a["ib_contract_care_pack_count"], a["ib_contract_none_count"]) == (1, 0)
     assert a["ib_retired_count_365d"] == 1
+
+
+def test_install_base_of_the_rows_own_category() -> None:
+    ib = table(
+        "install_base",
+        [
+            # A: two printers in service (6.0 and 4.5 years old), one retired; one PC in
+            # service (366 days) and one installed after the cutoff
+            dict(device_id="P1", account_id="A", sku="PR-1", installed_on="2018-06-30"),
+            dict(device_id="P2", account_id="A", sku="PR-1", installed_on="2019-12-31"),
+            dict(
+                device_id="P3",
+                account_id="A",
+                sku="PR-1",
+                installed_on="2015-01-01",
+                retired_on="2024-03-01",
+            ),
+            dict(device_id="C1", account_id="A", sku="PC-1", installed_on="2023-06-30"),
+            dict(device_id="C2", account_id="A", sku="PC-1", installed_on="2024-07-15"),
+            # B: only a retired printer
+            dict(
+                device_id="P4",
+                account_id="B",
+                sku="PR-1",
+                installed_on="2016-01-01",
+                retired_on="2023-01-01",
+            ),
+        ],
+    )
+    tabs = {"accounts": table("accounts", [dict(account_id=a) for a in "ABC"]), "install_base": ib}
+    out = run("ib_cat_age", tabs, [C], older_than_years=(4, 5, 6))
+    assert set(zip(out["account_id"], out["category"], strict=True)) == {
+        ("A", "printer"),
+        ("A", "pc"),
+        ("B", "printer"),
+        ("B", "pc"),
+    }  # C has no install base: no rows; nor do the other categories
+    pr = row(out, account_id="A", category="printer")
+    assert pr["ib_cat_devices_count"] == 2
+    assert pr["ib_cat_device_age_mean_days"] == pytest.approx((2192 + 1643) / 2)
+    assert pr["ib_cat_device_age_max_days"] == 2192
+    # older than n years: age > 365.25 n days (2192 > 2191.5; 1643 > 1461)
+    over = [pr[f"ib_cat_devices_over_{n}y_count"] for n in (4, 5, 6)]
+    assert over == [2, 1, 1]
+    pc = row(out, account_id="A", category="pc")
+    assert (pc["ib_cat_devices_count"], pc["ib_cat_device_age_max_days"]) == (1, 366)
+    assert pc["ib_cat_devices_over_4y_count"] == 0
+    b = row(out, account_id="B", category="printer")
+    assert b["ib_cat_devices_count"] == 0 and math.isnan(b["ib_cat_device_age_mean_days"])
+
+
+def test_warranty_extensions_due_and_taken_up() -> None:
+    """Cutoff 2024-06-30, horizon (2024-07-01 .. 2024-09-28], buying window the 90 days
+    before the warranty ends."""
+    products = table(
+        "products",
+        [
+            *PRODUCTS,
+            dict(sku="WR-2", category="warranty", family="Book 1", extends_warranty_months=12),
+        ],
+    )
+
+    def dev(device_id, sku, wend, account="A", **kw):
+        return dict(
+            device_id=device_id,
+            account_id=account,
+            sku=sku,
+            installed_on=kw.pop("installed_on", "2021-01-01"),
+            warranty_ends_on=wend,
+            **kw,
+        )
+
+    ib = table(
+        "install_base",
+        [
+            # due: window 2024-05-17 .. 08-14, 45 of its 90 days in the horizon; the line of
+            # 2024-04-01 came before the window opened, the one of 2024-07-10 after the cutoff
+            dev("D1", "PR-1", "2024-08-15"),
+            # extended on 2024-05-10, inside its window 2024-04-21 .. 07-19: not due
+            dev("D2", "PR-1", "2024-07-20"),
+            # due: window 2024-08-17 .. 11-14, 43 days in the horizon
+            dev("D3", "PC-1", "2024-11-15"),
+            # window opens 2024-12-01: after the horizon
+            dev("D4", "PC-1", "2025-03-01"),
+            # out of service before the cutoff
+            dev("D5", "PR-1", "2024-09-01", retired_on="2024-06-01"),
+            dev("D6", "PR-1", None),
+            # ended in the last 730 days while in service, extended in its window
+            dev("E1", "PR-1", "2023-10-01"),
+            # ended while in service (retired later); the line of 2024-02-05 came after the end
+            dev("E2", "PC-1", "2024-02-01", retired_on="2024-05-01"),
+            # retired before its warranty ended; and one ended before the lookback
+            dev("E3", "PR-1", "2023-12-01", retired_on="2023-11-01"),
+            dev("E4", "PR-1", "2022-06-01", installed_on="2019-06-01"),
+            # B: one device, window after the horizon
+            dev("F1", "PR-1", "2025-01-01", account="B", installed_on="2024-01-01"),
+        ],
+    )
+    lines = [
+        ("WR-1", "2024-04-01"),
+        ("WR-1", "2024-05-10"),
+        ("WR-1", "2024-07-10"),
+        ("WR-1", "2023-08-01"),
+        ("WR-2", "2024-02-05"),
+        ("PR-1", "2024-06-01"),  # not a warranty
+    ]
+    st = table(
+        "sell_through",
+        [
+            dict(account_id="A", sku=sku, sold_on=day, quantity=1, net_amount=50.0)
+            for sku, day in lines
+        ],
+    )
+    tabs = {
+        "products": products,
+        "accounts": table("accounts", [dict(account_id=a) for a in "ABC"]),
+        "install_base": ib,
+        "sell_through": st,
+    }
+    out = run("ib_warranty_extension", tabs, [C], window=90, horizon=90, lookback=730)
+    assert set(out["category"]) == {"warranty"} and set(out["account_id"]) == {"A", "B"}
+    a = row(out, account_id="A")
+    assert a["ib_warranty_due_count_next_90d"] == 2  # D1, D3
+    assert a["ib_warranty_due_overlap_sum_next_90d"] == pytest.approx(45 / 90 + 43 / 90)
+    assert a["ib_warranty_ended_count_730d"] == 2  # E1, E2
+    assert a["ib_warranty_extended_count_730d"] == 1  # E1
+    assert a["ib_warranty_extended_rate_730d"] == 0.5
+    b = row(out, account_id="B")
+    assert b["ib_warranty_due_count_next_90d"] == 0
+    assert b["ib_warranty_due_overlap_sum_next_90d"] == 0.0
+    assert b["ib_warranty_ended_count_730d"] == 0
+    assert math.isnan(b["ib_warranty_extended_rate_730d"])
+    # on 2024-07-11 the line of 2024-07-10 has extended D1: only D3 is due (window 08-17 ..
+    # 11-14 against the horizon 07-12 .. 10-09: 54 days)
+    later = row(run("ib_warranty_extension", tabs, ["2024-07-11"]), account_id="A")
+    assert later["ib_warranty_due_count_next_90d"] == 1
+    assert later["ib_warranty_due_overlap_sum_next_90d"] == pytest.approx(54 / 90)
 
 
 @pytest.fixture(scope="module")

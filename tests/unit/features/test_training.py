@@ -56,7 +56,7 @@ def test_monthly_cutoffs() -> None:
         as_cutoffs([])
 
 
-LATEST = {"consumable_depletion": 2, "device_failure": 2}
+LATEST = {"consumable_depletion": 2, "device_failure": 2, "propensity_to_buy": 2}
 """Feature-set versions above 1 (the others have only v1)."""
 
 
@@ -95,6 +95,27 @@ def test_an_earlier_feature_set_version_still_builds(lake: Lake) -> None:
     pd.testing.assert_frame_equal(old, new[old.columns])  # version 2 only adds columns
 
 
+def test_propensity_v1_still_builds_and_v2_only_adds_columns(lake: Lake) -> None:
+    v1 = load_spec("propensity_to_buy", version=1)
+    old, meta = training_set("propensity_to_buy", lake, cutoffs=CUTOFFS, spec=v1)
+    new, meta2 = training_set("propensity_to_buy", lake, cutoffs=CUTOFFS)
+    assert meta.spec["version"] == 1 and meta2.spec["version"] == 2
+    added = set(meta2.features) - set(meta.features)
+    assert set(meta.features) < set(meta2.features)
+    assert {"ib_cat_devices_count", "ib_warranty_due_overlap_sum_next_90d"} <= added
+    assert all(f.startswith(("ib_cat_", "ib_warranty_")) for f in added)
+    pd.testing.assert_frame_equal(old, new[old.columns])
+    # the warranty columns describe warranty rows only, the device ones printer and PC rows
+    other = new[~new["category"].isin(["warranty"])]
+    assert other["ib_warranty_due_count_next_90d"].isna().all()
+    assert new.loc[~new["category"].isin(["printer", "pc"]), "ib_cat_devices_count"].isna().all()
+
+
+CATEGORY_ONLY = ("ib_cat_", "ib_warranty_due_", "ib_warranty_ended_", "ib_warranty_extended_")
+"""Counts of builders that describe some categories' rows only (propensity v2): not
+zero-filled, the other rows stay null (not applicable), so they are float64."""
+
+
 @pytest.mark.parametrize(
     "model", ["propensity_to_buy", "refresh_due", "device_failure", "consumable_depletion"]
 )
@@ -107,7 +128,11 @@ def test_training_set_shape_order_and_dtypes(lake: Lake, model: str) -> None:
     assert str(df["cutoff"].dtype) == "datetime64[ns]"
     for c in meta.features:
         assert df[c].dtype.kind in "fiubO" or str(df[c].dtype) == "str", (c, df[c].dtype)
-        if "_count" in c:
+        if "_count" in c and c.startswith(CATEGORY_ONLY):
+            assert df[c].dtype == "float64", c
+            v = df[c].dropna()
+            assert ((v >= 0) & (v == v.round())).all(), c
+        elif "_count" in c:
             assert df[c].dtype == "int64", c
     assert meta.rows == len(df) and meta.model == model
     assert meta.cutoffs == CUTOFFS and meta.spec["version"] == LATEST.get(model, 1)
@@ -165,6 +190,8 @@ def test_minimal_pack_builds_propensity_and_skips_the_rest(tmp_path: Path) -> No
         "intent_sums": ["intent_signals"],
         "opportunity_counts": ["opportunities"],
         "svc_account_counts": ["service_events"],
+        "ib_cat_age": ["install_base"],
+        "ib_warranty_extension": ["install_base"],
     }
     assert not any(c.startswith(("ib_", "intent_", "opp_", "svc_")) for c in df.columns)
     assert any("ib_composition skipped" in n for n in meta.notes)
