@@ -154,6 +154,9 @@ class PandasFeatures:
                 gap=(pc["day"] - g["day"].shift()).astype("float64"),
             )
             self.pages = pc
+            # the fleet's increments and the days they cover, per reading day
+            inc = pc[pc["delta"].notna()]
+            self.fleet_days = inc.groupby("day")[["delta", "gap"]].sum()
             sup = tel[tel["metric"].str.startswith("supply_level_pct.")].copy()
             sup["color"] = sup["metric"].str.slice(len("supply_level_pct."))
             sup = sup.sort_values(["partner_id", "device_id", "color", "observed_at"])
@@ -730,10 +733,19 @@ class PandasFeatures:
                 & (self.pages["day"] > c - share_days)
                 & self.pages["delta"].notna()
             ]
-            hs = h.groupby(["partner_id", "device_id"])[["delta", "gap"]].sum()
-            hs = hs[hs["gap"] > 0]
-            f_rate = hs["delta"].sum() / hs["gap"].sum()
-            share = hs["delta"] / hs["gap"] / f_rate if f_rate > 0 else hs["delta"] * np.nan
+            if s.get("share_by_day", False):
+                # each reading's days at the fleet's pages a device-day over the 7 days to its day
+                f = self.fleet_days.reindex(range(c - share_days - 6, c + 1), fill_value=0.0)
+                f = f.rolling(7, min_periods=1).sum()
+                f_rate = (f["delta"] / f["gap"]).where(f["gap"] > 0, 0.0)
+                h = h.assign(fleet=h["gap"] * f_rate.reindex(h["day"]).to_numpy())
+                hs = h.groupby(["partner_id", "device_id"])[["delta", "fleet"]].sum()
+                share = (hs["delta"] / hs["fleet"]).where(hs["fleet"] > 0)
+            else:
+                hs = h.groupby(["partner_id", "device_id"])[["delta", "gap"]].sum()
+                hs = hs[hs["gap"] > 0]
+                f_rate = hs["delta"].sum() / hs["gap"].sum()
+                share = hs["delta"] / hs["gap"] / f_rate if f_rate > 0 else hs["delta"] * np.nan
             df = df.drop(columns="vs_fleet").merge(
                 share.rename("vs_fleet").reset_index(), on=["partner_id", "device_id"], how="left"
             )
