@@ -39,6 +39,8 @@ DEVICE_COLOR = ("partner_id", "device_id", "color")
 DEVICE_COLOR_SPINE = ("partner_id", "account_id", "device_id", "color")
 SUPPLY_PREFIX = "supply_level_pct."
 CHANGE_JUMP_PCT = 30.0
+FULL_PCT = 100.0
+"""A level read at this is a full cartridge."""
 CHANGE_LOOKBACK_DAYS = PAGE_LOOKBACK_DAYS
 """Cartridge changes are looked for this many days back from a cutoff (as far as the page
 increments go, for the pages since the change)."""
@@ -128,7 +130,9 @@ def supply_steps(
 
     Looked for up to ``CHANGE_LOOKBACK_DAYS`` before the first cutoff; ``prev`` is the
     colour's previous reading however old; the page counter is the one read at the same time
-    (periodic readings report both; supply alerts have none).
+    (periodic readings report both; supply alerts have none). Also the colour's first reading
+    when it reads full (``prev`` null: neither a fall nor a change; see
+    ``supply_usage(first_full_as_change=...)``).
     """
     s = supply_readings
     recent = s.filter(
@@ -141,9 +145,8 @@ def supply_steps(
     t = recent.union(older)
     w = ibis.window(group_by=[t.partner_id, t.device_id, t.color], order_by=[t.observed_at])
     t = t.mutate(prev=t.value.lag().over(w))
-    st = t.filter(
-        ~t._before & t.prev.notnull() & ((t.value < t.prev) | (t.value - t.prev >= CHANGE_JUMP_PCT))
-    )
+    step = t.prev.notnull() & ((t.value < t.prev) | (t.value - t.prev >= CHANGE_JUMP_PCT))
+    st = t.filter(~t._before & (step | (t.prev.isnull() & (t.value >= FULL_PCT))))
     st = st.select(*DEVICE_COLOR, "observed_at", "day", "value", "prev")
     p = page_readings.select(
         p_partner="partner_id", p_device="device_id", p_obs="observed_at", page_value="value"
@@ -157,8 +160,11 @@ def supply_steps(
 @node()
 def supply_changes(supply_steps: ir.Table) -> ir.Table:
     """Cartridge changes (jumps up from the previous reading), with the page counter then."""
-    s = supply_steps
-    ch = s.filter(s.value - s.prev >= CHANGE_JUMP_PCT)
+    return _changes(supply_steps)
+
+
+def _changes(steps: ir.Table) -> ir.Table:
+    ch = steps.filter(steps.value - steps.prev >= CHANGE_JUMP_PCT)
     return ch.select(*DEVICE_COLOR, "observed_at", "day", "page_value")
 
 
@@ -168,7 +174,11 @@ def supply_last_change(supply_changes: ir.Table, cutoffs: ir.Table) -> ir.Table:
 
     Its time (``since``), day and page counter; no row when none within
     ``CHANGE_LOOKBACK_DAYS``."""
-    cj = window_join(supply_changes, cutoffs, days=CHANGE_LOOKBACK_DAYS)
+    return _last_change(supply_changes, cutoffs)
+
+
+def _last_change(changes: ir.Table, cutoffs: ir.Table) -> ir.Table:
+    cj = window_join(changes, cutoffs, days=CHANGE_LOOKBACK_DAYS)
     return cj.group_by([*DEVICE_COLOR, "cutoff"]).aggregate(
         cday=cj.cday.max(),
         since=cj.observed_at.max(),
@@ -338,6 +348,7 @@ def supply_usage(
     share_days: int | None = None,
     prev_weight_pct: float = 0.0,
     share_by_day: bool = False,
+    first_full_as_change: bool = False,
 ) -> ir.Table:
     """Toner used per 1000 pages, pages since the level last fell, days to the threshold.
 
@@ -369,12 +380,19 @@ def supply_usage(
     the days of its own readings (see :func:`_share_of_fleet`). With
     ``prev_weight_pct``, the pages to go use the previous cartridge's use per page (taken as
     full at its change) pooled with this one's, as if it were that many points of level seen
-    fall: a cartridge that has fallen little is read mostly by its predecessor.
+    fall: a cartridge that has fallen little is read mostly by its predecessor. With
+    ``first_full_as_change``, a colour whose first reading reads full (``FULL_PCT``) counts as
+    changed then (a new device, or a cartridge fitted before the device reported): its
+    cartridge is read from there, and it is the previous cartridge of the colour's next change.
     """
     short, long = sorted(windows)
     _check_lookback((long,))
-    j = window_join(supply_steps, cutoffs, days=CHANGE_LOOKBACK_DAYS)
-    ch = supply_last_change
+    steps, ch = supply_steps.filter(supply_steps.prev.notnull()), supply_last_change
+    if first_full_as_change:
+        # a colour first read full: a jump up from nothing, a change
+        steps = supply_steps.mutate(prev=ibis.coalesce(supply_steps.prev, 0.0))
+        ch = _last_change(_changes(steps), cutoffs)
+    j = window_join(steps, cutoffs, days=CHANGE_LOOKBACK_DAYS)
     ch = ch.select(
         **{"c_" + k: ch[k] for k in (*DEVICE_COLOR, "cutoff")}, since=ch.since, c_cday=ch.cday
     )
@@ -454,7 +472,7 @@ def supply_usage(
         keep = [c for c in g.columns if c != "vs_fleet"]
         g = g.left_join(sh, _on_device(g, sh, "h_")).select(*keep, vs_fleet="h_vs_fleet")
         share_col = f"telemetry_pages_vs_fleet_{share_days}d"
-    cyc = _previous_cartridge(supply_steps, page_readings, threshold_pct)
+    cyc = _previous_cartridge(steps, page_readings, threshold_pct)
     # the previous change too within the lookback of every cutoff (as when scoring one cutoff)
     cyc = cyc.join(
         ch,

@@ -358,6 +358,57 @@ def test_supply_usage_share_of_the_fleet_over_two_years_by_the_days_read() -> No
     assert d4["telemetry_pages_vs_fleet_730d"] == pytest.approx(10350 / d4_fleet)
 
 
+def test_supply_usage_counts_a_colour_first_read_full_as_a_change() -> None:
+    k = "supply_level_pct.black"
+    rows = []
+    # D6: new, first read full; its level fell once since (one point of its own)
+    for t, level, pages in [
+        ("2024-04-01T03:00:00Z", 100.0, 1000.0),
+        ("2024-05-01T03:00:00Z", 60.0, 3000.0),
+        ("2024-06-29T03:00:00Z", 60.0, 3500.0),
+    ]:
+        rows += [_reading("D6", t, k, level), _reading("D6", t, "page_count", pages)]
+    # D7: its first cartridge (read full from the start) reached the threshold, then changed
+    for t, level, pages in [
+        ("2024-01-10T03:00:00Z", 100.0, 0.0),
+        ("2024-02-10T03:00:00Z", 50.0, 5000.0),
+        ("2024-02-28T03:00:00Z", 20.0, 8500.0),
+        ("2024-03-03T03:00:00Z", 10.0, 9000.0),
+        ("2024-03-05T03:00:00Z", 100.0, 9200.0),
+        ("2024-06-29T03:00:00Z", 100.0, 9600.0),
+    ]:
+        rows += [_reading("D7", t, k, level), _reading("D7", t, "page_count", pages)]
+    rows.append(_reading("D7", "2024-03-01T12:00:00Z", k, 10.0))  # the alert
+    # D8: first read at 90: not a new cartridge
+    for t, level, pages in [
+        ("2024-04-01T03:00:00Z", 90.0, 1000.0),
+        ("2024-05-01T03:00:00Z", 60.0, 3000.0),
+    ]:
+        rows += [_reading("D8", t, k, level), _reading("D8", t, "page_count", pages)]
+    tel = {"telemetry": table("telemetry", rows)}
+    plain = run("supply_usage", tel, [C], windows=(30, 90))
+    out = run("supply_usage", tel, [C], windows=(30, 90), first_full_as_change=True)
+    d6 = row(out, device_id="D6")
+    # from the full first reading: 40 points over 2000 pages; 500 pages since the fall
+    assert d6["supply_pct_per_kpage_mean_180d"] == pytest.approx(20.0)
+    assert d6["supply_pages_to_threshold_est"] == pytest.approx((60.0 - 0.02 * 500 - 10.0) / 0.02)
+    assert math.isnan(row(plain, device_id="D6")["supply_pct_per_kpage_mean_180d"])
+    # D7's first cartridge, from 0 pages to the alert (57 of the 96 hours between the counter
+    # readings around it, 29 February between): the previous cartridge of the one changed
+    # 2024-03-05
+    d7 = row(out, device_id="D7")
+    cycle = 8500.0 + 500.0 * 57 / 96
+    assert d7["supply_pages_per_cartridge_prev"] == pytest.approx(cycle)
+    assert d7["supply_pages_to_threshold_by_prev"] == pytest.approx(cycle - 400.0)
+    assert math.isnan(row(plain, device_id="D7")["supply_pages_per_cartridge_prev"])
+    d8 = row(out, device_id="D8")
+    assert math.isnan(d8["supply_pct_per_kpage_mean_180d"])
+    assert (
+        d8["pages_since_supply_level_fell"]
+        == row(plain, device_id="D8")["pages_since_supply_level_fell"]
+    )
+
+
 def test_supply_usage_pools_the_previous_cartridges_use_per_page() -> None:
     tel = _two_cartridges()
     cutoffs = ["2024-05-15", C]
