@@ -154,6 +154,9 @@ class PandasFeatures:
                 gap=(pc["day"] - g["day"].shift()).astype("float64"),
             )
             self.pages = pc
+            # the fleet's increments and the days they cover, per reading day
+            inc = pc[pc["delta"].notna()]
+            self.fleet_days = inc.groupby("day")[["delta", "gap"]].sum()
             sup = tel[tel["metric"].str.startswith("supply_level_pct.")].copy()
             sup["color"] = sup["metric"].str.slice(len("supply_level_pct."))
             sup = sup.sort_values(["partner_id", "device_id", "color", "observed_at"])
@@ -174,6 +177,16 @@ class PandasFeatures:
                 how="left",
             )
             self.steps = steps
+            # each colour's first reading when full, as a change (a jump up from nothing)
+            first = sup[sup["prev"].isna() & (sup["value"] >= 100.0)]
+            first = first.merge(
+                pc[["partner_id", "device_id", "observed_at", "value"]].rename(
+                    columns={"value": "page_value"}
+                ),
+                on=["partner_id", "device_id", "observed_at"],
+                how="left",
+            ).assign(prev=0.0)
+            self.steps_first_full = pd.concat([steps, first[steps.columns]], ignore_index=True)
             ch = ch.merge(
                 pc[["partner_id", "device_id", "observed_at", "value"]].rename(
                     columns={"value": "page_value"}
@@ -742,7 +755,8 @@ class PandasFeatures:
         DC = ["partner_id", "device_id", "color"]
         short, long = sorted(s.get("windows", (30, 90)))
         thr = s.get("threshold_pct", 10.0)
-        st = self.steps[(self.steps["day"] <= c) & (self.steps["day"] > c - 180)]
+        steps = self.steps_first_full if s.get("first_full_as_change", False) else self.steps
+        st = steps[(steps["day"] <= c) & (steps["day"] > c - 180)]
         jump = st["value"] - st["prev"] >= 30.0
         since = st[jump].groupby(DC)["observed_at"].max().rename("since").reset_index()
         st = st.merge(since, on=DC, how="left")
@@ -796,14 +810,23 @@ class PandasFeatures:
                 & (self.pages["day"] > c - share_days)
                 & self.pages["delta"].notna()
             ]
-            hs = h.groupby(["partner_id", "device_id"])[["delta", "gap"]].sum()
-            hs = hs[hs["gap"] > 0]
-            f_rate = hs["delta"].sum() / hs["gap"].sum()
-            share = hs["delta"] / hs["gap"] / f_rate if f_rate > 0 else hs["delta"] * np.nan
+            if s.get("share_by_day", False):
+                # each reading's days at the fleet's pages a device-day over the 7 days to its day
+                f = self.fleet_days.reindex(range(c - share_days - 6, c + 1), fill_value=0.0)
+                f = f.rolling(7, min_periods=1).sum()
+                f_rate = (f["delta"] / f["gap"]).where(f["gap"] > 0, 0.0)
+                h = h.assign(fleet=h["gap"] * f_rate.reindex(h["day"]).to_numpy())
+                hs = h.groupby(["partner_id", "device_id"])[["delta", "fleet"]].sum()
+                share = (hs["delta"] / hs["fleet"]).where(hs["fleet"] > 0)
+            else:
+                hs = h.groupby(["partner_id", "device_id"])[["delta", "gap"]].sum()
+                hs = hs[hs["gap"] > 0]
+                f_rate = hs["delta"].sum() / hs["gap"].sum()
+                share = hs["delta"] / hs["gap"] / f_rate if f_rate > 0 else hs["delta"] * np.nan
             df = df.drop(columns="vs_fleet").merge(
                 share.rename("vs_fleet").reset_index(), on=["partner_id", "device_id"], how="left"
             )
-        df = df.merge(self.previous_cartridge(c, since, thr), on=DC, how="left")
+        df = df.merge(self.previous_cartridge(c, since, thr, steps), on=DC, how="left")
         used, pages = df["v0"] - df["v1"], df["p1"] - df["p0"]
         per_page = (used / pages).where((pages > 0) & (used > 0))
         rate = per_page
@@ -874,12 +897,14 @@ class PandasFeatures:
                     out[i] = 7.0 * w + 7.0 * (n - lo[w]) / (hi[w] - lo[w])
         return out
 
-    def previous_cartridge(self, c: int, since: pd.DataFrame, thr: float) -> pd.DataFrame:
+    def previous_cartridge(
+        self, c: int, since: pd.DataFrame, thr: float, steps: pd.DataFrame
+    ) -> pd.DataFrame:
         """Pages the cartridge replaced by the current one printed from its change to the
         threshold (the counter interpolated in time at the crossing), and the counter at the
         current change."""
         DC = ["partner_id", "device_id", "color"]
-        st = self.steps
+        st = steps
         chg = st[st["value"] - st["prev"] >= 30.0].sort_values("observed_at")
         g = chg.groupby(DC, sort=False)
         chg = chg.assign(p_obs=g["observed_at"].shift(), p_pages=g["page_value"].shift())

@@ -177,6 +177,25 @@ def page_history(page_counts: ir.Table, cutoff_days: tuple[int, ...]) -> ir.Tabl
     return out.filter(~out._before).drop("_before")
 
 
+def page_history_back(
+    page_counts: ir.Table, page_history: ir.Table, cutoff_days: tuple[int, ...], days: int
+) -> ir.Table:
+    """:func:`page_history` reaching ``days`` (more than ``PAGE_HISTORY_DAYS``) before the first
+    cutoff: the earlier readings' increments are computed apart (each from its true
+    predecessor, however old) and added, so that the shared history stays as it is."""
+    end = cutoff_days[0] - PAGE_HISTORY_DAYS
+    if days <= PAGE_HISTORY_DAYS:
+        return page_history
+    t = recent_with_previous(
+        page_counts, (end,), group=list(DEVICE), lookback_days=days - PAGE_HISTORY_DAYS
+    )
+    old = t.select(
+        "partner_id", "device_id", "observed_at", "day", "value", "_before", **increments(t)
+    )
+    old = old.filter(~old._before).drop("_before")
+    return old.union(page_history.select(*old.columns))
+
+
 @node()
 def page_readings(page_history: ir.Table, cutoff_days: tuple[int, ...]) -> ir.Table:
     """Page counter readings near the cutoffs, with the increment since the previous reading.

@@ -11,7 +11,12 @@ from __future__ import annotations
 import ibis
 import ibis.expr.types as ir
 
-from amplify_ml.features.builders.devices import DEVICE, PAGE_LOOKBACK_DAYS, _check_lookback
+from amplify_ml.features.builders.devices import (
+    DEVICE,
+    PAGE_LOOKBACK_DAYS,
+    _check_lookback,
+    page_history_back,
+)
 from amplify_ml.features.graph import (
     bucket_latest,
     builder,
@@ -34,11 +39,16 @@ DEVICE_COLOR = ("partner_id", "device_id", "color")
 DEVICE_COLOR_SPINE = ("partner_id", "account_id", "device_id", "color")
 SUPPLY_PREFIX = "supply_level_pct."
 CHANGE_JUMP_PCT = 30.0
+FULL_PCT = 100.0
+"""A level read at this is a full cartridge."""
 CHANGE_LOOKBACK_DAYS = PAGE_LOOKBACK_DAYS
 """Cartridge changes are looked for this many days back from a cutoff (as far as the page
 increments go, for the pages since the change)."""
 
 
+FLEET_PACE_DAYS = 7
+"""The fleet's pace on a day, for a device's share of it by the days it was read, is over
+this many days up to it (a whole week: every weekday as often)."""
 CALENDAR_WEEKS = 52
 """The fleet's calendar a year earlier is read in this many weeks after the cutoff's date."""
 CALENDAR_CAP_DAYS = 365
@@ -120,7 +130,9 @@ def supply_steps(
 
     Looked for up to ``CHANGE_LOOKBACK_DAYS`` before the first cutoff; ``prev`` is the
     colour's previous reading however old; the page counter is the one read at the same time
-    (periodic readings report both; supply alerts have none).
+    (periodic readings report both; supply alerts have none). Also the colour's first reading
+    when it reads full (``prev`` null: neither a fall nor a change; see
+    ``supply_usage(first_full_as_change=...)``).
     """
     s = supply_readings
     recent = s.filter(
@@ -133,9 +145,8 @@ def supply_steps(
     t = recent.union(older)
     w = ibis.window(group_by=[t.partner_id, t.device_id, t.color], order_by=[t.observed_at])
     t = t.mutate(prev=t.value.lag().over(w))
-    st = t.filter(
-        ~t._before & t.prev.notnull() & ((t.value < t.prev) | (t.value - t.prev >= CHANGE_JUMP_PCT))
-    )
+    step = t.prev.notnull() & ((t.value < t.prev) | (t.value - t.prev >= CHANGE_JUMP_PCT))
+    st = t.filter(~t._before & (step | (t.prev.isnull() & (t.value >= FULL_PCT))))
     st = st.select(*DEVICE_COLOR, "observed_at", "day", "value", "prev")
     p = page_readings.select(
         p_partner="partner_id", p_device="device_id", p_obs="observed_at", page_value="value"
@@ -149,8 +160,11 @@ def supply_steps(
 @node()
 def supply_changes(supply_steps: ir.Table) -> ir.Table:
     """Cartridge changes (jumps up from the previous reading), with the page counter then."""
-    s = supply_steps
-    ch = s.filter(s.value - s.prev >= CHANGE_JUMP_PCT)
+    return _changes(supply_steps)
+
+
+def _changes(steps: ir.Table) -> ir.Table:
+    ch = steps.filter(steps.value - steps.prev >= CHANGE_JUMP_PCT)
     return ch.select(*DEVICE_COLOR, "observed_at", "day", "page_value")
 
 
@@ -160,7 +174,11 @@ def supply_last_change(supply_changes: ir.Table, cutoffs: ir.Table) -> ir.Table:
 
     Its time (``since``), day and page counter; no row when none within
     ``CHANGE_LOOKBACK_DAYS``."""
-    cj = window_join(supply_changes, cutoffs, days=CHANGE_LOOKBACK_DAYS)
+    return _last_change(supply_changes, cutoffs)
+
+
+def _last_change(changes: ir.Table, cutoffs: ir.Table) -> ir.Table:
+    cj = window_join(changes, cutoffs, days=CHANGE_LOOKBACK_DAYS)
     return cj.group_by([*DEVICE_COLOR, "cutoff"]).aggregate(
         cday=cj.cday.max(),
         since=cj.observed_at.max(),
@@ -317,6 +335,7 @@ def supply_usage(
     page_latest: ir.Table,
     page_readings: ir.Table,
     page_history: ir.Table,
+    page_counts: ir.Table,
     fleet_calendar: ir.Table,
     cutoffs: ir.Table,
     cutoff_days: tuple[int, ...],
@@ -328,6 +347,8 @@ def supply_usage(
     prev_fallback: bool = False,
     share_days: int | None = None,
     prev_weight_pct: float = 0.0,
+    share_by_day: bool = False,
+    first_full_as_change: bool = False,
 ) -> ir.Table:
     """Toner used per 1000 pages, pages since the level last fell, days to the threshold.
 
@@ -353,15 +374,25 @@ def supply_usage(
     ``prev_fallback``, the calendar's days go by the previous cartridge's pages to go where
     the current one has not fallen yet (no use per page of its own). With ``share_days``, the
     device's share of the fleet's pages (``telemetry_pages_vs_fleet_<share_days>d``, which the
-    calendar reads) is over that many days of counter history instead of the long window. With
+    calendar reads) is over that many days of counter history instead of the long window (beyond
+    ``PAGE_HISTORY_DAYS``, the readings further back are read for this share alone); with
+    ``share_by_day`` it is the device's pages over those the fleet's pace would have printed on
+    the days of its own readings (see :func:`_share_of_fleet`). With
     ``prev_weight_pct``, the pages to go use the previous cartridge's use per page (taken as
     full at its change) pooled with this one's, as if it were that many points of level seen
-    fall: a cartridge that has fallen little is read mostly by its predecessor.
+    fall: a cartridge that has fallen little is read mostly by its predecessor. With
+    ``first_full_as_change``, a colour whose first reading reads full (``FULL_PCT``) counts as
+    changed then (a new device, or a cartridge fitted before the device reported): its
+    cartridge is read from there, and it is the previous cartridge of the colour's next change.
     """
     short, long = sorted(windows)
     _check_lookback((long,))
-    j = window_join(supply_steps, cutoffs, days=CHANGE_LOOKBACK_DAYS)
-    ch = supply_last_change
+    steps, ch = supply_steps.filter(supply_steps.prev.notnull()), supply_last_change
+    if first_full_as_change:
+        # a colour first read full: a jump up from nothing, a change
+        steps = supply_steps.mutate(prev=ibis.coalesce(supply_steps.prev, 0.0))
+        ch = _last_change(_changes(steps), cutoffs)
+    j = window_join(steps, cutoffs, days=CHANGE_LOOKBACK_DAYS)
     ch = ch.select(
         **{"c_" + k: ch[k] for k in (*DEVICE_COLOR, "cutoff")}, since=ch.since, c_cday=ch.cday
     )
@@ -434,11 +465,14 @@ def supply_usage(
     ).select(*g.columns, "per_day", "per_day_long", "vs_fleet", *(["stale"] if at_cutoff else []))
     share_col = f"telemetry_pages_vs_fleet_{long}d"
     if share_days is not None:
-        sh = _share_of_fleet(page_history, cutoffs, cutoff_days, share_days)
+        # the fleet's pace on the window's first day reads FLEET_PACE_DAYS back
+        reach = share_days + (FLEET_PACE_DAYS if share_by_day else 0)
+        hist = page_history_back(page_counts, page_history, cutoff_days, reach)
+        sh = _share_of_fleet(hist, cutoffs, cutoff_days, share_days, by_day=share_by_day)
         keep = [c for c in g.columns if c != "vs_fleet"]
         g = g.left_join(sh, _on_device(g, sh, "h_")).select(*keep, vs_fleet="h_vs_fleet")
         share_col = f"telemetry_pages_vs_fleet_{share_days}d"
-    cyc = _previous_cartridge(supply_steps, page_readings, threshold_pct)
+    cyc = _previous_cartridge(steps, page_readings, threshold_pct)
     # the previous change too within the lookback of every cutoff (as when scoring one cutoff)
     cyc = cyc.join(
         ch,
@@ -520,14 +554,38 @@ def _on_device(left: ir.Table, right: ir.Table, prefix: str) -> list[ir.BooleanV
 
 
 def _share_of_fleet(
-    page_history: ir.Table, cutoffs: ir.Table, cutoff_days: tuple[int, ...], days: int
+    page_history: ir.Table,
+    cutoffs: ir.Table,
+    cutoff_days: tuple[int, ...],
+    days: int,
+    *,
+    by_day: bool = False,
 ) -> ir.Table:
     """Each device's mean daily pages over the ``days`` before each cutoff relative to the
     whole fleet's (pages a device-day over the same days), as ``h_vs_fleet``.
 
     The counter increments of the readings within the ``days`` up to each cutoff (see
-    :func:`window_sums`: each reading added once, not once per cutoff that sees it)."""
+    :func:`window_sums`: each reading added once, not once per cutoff that sees it). With
+    ``by_day``, the device's pages over those the fleet's pace would have printed on the days
+    of its own readings (each reading's days at the fleet's pages a device-day over the
+    ``FLEET_PACE_DAYS`` up to its day): a device seen for part of the window is compared with
+    the fleet over the same part of the calendar, not over the whole window."""
     r = page_history.filter(page_history.delta.notnull())
+    if by_day:
+        f = r.group_by("day").aggregate(f_pages=r.delta.sum(), f_gap=r.gap.sum())
+        w = ibis.window(order_by=f.day, range=(-(FLEET_PACE_DAYS - 1), 0))
+        f = f.select(f_day="day", f_pages=f.f_pages.sum().over(w), f_gap=f.f_gap.sum().over(w))
+        f = f.select("f_day", f_rate=ibis.ifelse(f.f_gap > 0, f.f_pages / f.f_gap, 0.0))
+        r = r.join(f, r.day == f.f_day)
+        r = r.select(*DEVICE, "day", "delta", fleet=r.gap * r.f_rate)
+        d = window_sums(
+            r, cutoffs, cutoff_days, group=list(DEVICE), values=["delta", "fleet"], windows=(days,)
+        )
+        pages, fleet = d[f"delta_{days}d"].cast("float64"), d[f"fleet_{days}d"]
+        return d.select(
+            **{"h_" + k: d[k] for k in (*DEVICE, "cutoff")},
+            h_vs_fleet=ibis.ifelse(fleet > 0, pages / fleet, ibis.null("float64")),
+        )
     d = window_sums(
         r, cutoffs, cutoff_days, group=list(DEVICE), values=["delta", "gap"], windows=(days,)
     )

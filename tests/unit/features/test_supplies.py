@@ -315,6 +315,100 @@ def test_supply_usage_share_of_the_fleet_over_a_year() -> None:
     assert "telemetry_pages_vs_fleet_90d" not in out.columns
 
 
+def test_supply_usage_share_of_the_fleet_over_two_years_by_the_days_read() -> None:
+    tel = _two_cartridges()
+    # D4: toner read twice (one fall: no use per page, but a row); its counter from 2022,
+    # 20 pages a day to 2023-01-01 (245 days, more than a year before the cutoff), then 10
+    d4 = [
+        _reading("D4", "2022-05-01T03:00:00Z", "page_count", 0.0),
+        _reading("D4", "2023-01-01T03:00:00Z", "page_count", 4900.0),
+        _reading("D4", "2024-06-01T03:00:00Z", "page_count", 10070.0),  # 517 days later
+        _reading("D4", "2024-06-29T03:00:00Z", "page_count", 10350.0),  # 28 days later
+        _reading("D4", "2024-06-01T03:00:00Z", "supply_level_pct.black", 80.0),
+        _reading("D4", "2024-06-29T03:00:00Z", "supply_level_pct.black", 70.0),
+    ]
+    tel = {"telemetry": pd.concat([tel["telemetry"], table("telemetry", d4)])}
+    out = run("supply_usage", tel, [C], windows=(30, 90), calendar=True, share_days=730)
+    # over two years: every increment of both (D4's first one too, from its reading of
+    # 2022-05-01 before the window); D3's 3700 pages over 126 days (see above)
+    fleet = (10350 + 3700) / (790 + 126)
+    d4_share = row(out, device_id="D4", color="black")["telemetry_pages_vs_fleet_730d"]
+    assert d4_share == pytest.approx((10350 / 790) / fleet)
+    d3_share = row(out, device_id="D3", color="black")["telemetry_pages_vs_fleet_730d"]
+    assert d3_share == pytest.approx((3700 / 126) / fleet)
+    out = run(
+        "supply_usage",
+        tel,
+        [C],
+        windows=(30, 90),
+        calendar=True,
+        share_days=730,
+        share_by_day=True,
+    )
+    # by the days read: each reading's days at the fleet's pages a device-day over the 7 days
+    # up to its day. D3 alone on its days but 2024-05-01 (with its 2024-04-27 reading: 500
+    # pages over 11 days) and 2024-06-01 (with D4's: 5870 over 548); D4 alone on 2023-01-01
+    # (20 a day), with D3's 2024-06-25 reading on 2024-06-29 (780 over 52)
+    on_0601 = 31 * 5870 / 548
+    d3_fleet = 200 + 1000 + 800 + 300 + 4 * 500 / 11 + on_0601 + 500
+    d3 = row(out, device_id="D3", color="black")
+    assert d3["telemetry_pages_vs_fleet_730d"] == pytest.approx(3700 / d3_fleet)
+    d4_fleet = 245 * 20 + 517 * 5870 / 548 + 28 * 780 / 52
+    d4 = row(out, device_id="D4", color="black")
+    assert d4["telemetry_pages_vs_fleet_730d"] == pytest.approx(10350 / d4_fleet)
+
+
+def test_supply_usage_counts_a_colour_first_read_full_as_a_change() -> None:
+    k = "supply_level_pct.black"
+    rows = []
+    # D6: new, first read full; its level fell once since (one point of its own)
+    for t, level, pages in [
+        ("2024-04-01T03:00:00Z", 100.0, 1000.0),
+        ("2024-05-01T03:00:00Z", 60.0, 3000.0),
+        ("2024-06-29T03:00:00Z", 60.0, 3500.0),
+    ]:
+        rows += [_reading("D6", t, k, level), _reading("D6", t, "page_count", pages)]
+    # D7: its first cartridge (read full from the start) reached the threshold, then changed
+    for t, level, pages in [
+        ("2024-01-10T03:00:00Z", 100.0, 0.0),
+        ("2024-02-10T03:00:00Z", 50.0, 5000.0),
+        ("2024-02-28T03:00:00Z", 20.0, 8500.0),
+        ("2024-03-03T03:00:00Z", 10.0, 9000.0),
+        ("2024-03-05T03:00:00Z", 100.0, 9200.0),
+        ("2024-06-29T03:00:00Z", 100.0, 9600.0),
+    ]:
+        rows += [_reading("D7", t, k, level), _reading("D7", t, "page_count", pages)]
+    rows.append(_reading("D7", "2024-03-01T12:00:00Z", k, 10.0))  # the alert
+    # D8: first read at 90: not a new cartridge
+    for t, level, pages in [
+        ("2024-04-01T03:00:00Z", 90.0, 1000.0),
+        ("2024-05-01T03:00:00Z", 60.0, 3000.0),
+    ]:
+        rows += [_reading("D8", t, k, level), _reading("D8", t, "page_count", pages)]
+    tel = {"telemetry": table("telemetry", rows)}
+    plain = run("supply_usage", tel, [C], windows=(30, 90))
+    out = run("supply_usage", tel, [C], windows=(30, 90), first_full_as_change=True)
+    d6 = row(out, device_id="D6")
+    # from the full first reading: 40 points over 2000 pages; 500 pages since the fall
+    assert d6["supply_pct_per_kpage_mean_180d"] == pytest.approx(20.0)
+    assert d6["supply_pages_to_threshold_est"] == pytest.approx((60.0 - 0.02 * 500 - 10.0) / 0.02)
+    assert math.isnan(row(plain, device_id="D6")["supply_pct_per_kpage_mean_180d"])
+    # D7's first cartridge, from 0 pages to the alert (57 of the 96 hours between the counter
+    # readings around it, 29 February between): the previous cartridge of the one changed
+    # 2024-03-05
+    d7 = row(out, device_id="D7")
+    cycle = 8500.0 + 500.0 * 57 / 96
+    assert d7["supply_pages_per_cartridge_prev"] == pytest.approx(cycle)
+    assert d7["supply_pages_to_threshold_by_prev"] == pytest.approx(cycle - 400.0)
+    assert math.isnan(row(plain, device_id="D7")["supply_pages_per_cartridge_prev"])
+    d8 = row(out, device_id="D8")
+    assert math.isnan(d8["supply_pct_per_kpage_mean_180d"])
+    assert (
+        d8["pages_since_supply_level_fell"]
+        == row(plain, device_id="D8")["pages_since_supply_level_fell"]
+    )
+
+
 def test_supply_usage_pools_the_previous_cartridges_use_per_page() -> None:
     tel = _two_cartridges()
     cutoffs = ["2024-05-15", C]

@@ -56,7 +56,7 @@ def test_monthly_cutoffs() -> None:
         as_cutoffs([])
 
 
-LATEST = {"consumable_depletion": 2, "device_failure": 2, "propensity_to_buy": 2}
+LATEST = {"consumable_depletion": 3, "device_failure": 2, "propensity_to_buy": 2}
 """Feature-set versions above 1 (the others have only v1)."""
 
 
