@@ -814,7 +814,7 @@ def _lake_or_exit(ws: Path) -> Any:
 
 
 def _print_backtest(bt: Any) -> None:
-    from amplify_ml.modeling.train import card_columns
+    from amplify_ml.modeling.train import card_columns, interval_line
 
     t = bt.table()
     cols = [c for c in card_columns(bt) if c in t.columns]
@@ -830,6 +830,8 @@ def _print_backtest(bt: Any) -> None:
         f"{bt.split.train[0]}..{bt.split.train[-1]}; evaluated on {len(bt.evaluate):,} rows",
         highlight=False,
     )
+    if (line := interval_line(bt)) is not None:
+        out.print(f"  {line}", highlight=False)
     for n in bt.notes:
         out.print(f"  note: {n}", highlight=False)
 

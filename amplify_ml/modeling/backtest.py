@@ -286,6 +286,73 @@ def _attach_oracle(
     return m[cols]
 
 
+INTERVAL_RESAMPLES = 200
+"""Resamples of whole accounts or devices behind each metric's 95 % interval."""
+_SUBKEYS = ("category", "color")
+"""Key columns that split one account or device into rows (drawn together when resampling)."""
+
+
+def _clusters(ev: pd.DataFrame, keys: Sequence[str]) -> np.ndarray:
+    """Each evaluation row's account or device (its keys less the category or colour)."""
+    cols = [k for k in keys if k not in _SUBKEYS and k in ev.columns]
+    return ev.groupby(cols, sort=False).ngroup().to_numpy()
+
+
+def _interval_rows(name: str, stat: Any, clusters: np.ndarray) -> list[tuple[str, str, str, float]]:
+    lo, hi = M.cluster_bootstrap(stat, clusters, n_resamples=INTERVAL_RESAMPLES)
+    return [("all", MODEL, f"{name}_ci_low", lo), ("all", MODEL, f"{name}_ci_high", hi)]
+
+
+def _binary_intervals(
+    y: np.ndarray, scores: dict[str, np.ndarray], clusters: np.ndarray
+) -> list[tuple[str, str, str, float]]:
+    """95 % intervals of the model's ROC AUC and, with the oracle, of its skill ratio (the
+    model and the oracle scored on the same resample), resampling whole accounts/devices."""
+    auc = M.weighted_roc_auc(y, scores[MODEL])
+    out = _interval_rows("roc_auc", auc, clusters)
+    if ORACLE in scores:
+        om = np.isfinite(scores[ORACLE])
+        if om.sum() >= 2:
+            auc_m = M.weighted_roc_auc(y[om], scores[MODEL][om])
+            auc_o = M.weighted_roc_auc(y[om], scores[ORACLE][om])
+
+            def skill(w: np.ndarray) -> float:
+                return M.skill_ratio(auc_m(w[om]), auc_o(w[om]))
+
+            out += _interval_rows("skill_ratio", skill, clusters)
+    return out
+
+
+def _days_intervals(
+    days: np.ndarray, cens: np.ndarray, point: dict[str, np.ndarray], clusters: np.ndarray
+) -> list[tuple[str, str, str, float]]:
+    """95 % intervals of the model's MAE in days and, with the oracle, of its ratio to the
+    oracle's MAE on the same resample, resampling whole devices."""
+    observed = ~cens & np.isfinite(days)
+
+    def mae_of(pred: np.ndarray, rows: np.ndarray) -> Any:
+        err = np.where(rows, np.abs(days - pred), 0.0)
+
+        def mae(w: np.ndarray) -> float:
+            total = (w * rows).sum()
+            return float((w * err).sum() / total) if total > 0 else float("nan")
+
+        return mae
+
+    model_ok = observed & np.isfinite(point[MODEL])
+    out = _interval_rows("mae_days", mae_of(point[MODEL], model_ok), clusters)
+    if ORACLE in point:
+        both = model_ok & np.isfinite(point[ORACLE])
+        mae_m, mae_o = mae_of(point[MODEL], both), mae_of(point[ORACLE], both)
+
+        def ratio(w: np.ndarray) -> float:
+            o = mae_o(w)
+            return mae_m(w) / o if o > 0 else float("nan")
+
+        out += _interval_rows("mae_ratio_vs_oracle", ratio, clusters)
+    return out
+
+
 def _binary_metrics(y: np.ndarray, p: np.ndarray, budgets: Sequence[float]) -> dict[str, float]:
     r = M.binary_report(y, p)
     for b in budgets:
@@ -343,6 +410,7 @@ def _binary(
                 om = sm & np.isfinite(scores[ORACLE])
                 rep["skill_ratio"] = M.skill_ratio(M.roc_auc(y[om], s[om]), auc_oracle)
             rows += [(scope, name, k, float(v)) for k, v in rep.items()]
+    rows += _binary_intervals(y, scores, _clusters(ev, keys))
     metrics = pd.DataFrame(rows, columns=["scope", "scorer", "metric", "value"])
     partners = _per_partner(spec, ev, y, scores) if "partner_id" in ev else None
     shap, shap_x = _shap_sample(est, ev, feats)
@@ -498,6 +566,7 @@ def _days(
                 days[ok], cens[ok], ship[ok], window_days=window, lead_time_days=lead
             )
             ship_rows.append({"scope": scope, "policy": name, "alpha": a, **out.to_dict()})
+    rows += _days_intervals(days, cens, point, _clusters(ev, keys))
     metrics = pd.DataFrame(rows, columns=["scope", "scorer", "metric", "value"])
     shipping = pd.DataFrame(ship_rows)
     for a in alphas:

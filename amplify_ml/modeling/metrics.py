@@ -9,7 +9,7 @@ simulation that counts stockouts and toner thrown away.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -219,6 +219,67 @@ def quantile_from_levels(quantiles: Mapping[float, object], alpha: float) -> np.
         lo = hi - 1
     w = (alpha - levels[lo]) / (levels[hi] - levels[lo])
     return np.maximum(values[lo] + w * (values[hi] - values[lo]), 0.0)
+
+
+def cluster_bootstrap(
+    stat: Callable[[np.ndarray], float],
+    clusters: object,
+    *,
+    n_resamples: int = 200,
+    level: float = 0.95,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """Percentile interval of a statistic over resamples of whole clusters.
+
+    ``stat`` takes, per row, how many times the resample drew it (0, 1, 2, ...: a weight);
+    ``clusters`` gives each row's cluster (an account or a device: its rows at several
+    cutoffs, categories or colours are not independent, so they are drawn together). Each
+    resample draws as many clusters as there are, with replacement. The interval says how
+    much the metric would move on another draw of the same population; it does not cover a
+    change of the population. NaN when there are fewer than 2 clusters or every resample
+    gives a non-finite value."""
+    if not 0 < level < 1:
+        raise InvalidRequestError(f"level must be between 0 and 1, got {level}")
+    if n_resamples < 1:
+        raise InvalidRequestError(f"n_resamples must be at least 1, got {n_resamples}")
+    codes = np.unique(np.asarray(clusters), return_inverse=True)[1].ravel()
+    k = int(codes.max()) + 1 if len(codes) else 0
+    if k < 2:
+        return float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    values = np.empty(n_resamples)
+    for i in range(n_resamples):
+        drawn = np.bincount(rng.integers(0, k, k), minlength=k)
+        values[i] = stat(drawn[codes].astype(float))
+    values = values[np.isfinite(values)]
+    if not len(values):
+        return float("nan"), float("nan")
+    tail = (1.0 - level) / 2.0
+    lo, hi = np.quantile(values, [tail, 1.0 - tail])
+    return float(lo), float(hi)
+
+
+def weighted_roc_auc(y: object, p: object) -> Callable[[np.ndarray], float]:
+    """ROC AUC of ``p`` against ``y`` with row weights, as a function of the weights (for
+    :func:`cluster_bootstrap`): the rows are sorted once, each call is a few linear passes.
+    Ties count one half, as in :func:`roc_auc`; NaN when a class has no weight."""
+    y_arr, p_arr = _arrays(y, p)
+    order = np.argsort(p_arr, kind="stable")
+    ys = y_arr[order] > 0.5
+    group = np.unique(p_arr[order], return_inverse=True)[1].ravel()
+    n_groups = int(group.max()) + 1 if len(group) else 0
+
+    def auc(weights: np.ndarray) -> float:
+        w = np.asarray(weights, dtype=float)[order]
+        pos = np.bincount(group, np.where(ys, w, 0.0), minlength=n_groups)
+        neg = np.bincount(group, np.where(ys, 0.0, w), minlength=n_groups)
+        total_pos, total_neg = pos.sum(), neg.sum()
+        if total_pos <= 0 or total_neg <= 0:
+            return float("nan")
+        below = np.cumsum(neg) - neg
+        return float((pos * (below + 0.5 * neg)).sum() / (total_pos * total_neg))
+
+    return auc
 
 
 def compare(model: Mapping[str, float], baseline: Mapping[str, float], key: str) -> float:

@@ -33,7 +33,7 @@ from amplify_ml.features import FeatureBuilder
 from amplify_ml.lake import Lake
 from amplify_ml.modeling import metrics as M
 from amplify_ml.modeling import plots
-from amplify_ml.modeling.backtest import MODEL, ORACLE, Backtest, backtest
+from amplify_ml.modeling.backtest import INTERVAL_RESAMPLES, MODEL, ORACLE, Backtest, backtest
 from amplify_ml.modeling.registry import (
     AmplifyPyfunc,
     GateDecision,
@@ -210,6 +210,34 @@ def metrics_markdown(bt: Backtest, columns: Sequence[str] | None = None) -> str:
     return "\n".join(lines)
 
 
+_INTERVALS = (
+    ("roc_auc", "ROC AUC"),
+    ("skill_ratio", "skill ratio"),
+    ("mae_days", "MAE"),
+    ("mae_ratio_vs_oracle", "MAE ratio to the oracle"),
+)
+
+
+def interval_line(bt: Backtest) -> str | None:
+    """The model's headline metrics with their 95 % intervals from resampling whole accounts
+    or devices of the evaluation rows (None when the backtest has none)."""
+    o = bt.overall()
+    parts = []
+    for name, label in _INTERVALS:
+        lo, hi = o.get(f"{name}_ci_low", float("nan")), o.get(f"{name}_ci_high", float("nan"))
+        if np.isfinite(lo) and np.isfinite(hi) and name in o:
+            unit = " days" if name == "mae_days" else ""
+            parts.append(f"{label} {o[name]:.3f}{unit} ({lo:.3f}-{hi:.3f})")
+    if not parts:
+        return None
+    unit = "devices" if "device_id" in bt.keys else "accounts"
+    return (
+        f"95 % intervals from {INTERVAL_RESAMPLES} resamples of whole {unit} of the evaluation "
+        f"rows: {'; '.join(parts)}. They show how far a figure moves on another draw of the same "
+        "population, not under a change of it."
+    )
+
+
 def card_columns(bt: Backtest) -> list[str]:
     if bt.spec.task == "binary":
         cols = ["roc_auc", "pr_auc", "lift_top_decile", "brier", "ece", "skill_ratio"]
@@ -284,6 +312,8 @@ def model_card(
         metrics_markdown(bt, card_columns(bt)),
         "",
     ]
+    if (line := interval_line(bt)) is not None:
+        lines += [line, ""]
     if s.baselines:
         lines += (
             ["Baselines:"]

@@ -50,6 +50,10 @@ def test_binary_model_beats_each_baseline_on_held_out_cutoffs(small_backtests, m
     # the oracle bounds what can be learnt: nobody beats it on the same rows
     assert t.loc["oracle", "roc_auc"] > t.loc["model", "roc_auc"]
     assert 0.5 < t.loc["model", "skill_ratio"] < 1.0
+    # intervals from resampling whole accounts/devices hold the figure they surround
+    for metric in ("roc_auc", "skill_ratio"):
+        lo, hi = t.loc["model", f"{metric}_ci_low"], t.loc["model", f"{metric}_ci_high"]
+        assert lo < t.loc["model", metric] < hi and hi - lo < 0.2, (metric, lo, hi)
 
 
 def test_failure_alerts_catch_more_repairs_than_error_counts(small_backtests) -> None:
@@ -64,6 +68,9 @@ def test_depletion_beats_the_straight_line_and_its_interval_covers(small_backtes
     _honest_split(bt)
     t = bt.table()
     assert t.loc["model", "mae_days"] < t.loc["straight_line", "mae_days"]
+    for metric in ("mae_days", "mae_ratio_vs_oracle"):
+        lo, hi = t.loc["model", f"{metric}_ci_low"], t.loc["model", f"{metric}_ci_high"]
+        assert lo < t.loc["model", metric] < hi, (metric, lo, hi)
     assert abs(t.loc["model", "coverage_p10_p90"] - 0.8) <= bt.spec.gate.max_coverage_gap
     s = bt.shipping[bt.shipping.scope == "all"].set_index(["policy"])
     model = bt.shipping[(bt.shipping.scope == "all") & (bt.shipping.policy == "model")]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import shutil
 import warnings
 from pathlib import Path
@@ -87,6 +88,10 @@ def test_round_trip_gate_and_card(tiny_lake: Lake, tiny_world: Path, tmp_path: P
     card = (ws / "cards" / "MODEL_CARD.md").read_text()
     assert "# Model card: refresh_due" in card and "vendor_rule_5y" in card
     assert "- Builders: `" in card  # the method: each builder with its settings
+    assert re.search(
+        r"95 % intervals from 200 resamples of whole devices .*: ROC AUC 0\.\d{3} \(0\.\d{3}-[01]\.\d{3}\)",
+        card,
+    )
     assert "Promoted" in card and f"version {first.version}" in card
 
     # a worse model (two leaves, three trees) is registered but not promoted

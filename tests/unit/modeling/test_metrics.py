@@ -107,3 +107,51 @@ def test_quantile_interpolation() -> None:
     assert m.quantile_from_levels(q, 0.7)[0] == pytest.approx(30.0)
     assert m.quantile_from_levels(q, 0.05)[0] == pytest.approx(8.75)
     assert m.quantile_from_levels({0.1: [1.0], 0.5: [20.0]}, 0.0)[0] == 0.0
+
+
+# -- intervals ------------------------------------------------------------------------------
+
+
+def test_weighted_auc_equals_the_auc_of_the_repeated_rows() -> None:
+    y = np.array([0, 1, 0, 1, 1, 0])
+    p = np.array([0.1, 0.4, 0.4, 0.8, 0.2, 0.3])
+    auc = m.weighted_roc_auc(y, p)
+    # by hand: positives 0.4, 0.8, 0.2 against negatives 0.1, 0.4, 0.3:
+    # 0.4 beats 0.1 and 0.3 and ties 0.4 (2.5); 0.8 beats all (3); 0.2 beats 0.1 (1): 6.5 / 9
+    assert auc(np.ones(6)) == pytest.approx(6.5 / 9) == pytest.approx(m.roc_auc(y, p))
+    w = np.array([2.0, 0.0, 1.0, 3.0, 1.0, 0.0])
+    rows = np.repeat(np.arange(6), w.astype(int))
+    assert auc(w) == pytest.approx(m.roc_auc(y[rows], p[rows]))
+    assert math.isnan(auc(np.array([1.0, 0, 1, 0, 0, 1])))  # no positive drawn
+
+
+def test_cluster_bootstrap_draws_whole_clusters_and_is_repeatable() -> None:
+    clusters = np.repeat(["a", "b", "c", "d"], [1, 2, 3, 4])
+    seen: list[np.ndarray] = []
+
+    def stat(w: np.ndarray) -> float:
+        for c in "abcd":  # a cluster's rows are drawn together, as often as the cluster
+            assert len(set(w[clusters == c])) == 1
+        assert sum(w[clusters == c][0] for c in "abcd") == 4  # 4 clusters drawn
+        seen.append(w)
+        return float((w * np.arange(10)).sum() / w.sum())
+
+    lo, hi = m.cluster_bootstrap(stat, clusters, n_resamples=50, seed=3)
+    assert len(seen) == 50 and lo <= hi
+    assert m.cluster_bootstrap(stat, clusters, n_resamples=50, seed=3) == (lo, hi)
+    # a statistic that does not vary has a zero-width interval; one cluster gives none
+    assert m.cluster_bootstrap(lambda w: 1.0, clusters) == (1.0, 1.0)
+    assert all(math.isnan(v) for v in m.cluster_bootstrap(lambda w: 1.0, ["a", "a"]))
+
+
+def test_cluster_bootstrap_interval_of_a_mean_matches_its_standard_error() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=2000)
+    lo, hi = m.cluster_bootstrap(
+        lambda w: float((w * x).sum() / w.sum()), np.arange(2000), n_resamples=400
+    )
+    se = x.std() / np.sqrt(len(x))
+    assert lo < x.mean() < hi
+    assert (hi - lo) / (2 * 1.96 * se) == pytest.approx(1.0, abs=0.15)
+    with pytest.raises(InvalidRequestError, match="level must be between 0 and 1"):
+        m.cluster_bootstrap(lambda w: 0.0, [1, 2], level=1.5)
