@@ -683,17 +683,20 @@ def _under_warranty(m: re.Match[str], v: Any, c: Context) -> str:
     return "under warranty" if _as_bool(v) else "not under warranty"
 
 
-@template("ib_retired_age_mean_days", "no retired device of the account's of this kind on record")
+_NONE_RETIRED = "the account has retired no device of this kind so far"
+
+
+@template("ib_retired_age_mean_days", _NONE_RETIRED)
 def _ib_retired_age(m: re.Match[str], v: Any, c: Context) -> str:
     return f"the account retires devices of this kind at {fmt_days(v)} old on average"
 
 
-@template("ib_retired_devices_count", "no retired device of the account's of this kind on record")
+@template("ib_retired_devices_count", _NONE_RETIRED)
 def _ib_retired_devices(m: re.Match[str], v: Any, c: Context) -> str:
     return f"{plural(v, 'device')} of this kind retired by the account so far"
 
 
-@template("device_age_vs_retired_age", "no retired device of the account's of this kind on record")
+@template("device_age_vs_retired_age", _NONE_RETIRED)
 def _age_vs_retired(m: re.Match[str], v: Any, c: Context) -> str:
     return f"at {fmt_pct(100 * v)} of the age at which the account retires such devices"
 
