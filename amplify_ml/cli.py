@@ -494,6 +494,8 @@ def _fmt_metric(v: float, digits: int = 3) -> str:
 def _print_demo(result: Any, *, serving: bool) -> None:
     """The demo's summary: models against baselines and the oracle, a lead list, supplies and
     fleet, where to look next."""
+    from amplify_ml.modeling.train import interval_line
+
     ing = result.ingest
     out.print(_ingest_table(ing.reports))
     for name, message in ing.refused:
@@ -520,6 +522,8 @@ def _print_demo(result: Any, *, serving: bool) -> None:
             label = row.scorer if row.scorer != h.best_baseline else f"{row.scorer} (best baseline)"
             table.add_row(label, _fmt_metric(row.value), _fmt_metric(row.skill))
         out.print(table)
+        if (line := interval_line(r.backtest)) is not None:
+            out.print(f"  {line}", highlight=False)
         out.print("  gate: " + "; ".join(r.gate.reasons), highlight=False)
     for name, why in result.scores.skipped.items():
         out.print(f"[yellow]not scored[/] {name}: {why}", highlight=False)

@@ -170,6 +170,7 @@ def test_printed_summary(result: DemoResult) -> None:
         assert f"{name}: version 1, promoted to champion" in text
     assert text.count("(best baseline)") == 4 and text.count("oracle") >= 4
     assert "ROC AUC" in text and "MAE P50 (days)" in text
+    assert text.count("95 % intervals from 200 resamples of whole") == 4
     assert "P001: top" in text and "recommended_sku" in text
     assert "supplies: " in text and "device colours" in text
     assert "fleet: " in text and "devices of P001 under contract scored" in text
