@@ -313,6 +313,20 @@ def window_sums(
     return j.group_by([*group, "cutoff", "cday"]).aggregate(**aggs)
 
 
+def outer_join_on(left: ir.Table, right: ir.Table, keys: Iterable[str]) -> ir.Table:
+    """The rows of either table matched on equal ``keys``: the keys from whichever side has
+    the row, then ``left``'s other columns, then ``right``'s (null where a side has no row).
+    The two tables' other columns must have different names."""
+    keys = list(keys)
+    r = right.rename({f"_o_{k}": k for k in keys})
+    both = left.outer_join(r, [left[k] == r[f"_o_{k}"] for k in keys])
+    return both.select(
+        **{k: ibis.coalesce(both[k], both[f"_o_{k}"]) for k in keys},
+        **{c: both[c] for c in left.columns if c not in keys},
+        **{c: both[c] for c in right.columns if c not in keys},
+    )
+
+
 def within(t: ir.Table, days: int, on: str = "day") -> ir.BooleanValue:
     """Rows of a :func:`window_join` result that fall in the last ``days`` days."""
     return t[on] > t.cday - days

@@ -30,6 +30,7 @@ from amplify_ml.features.graph import (
     latest_as_of,
     node,
     ols_slope,
+    outer_join_on,
     recent_with_previous,
     sum_if,
     window_join,
@@ -168,13 +169,7 @@ def page_history(page_counts: ir.Table, cutoff_days: tuple[int, ...]) -> ir.Tabl
 
     From that many days before the first cutoff to the last, with the increment and the gap
     in days since the device's previous reading, however old."""
-    t = recent_with_previous(
-        page_counts, cutoff_days, group=list(DEVICE), lookback_days=PAGE_HISTORY_DAYS
-    )
-    out = t.select(
-        "partner_id", "device_id", "observed_at", "day", "value", "_before", **increments(t)
-    )
-    return out.filter(~out._before).drop("_before")
+    return _with_increments(page_counts, cutoff_days, PAGE_HISTORY_DAYS)
 
 
 def page_history_back(
@@ -183,17 +178,25 @@ def page_history_back(
     """:func:`page_history` reaching ``days`` (more than ``PAGE_HISTORY_DAYS``) before the first
     cutoff: the earlier readings' increments are computed apart (each from its true
     predecessor, however old) and added, so that the shared history stays as it is."""
-    end = cutoff_days[0] - PAGE_HISTORY_DAYS
     if days <= PAGE_HISTORY_DAYS:
         return page_history
+    end = cutoff_days[0] - PAGE_HISTORY_DAYS
+    old = _with_increments(page_counts, (end,), days - PAGE_HISTORY_DAYS)
+    return old.union(page_history.select(*old.columns))
+
+
+def _with_increments(
+    page_counts: ir.Table, cutoff_days: tuple[int, ...], lookback_days: int
+) -> ir.Table:
+    """The readings from ``lookback_days`` before the first cutoff to the last, each with its
+    increment and gap since the device's previous reading, however old."""
     t = recent_with_previous(
-        page_counts, (end,), group=list(DEVICE), lookback_days=days - PAGE_HISTORY_DAYS
+        page_counts, cutoff_days, group=list(DEVICE), lookback_days=lookback_days
     )
-    old = t.select(
+    out = t.select(
         "partner_id", "device_id", "observed_at", "day", "value", "_before", **increments(t)
     )
-    old = old.filter(~old._before).drop("_before")
-    return old.union(page_history.select(*old.columns))
+    return out.filter(~out._before).drop("_before")
 
 
 @node()
@@ -420,22 +423,9 @@ def device_event_bursts(
     err = events.filter(events.severity == "error").select("partner_id", "device_id", "day")
     last = latest_as_of(err, cutoffs, cutoff_days, group=list(DEVICE), values=[], order="day")
     last = last.select(
-        e_partner="partner_id",
-        e_device="device_id",
-        e_cutoff="cutoff",
-        days_since_last_error_event=(last.cday - last.day).cast("int64"),
+        *DEVICE, "cutoff", days_since_last_error_event=(last.cday - last.day).cast("int64")
     )
-    both = g.outer_join(
-        last,
-        [g.partner_id == last.e_partner, g.device_id == last.e_device, g.cutoff == last.e_cutoff],
-    )
-    return both.select(
-        partner_id=ibis.coalesce(both.partner_id, both.e_partner),
-        device_id=ibis.coalesce(both.device_id, both.e_device),
-        cutoff=ibis.coalesce(both.cutoff, both.e_cutoff),
-        **{c: both[c] for c in g.columns if c.startswith("dev_")},
-        days_since_last_error_event=both.days_since_last_error_event,
-    )
+    return outer_join_on(g, last, [*DEVICE, "cutoff"])
 
 
 # -- service tickets per device ----------------------------------------------------------------
@@ -470,22 +460,9 @@ def svc_device_counts(
     rep = t.filter(t.kind.isin(REPAIR_KINDS)).select("partner_id", "device_id", "day")
     last = latest_as_of(rep, cutoffs, cutoff_days, group=list(DEVICE), values=[], order="day")
     last = last.select(
-        r_partner="partner_id",
-        r_device="device_id",
-        r_cutoff="cutoff",
-        days_since_last_repair=(last.cday - last.day).cast("int64"),
+        *DEVICE, "cutoff", days_since_last_repair=(last.cday - last.day).cast("int64")
     )
-    both = g.outer_join(
-        last,
-        [g.partner_id == last.r_partner, g.device_id == last.r_device, g.cutoff == last.r_cutoff],
-    )
-    return both.select(
-        partner_id=ibis.coalesce(both.partner_id, both.r_partner),
-        device_id=ibis.coalesce(both.device_id, both.r_device),
-        cutoff=ibis.coalesce(both.cutoff, both.r_cutoff),
-        **{c: both[c] for c in aggs},
-        days_since_last_repair=both.days_since_last_repair,
-    )
+    return outer_join_on(g, last, [*DEVICE, "cutoff"])
 
 
 @builder(keys=DEVICE)
@@ -577,19 +554,4 @@ def component_repairs(
             for c in components
         }
     )
-    days = days.rename({f"d_{k}": k for k in ("partner_id", "device_id", "cutoff")})
-    both = counts.outer_join(
-        days,
-        [
-            counts.partner_id == days.d_partner_id,
-            counts.device_id == days.d_device_id,
-            counts.cutoff == days.d_cutoff,
-        ],
-    )
-    return both.select(
-        partner_id=ibis.coalesce(both.partner_id, both.d_partner_id),
-        device_id=ibis.coalesce(both.device_id, both.d_device_id),
-        cutoff=ibis.coalesce(both.cutoff, both.d_cutoff),
-        **{c: both[c] for c in counts.columns if c.startswith("dev_")},
-        **{c: both[c] for c in days.columns if c.startswith("days_")},
-    )
+    return outer_join_on(counts, days, [*DEVICE, "cutoff"])

@@ -680,3 +680,23 @@ def test_window_sums_add_each_row_into_every_window_that_holds_it() -> None:
         for g in grids:
             drop_day_grid(g)
         engine.close()
+
+
+def test_outer_join_on_keeps_the_rows_of_either_side_with_their_keys() -> None:
+    from amplify_ml.features.engine import DuckDBEngine
+    from amplify_ml.features.graph import outer_join_on
+
+    engine = DuckDBEngine()
+    try:
+        left = engine.register_frame("l", pd.DataFrame({"d": ["x", "y"], "c": [1, 1], "n": [3, 4]}))
+        right = engine.register_frame(
+            "r", pd.DataFrame({"d": ["y", "z"], "c": [1, 2], "since": [7.0, 9.0]})
+        )
+        got = outer_join_on(left, right, ["d", "c"])
+        frame = engine.to_arrow(got.order_by(["d", "c"])).to_pandas()
+        assert list(frame.columns) == ["d", "c", "n", "since"]
+        assert frame["d"].tolist() == ["x", "y", "z"] and frame["c"].tolist() == [1, 1, 2]
+        assert frame["n"].fillna(-1).tolist() == [3, 4, -1]  # z: no row on the left
+        assert frame["since"].fillna(-1).tolist() == [-1, 7.0, 9.0]  # x: none on the right
+    finally:
+        engine.close()
