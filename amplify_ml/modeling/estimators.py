@@ -1,8 +1,9 @@
 """Estimators: scikit-learn style classes wrapping LightGBM (never re-implementing it).
 
 - :class:`TimeCalibratedClassifier` for propensity, refresh and failure: a LightGBM binary
-  classifier trained on the earlier cutoffs, early-stopped and calibrated (isotonic) on the
-  later ones, so the probabilities are honest for the future rather than for the past.
+  classifier early-stopped and calibrated (centred isotonic) on the later cutoffs by a booster
+  trained on the earlier ones, so the probabilities are honest for the future rather than for
+  the past; the final booster then learns from every cutoff.
 - :class:`CensoredQuantileRegressor` for days to a toner threshold: one LightGBM quantile
   model per level (P10/P50/P90) with inverse-probability-of-censoring weights, so devices
   that never reach the threshold inside the window count instead of being dropped.
@@ -179,17 +180,43 @@ class _FrameMixin:
         return M
 
 
+class CentredIsotonic:
+    """Isotonic calibration that keeps the ranking: the isotonic fit's constant blocks become
+    points at their centres, joined by straight lines (centred isotonic regression, Oron and
+    Flournoy 2017). The plain isotonic step gives every score of a block one probability, so
+    rows the booster told apart tie (about 0.001-0.002 of ROC AUC on our models); the centred
+    one is strictly increasing between its first and last centres and as calibrated.
+    ``X_thresholds_``/``y_thresholds_`` are the knots (named as scikit-learn's)."""
+
+    def fit(self, scores: np.ndarray, y: np.ndarray) -> CentredIsotonic:
+        iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(scores, y)
+        x, v = np.asarray(iso.X_thresholds_, float), np.asarray(iso.y_thresholds_, float)
+        starts = np.r_[0, np.flatnonzero(np.diff(v) != 0) + 1]  # first knot of each block
+        ends = np.r_[starts[1:] - 1, len(v) - 1]
+        self.X_thresholds_ = (x[starts] + x[ends]) / 2
+        self.y_thresholds_ = v[starts]
+        return self
+
+    def predict(self, scores: np.ndarray) -> np.ndarray:
+        return np.clip(np.interp(scores, self.X_thresholds_, self.y_thresholds_), 0.0, 1.0)
+
+
 class TimeCalibratedClassifier(_FrameMixin, ClassifierMixin, BaseEstimator):
     """LightGBM binary classifier, calibrated on a later time fold.
 
-    ``fit(X, y, time=cutoffs)`` trains on the earlier cutoffs, early-stops and calibrates on
-    the last ``calibration_fraction`` of them. ``purge_days`` (give the label horizon) leaves
+    ``fit(X, y, time=cutoffs)`` trains a first booster on the earlier cutoffs, early-stops it
+    and calibrates its scores (:class:`CentredIsotonic`) on the last ``calibration_fraction``
+    of them. With ``refit`` (the default) the final booster, with the same parameters and
+    number of trees, then learns from every row, the latest cutoffs (the most like the future)
+    included, and the calibration maps its scores as it mapped the first booster's on rows it
+    had not seen (scikit-learn's ``CalibratedClassifierCV(ensemble=False)`` does the same with
+    folds); the backtest scores it on later cutoffs than all of them. ``purge_days`` (give the label horizon) leaves
     out of training the cutoffs whose labels reach into the calibration fold: the same devices
     and accounts carry the same outcome from one monthly cutoff to the next, so without it the
     booster is scored, stopped and calibrated on outcomes it has seen, and its probabilities
     come out too sure on later data. Class imbalance: positives are up-weighted by
     the square root of the negative/positive ratio (at most ``max_pos_weight``), which helps
-    the trees find rare positives; the isotonic calibration then restores true frequencies.
+    the trees find rare positives; the calibration then restores true frequencies.
     """
 
     def __init__(
@@ -200,6 +227,7 @@ class TimeCalibratedClassifier(_FrameMixin, ClassifierMixin, BaseEstimator):
         calibration_fraction: float = 0.25,
         max_pos_weight: float = 10.0,
         purge_days: float = 0.0,
+        refit: bool = True,
         random_state: int = 0,
     ) -> None:
         self.params = params
@@ -208,6 +236,7 @@ class TimeCalibratedClassifier(_FrameMixin, ClassifierMixin, BaseEstimator):
         self.calibration_fraction = calibration_fraction
         self.max_pos_weight = max_pos_weight
         self.purge_days = purge_days
+        self.refit = refit
         self.random_state = random_state
 
     def fit(
@@ -251,9 +280,13 @@ class TimeCalibratedClassifier(_FrameMixin, ClassifierMixin, BaseEstimator):
         )
         self.best_iteration_ = int(self.booster_.best_iteration or self.n_estimators)
         raw = self.booster_.predict(Xp[late], num_iteration=self.best_iteration_)
-        self.calibrator_ = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0)
-        self.calibrator_.fit(raw, y_arr[late])
+        self.calibrator_ = CentredIsotonic().fit(raw, y_arr[late])
         self.n_train_, self.n_calibration_ = int(early.sum()), int(late.sum())
+        self.n_refit_ = 0
+        if self.refit:
+            every = lgb.Dataset(Xp, y_arr, weight=weights, free_raw_data=False)
+            self.booster_ = lgb.train(params, every, num_boost_round=self.best_iteration_)
+            self.n_refit_ = len(y_arr)
         return self
 
     def predict_raw(self, X: pd.DataFrame) -> np.ndarray:
@@ -266,8 +299,8 @@ class TimeCalibratedClassifier(_FrameMixin, ClassifierMixin, BaseEstimator):
         return np.column_stack([1 - p, p])
 
     def _calibrate(self, raw: np.ndarray) -> np.ndarray:
-        """The isotonic step as ``np.interp`` (equal to the calibrator's ``predict`` with
-        ``out_of_bounds="clip"``, without its input checks)."""
+        """The calibration as ``np.interp`` over its knots (the calibrator's ``predict``,
+        without input checks)."""
         cal = self.calibrator_
         return np.clip(np.interp(raw, cal.X_thresholds_, cal.y_thresholds_), 0.0, 1.0)
 
@@ -275,8 +308,7 @@ class TimeCalibratedClassifier(_FrameMixin, ClassifierMixin, BaseEstimator):
         """Calibrated probabilities of the positive class, shape (n,), from a float matrix: one
         column per ``feature_names_in_`` in order, categorical columns holding the index of the
         value in ``categories_`` (NaN when missing or unseen). The online fast path: no
-        DataFrame, one thread, the isotonic step as ``np.interp`` (equal to the calibrator's
-        ``predict`` with ``out_of_bounds="clip"``)."""
+        DataFrame, one thread, the calibration as ``np.interp`` over its knots."""
         raw = self.booster_.predict(
             self._check_matrix(M), num_iteration=self.best_iteration_, num_threads=1
         )

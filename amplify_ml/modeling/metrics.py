@@ -65,6 +65,30 @@ def expected_calibration_error(y: object, p: object, n_bins: int = 10) -> float:
     )
 
 
+def ece_by_chance(p: object, n_bins: int = 10, draws: int = 100, seed: int = 0) -> float:
+    """The ECE a perfectly calibrated model with these probabilities scores by chance alone on
+    this many rows: the mean ECE (same equal-mass bins) over ``draws`` label sets drawn as
+    Bernoulli(p). On a few thousand rows it is 0.01-0.03, as large as a calibration error worth
+    refusing, so the gate judges the ECE beyond it. Monte Carlo rather than the normal
+    approximation, which overstates it in bins of rare events. Rows are taken as independent;
+    repeated accounts or devices make the real chance part larger, so this is a floor."""
+    p_arr = np.asarray(p, dtype=float)
+    if len(p_arr) == 0:
+        return float("nan")
+    rng = np.random.default_rng(seed)
+    order = np.argsort(p_arr, kind="stable")
+    total = 0.0
+    chunk = max(1, 2_000_000 // draws)
+    for b in np.array_split(order, min(n_bins, len(order))):
+        pb = p_arr[b]
+        hits = np.zeros(draws)
+        for start in range(0, len(pb), chunk):
+            part = pb[start : start + chunk]
+            hits += (rng.random((draws, len(part))) < part).sum(axis=1)
+        total += len(pb) / len(p_arr) * float(np.mean(np.abs(hits / len(pb) - pb.mean())))
+    return total
+
+
 def _top(p: np.ndarray, fraction: float) -> np.ndarray:
     """Indices of the top ``fraction`` of scores (at least one), ties broken by position."""
     k = max(1, int(np.ceil(fraction * len(p))))
@@ -108,6 +132,7 @@ def binary_report(y: object, p: object) -> dict[str, float]:
         "lift_top_decile": lift_at(y_arr, p_arr, 0.1),
         "brier": brier(y_arr, p_arr),
         "ece": expected_calibration_error(y_arr, p_arr),
+        "ece_by_chance": ece_by_chance(p_arr),
         "mean_score": float(p_arr.mean()) if len(p_arr) else float("nan"),
     }
 

@@ -118,8 +118,9 @@ def gate_decision(
     positives: int | None = None,
 ) -> GateDecision:
     """The promotion gate: at least as good as the champion on the same evaluation cutoffs
-    (within ``tolerance``), calibrated (ECE at most ``max_ece``), and trained on enough
-    positives. ``new`` and ``champion`` are metrics on the same evaluation rows."""
+    (within ``tolerance``), calibrated (ECE at most ``max_ece`` beyond ``ece_by_chance``, the
+    ECE a perfectly calibrated model scores by chance on the same rows, when ``new`` has it),
+    and trained on enough positives. ``new`` and ``champion`` are metrics on the same evaluation rows."""
     reasons: list[str] = []
     ok = True
     value = new.get(metric, float("nan"))
@@ -129,11 +130,18 @@ def gate_decision(
         ok = False
         reasons.append(f"trained on {positives} positives, the gate needs at least {min_positives}")
     if max_ece is not None and "ece" in new:
-        if not new["ece"] <= max_ece:
-            ok = False
-            reasons.append(f"not calibrated: ECE {new['ece']:.4f} > {max_ece}")
+        ece, chance = new["ece"], new.get("ece_by_chance", float("nan"))
+        if np.isfinite(chance):
+            # judged beyond what a perfectly calibrated model scores by chance on these rows
+            excess = max(ece - chance, 0.0)
+            said = f"ECE {ece:.4f}, {chance:.4f} of it by chance on these rows: {excess:.4f}"
         else:
-            reasons.append(f"calibrated: ECE {new['ece']:.4f} <= {max_ece}")
+            excess, said = ece, f"ECE {ece:.4f}"
+        if not excess <= max_ece:
+            ok = False
+            reasons.append(f"not calibrated: {said} > {max_ece}")
+        else:
+            reasons.append(f"calibrated: {said} <= {max_ece}")
     if champion is None:
         reasons.append("no champion yet")
     else:

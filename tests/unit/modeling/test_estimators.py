@@ -7,10 +7,12 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.isotonic import IsotonicRegression
 
 from amplify_ml.errors import InvalidRequestError, ModelError
 from amplify_ml.modeling.estimators import (
     CensoredQuantileRegressor,
+    CentredIsotonic,
     FoldWarning,
     TimeCalibratedClassifier,
     censored_quantile,
@@ -44,6 +46,36 @@ def test_classifier_is_calibrated_and_close_to_the_truth() -> None:
     assert expected_calibration_error(y[5000:], proba) < 0.05
     assert model.n_train_ + model.n_calibration_ == 5000
     assert model.feature_names_in_ == ["x1", "x2", "kind"]
+
+
+def test_centred_isotonic_joins_the_blocks_centres() -> None:
+    # isotonic blocks: {0, 1} at 0, {2, 3} at 0.5 (pooling 1, 0), {4} at 1
+    cal = CentredIsotonic().fit(np.array([0.0, 1.0, 2.0, 3.0, 4.0]), np.array([0, 0, 1, 0, 1]))
+    assert np.allclose(cal.X_thresholds_, [0.5, 2.5, 4.0])
+    assert np.allclose(cal.y_thresholds_, [0.0, 0.5, 1.0])
+    got = cal.predict(np.array([-1.0, 0.5, 1.5, 2.5, 3.25, 9.0]))
+    assert np.allclose(got, [0.0, 0.0, 0.25, 0.5, 0.75, 1.0])
+    # scores the plain isotonic step ties keep their order
+    iso = IsotonicRegression(out_of_bounds="clip").fit([0.0, 1.0, 2.0, 3.0, 4.0], [0, 0, 1, 0, 1])
+    between = np.array([2.1, 2.4, 2.9])
+    assert len(set(iso.predict(between))) == 1 and (np.diff(cal.predict(between)) > 0).all()
+
+
+def test_the_final_booster_learns_from_every_cutoff() -> None:
+    X, y, _, cutoff = _binary(n=2400)
+    kw = {"n_estimators": 60, "early_stopping_rounds": 10, "random_state": 3}
+    first = TimeCalibratedClassifier(refit=False, **kw).fit(X, y, time=cutoff)
+    model = TimeCalibratedClassifier(**kw).fit(X, y, time=cutoff)
+    # the same first booster decided the trees and the calibration
+    assert model.best_iteration_ == first.best_iteration_
+    assert np.array_equal(model.calibrator_.X_thresholds_, first.calibrator_.X_thresholds_)
+    assert (first.n_refit_, model.n_refit_) == (0, 2400)
+    assert model.booster_.num_trees() == model.best_iteration_
+    # the final trees saw the calibration fold too: other scores, same calibration
+    assert not np.allclose(model.predict_raw(X), first.predict_raw(X))
+    late = cutoff >= np.unique(cutoff)[-2]
+    fit_late = roc_auc(y[late], model.predict_raw(X[late]))
+    assert fit_late > roc_auc(y[late], first.predict_raw(X[late]))
 
 
 def test_classifier_follows_the_direction_of_a_feature() -> None:

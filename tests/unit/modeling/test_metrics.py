@@ -44,6 +44,30 @@ def test_brier_and_ece_by_hand() -> None:
     assert m.expected_calibration_error([0, 1, 0, 1], [0.5, 0.5, 0.5, 0.5], n_bins=1) == 0.0
 
 
+def test_ece_by_chance_is_the_ece_of_a_calibrated_model_on_this_many_rows() -> None:
+    # one bin of n fair coins: E|mean - 0.5| = sqrt(2 / pi) * 0.5 / sqrt(n) (normal limit)
+    n = 400
+    assert m.ece_by_chance(np.full(n, 0.5), n_bins=1, draws=4000) == pytest.approx(
+        np.sqrt(2 / np.pi) * 0.5 / np.sqrt(n), rel=0.05
+    )
+    # labels drawn from p: the ECE they score averages to the chance figure, which shrinks
+    # as 1 / sqrt(rows), and a biased model scores far above it
+    rng = np.random.default_rng(3)
+    p = rng.beta(1, 8, size=2_000)
+    chance = m.ece_by_chance(p)
+    eces = [m.expected_calibration_error(rng.random(p.size) < p, p) for _ in range(300)]
+    assert np.mean(eces) == pytest.approx(chance, rel=0.1)
+    assert m.ece_by_chance(np.tile(p, 16)) == pytest.approx(chance / 4, rel=0.15)
+    assert m.expected_calibration_error(rng.random(p.size) < p, p * 1.5) > 3 * chance
+    # rare events: far below the normal approximation's 0.8 * sqrt(sum p (1 - p)) / n
+    rare = np.full(100, 0.001)
+    assert m.ece_by_chance(rare, n_bins=1, draws=20_000) == pytest.approx(
+        2 * 0.1 * np.exp(-0.1) / 100, rel=0.05
+    )
+    assert m.ece_by_chance(rare, draws=50) == m.ece_by_chance(rare, draws=50)  # seeded
+    assert np.isnan(m.ece_by_chance([]))
+
+
 def test_skill_ratio() -> None:
     assert m.skill_ratio(0.8, 0.9) == pytest.approx(0.75)
     assert math.isnan(m.skill_ratio(0.8, 0.5))
@@ -72,6 +96,7 @@ def test_binary_report_keys() -> None:
         "lift_top_decile",
         "brier",
         "ece",
+        "ece_by_chance",
         "mean_score",
     }
 

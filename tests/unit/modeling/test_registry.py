@@ -63,6 +63,23 @@ def test_gate_tolerates_noise_and_refuses_uncalibrated_or_thin_models() -> None:
         "trained on 40 positives, the gate needs at least 100",
         "not calibrated: ECE 0.0500 > 0.02",
     ]
+    # with the chance part of the ECE known, the gate judges what is left of it
+    d = gate_decision(
+        {"roc_auc": 0.9, "ece": 0.045, "ece_by_chance": 0.02}, None, metric="roc_auc", max_ece=0.03
+    )
+    assert d.promote
+    assert (
+        d.reasons[0]
+        == "calibrated: ECE 0.0450, 0.0200 of it by chance on these rows: 0.0250 <= 0.03"
+    )
+    d = gate_decision(
+        {"roc_auc": 0.9, "ece": 0.055, "ece_by_chance": 0.02}, None, metric="roc_auc", max_ece=0.03
+    )
+    assert not d.promote
+    assert (
+        d.reasons[0]
+        == "not calibrated: ECE 0.0550, 0.0200 of it by chance on these rows: 0.0350 > 0.03"
+    )
     # lower is better for errors such as MAE
     assert gate_decision({"mae": 5.0}, {"mae": 6.0}, metric="mae", higher_is_better=False).promote
     assert not gate_decision(
