@@ -259,12 +259,13 @@ class ListsStep:
         if self.fleet.empty:
             return f"fleet: {self.partner} has no devices under a service contract"
         top = self.fleet.iloc[0]
-        comp = top["likely_component"]
+        comp, p = top["likely_component"], top.get("component_probability")
+        own = f" ({p:.2f} on its own)" if isinstance(p, float) and math.isfinite(p) else ""
         return (
             f"fleet: {self.fleet_devices:,} devices of {self.partner} under contract scored; the "
             f"riskiest, {top['device_id']} ({top['family']}), needs a repair within 30 days with "
             f"probability {top['probability']:.2f}"
-            + (f", most likely the {comp}" if isinstance(comp, str) else "")
+            + (f", most likely the {comp}{own}" if isinstance(comp, str) else "")
         )
 
 
@@ -465,8 +466,9 @@ def train_models(
                 )
             bt = res.backtest
             cols = list(bt.train.columns)
+            ev = bt.evaluate if bt.rows is None else bt.rows  # the rows as built
             path = write_training_set(
-                pd.concat([bt.train, bt.evaluate[cols]], ignore_index=True),
+                pd.concat([bt.train, ev[cols]], ignore_index=True),
                 bt.meta,
                 workspace / "training_sets" / f"{name}.parquet",
             )

@@ -8,6 +8,7 @@ milliseconds. Two partners (P001 with more rows, P002 with distinct ids) and thr
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -115,6 +116,10 @@ def fleet_devices() -> pd.DataFrame:
                     "probability": round(float(rng.uniform(0.01, 0.6)), 6),
                     "likely_component": parts[i % len(parts)],
                     "component_share": 0.9 if parts[i % len(parts)] else np.nan,
+                    "component_probability": 0.05 if parts[i % len(parts)] else np.nan,
+                    "component_probabilities": (
+                        json.dumps({parts[i % len(parts)]: 0.05}) if parts[i % len(parts)] else None
+                    ),
                     "reason_1": FAILURE_REASONS[i % len(FAILURE_REASONS)],
                     "reason_2": FAILURE_REASONS[(i + 2) % len(FAILURE_REASONS)],
                     "reason_3": FAILURE_REASONS[(i + 4) % len(FAILURE_REASONS)],

@@ -695,6 +695,61 @@ class PandasFeatures:
             ).reset_index()
         return out
 
+    def component_state(self, c: int, sc: dict[str, Any], spine: pd.DataFrame) -> pd.DataFrame:
+        """The row's own component's columns (``component_state``), one row per spine row."""
+        K = ["partner_id", "device_id", "component"]
+        comps, lookback = sc["components"], sc.get("lookback", 365)
+        ws = sc.get("windows", (7, 30, 90))
+        t = self.tickets
+        rep = t[
+            t["device_id"].notna()
+            & t["kind"].isin(REPAIRS)
+            & t["component"].notna()
+            & (t["day"] <= c)
+        ]
+        last = rep.groupby(K)["day"].max().rename("repaired")
+        cols: dict[str, pd.Series] = {"days_since_comp_repair": c - last}
+        recent = rep[rep["day"] > c - lookback]
+        cols[f"comp_repairs_count_{lookback}d"] = recent.groupby(K).size()
+        ev = self.events[(self.events["day"] <= c) & (self.events["day"] > c - max(*ws, lookback))]
+        part = dict(zip(sc["code_prefixes"], comps, strict=True))
+        ev = ev.assign(component=ev["prefix"].map(part)).dropna(subset=["component"])
+        for w in ws:
+            cols[f"comp_events_count_{w}d"] = ev[ev["day"] > c - w].groupby(K).size()
+        ev = ev.merge(last.reset_index(), on=K, how="left")
+        fresh = ev[
+            (ev["day"] > c - lookback) & (ev["repaired"].isna() | (ev["day"] > ev["repaired"]))
+        ]
+        cols[f"comp_events_count_since_repair_{lookback}d"] = fresh.groupby(K).size()
+        hw = sc.get("health_window", 60)
+        h = self.health[(self.health["day"] <= c) & (self.health["day"] > c - hw)]
+        h = h.assign(
+            component=h["metric"].str[: -len("_health_pct")],
+            x=(h["day"] - c).astype("float64"),
+            y=h["value"],
+        ).sort_values("observed_at")
+        cols["comp_health_last"] = h.groupby(K)["value"].last()
+        cols[f"comp_health_slope_{hw}d"] = h.groupby(K)[["x", "y"]].apply(_ols)
+        out = spine[K].assign(component_name=spine["component"])
+        for name, v in cols.items():
+            out = out.merge(v.rename(name).reset_index(), on=K, how="left")
+        inst = self.ib.drop_duplicates(["partner_id", "device_id"]).set_index(
+            ["partner_id", "device_id"]
+        )["inst"]
+        dev_age = c - inst.reindex(pd.MultiIndex.from_frame(out[["partner_id", "device_id"]]))
+        out["comp_age_days"] = out["days_since_comp_repair"].fillna(
+            pd.Series(dev_age.to_numpy(), index=out.index)
+        )
+        uw = sc.get("use_window", 90)
+        pg = self.pages[
+            (self.pages["day"] <= c) & (self.pages["day"] > c - uw) & self.pages["delta"].notna()
+        ]
+        g = pg.groupby(["partner_id", "device_id"])[["delta", "gap"]].sum()
+        rate = (g["delta"] / g["gap"]).where(g["gap"] > 0).rename("_rate").reset_index()
+        out = out.merge(rate, on=["partner_id", "device_id"], how="left")
+        out["comp_use_pages_est"] = out["comp_age_days"] * out.pop("_rate")
+        return out
+
     # -- supplies (one cutoff) -------------------------------------------------------------------
     def supply_latest(self, c: int) -> pd.DataFrame:
         s = self.supply[self.supply["day"] <= c]
@@ -972,6 +1027,34 @@ class PandasFeatures:
                     & (self.st["day"] <= c + horizon)
                 ]
                 hit = buys[keys].drop_duplicates().assign(label=1)
+            elif spec.entity == "device_component_spine":
+                keys = ["partner_id", "account_id", "device_id", "component"]
+                es = spec.entity_settings
+                alive = self._alive(c, es.get("contracts"))
+                rows = [
+                    alive[alive["device_category"] == cat].assign(component=comp)
+                    for comp, cat in zip(es["components"], es["categories"], strict=True)
+                ]
+                if es.get("other"):
+                    rows.append(alive.assign(component=es["other"]))
+                spine = pd.concat(rows, ignore_index=True)[keys]
+                parts = {**self.account_side(c, s, names), **self.device_side(c, s, names)}
+                if "component_state" in names:
+                    parts["component_state"] = self.component_state(c, s["component_state"], spine)
+                t = self.tickets
+                r = t[
+                    t["kind"].isin(REPAIRS)
+                    & t["device_id"].notna()
+                    & (t["day"] > c)
+                    & (t["day"] <= c + horizon)
+                ][["partner_id", "device_id", "component"]]
+                own = spine[["partner_id", "device_id", "component"]].assign(_own=True)
+                r = r.merge(own, on=["partner_id", "device_id", "component"], how="left")
+                other = spec.label_settings.get("other", "")
+                r["component"] = r["component"].where(r["_own"].notna(), other or None)
+                r = r.dropna(subset=["component"])
+                hit = r[["partner_id", "device_id", "component"]].drop_duplicates()
+                hit = hit.assign(label=1)
             elif model in ("refresh_due", "device_failure"):
                 keys = ["partner_id", "account_id", "device_id"]
                 spine = self._alive(c, spec.entity_settings.get("contracts"))[keys]
@@ -1019,6 +1102,8 @@ class PandasFeatures:
                 if model == "consumable_depletion"
                 else (keys if model == "propensity_to_buy" else ["partner_id", "device_id"])
             )
+            if "component" in keys:
+                lab_on = ["partner_id", "device_id", "component"]
             out = out.merge(hit, on=lab_on, how="left")
             if model == "consumable_depletion":
                 out["censored"] = out["label"].isna()

@@ -89,7 +89,6 @@ def run(
     repeat: int = 7,
 ) -> dict[str, Any]:
     from amplify_ml.features import FeatureBuilder
-    from amplify_ml.features.spec import load_spec, spec_path
     from amplify_ml.modeling.backtest import data_end
     from amplify_ml.scoring.score import champion, score_all
 
@@ -111,9 +110,8 @@ def run(
     stale = []
     tiny = _lake(base, "tiny", seed, memory_limit)
     for m in MODELS:
-        fs = load_spec(m, path=spec_path(m, champion(m, ws).feature_set_version))
         with FeatureBuilder(tiny, memory_limit=memory_limit) as fb:
-            _, tiny_meta = fb.feature_frame(m, as_of=data_end(tiny), spec=fs)
+            _, tiny_meta = fb.feature_frame(m, **champion(m, ws).feature_args(data_end(tiny)))
         if set(champion(m, ws).estimator.feature_names_in_) != set(tiny_meta.features):
             stale.append(m)
     if stale:  # a feature was added since they were trained: they would ignore it
@@ -121,10 +119,7 @@ def run(
         _champions(ws, base, seed, memory_limit, retrain=stale)
     for m in MODELS:
         ch = champion(m, ws)
-        fs = load_spec(m, path=spec_path(m, ch.feature_set_version))
-        kw: dict[str, Any] = {"as_of": day, "spec": fs}
-        if ch.threshold_pct is not None:
-            kw["threshold_pct"] = ch.threshold_pct
+        kw = ch.feature_args(day)
         t0 = time.perf_counter()
         with FeatureBuilder(lake, memory_limit=memory_limit) as fb:
             frame, meta = fb.feature_frame(m, **kw)

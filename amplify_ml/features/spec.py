@@ -65,6 +65,19 @@ class FeatureSetSpec:
         }
 
 
+LABEL_HORIZON = "label"
+"""A builder's ``horizon = "label"``: the label's horizon, which ``--horizon-days`` overrides, so
+features that look at the coming days of the calendar (last year's same window, warranties due)
+cover the days the label does; a number keeps them fixed whatever the model's horizon."""
+
+
+def resolve_horizon(settings: dict[str, Any], horizon_days: int) -> dict[str, Any]:
+    """A builder's settings with ``horizon = "label"`` replaced by ``horizon_days``."""
+    if settings.get("horizon") != LABEL_HORIZON:
+        return settings
+    return {**settings, "horizon": int(horizon_days)}
+
+
 def _tuples(settings: dict[str, Any]) -> dict[str, Any]:
     return {k: tuple(v) if isinstance(v, list) else v for k, v in settings.items()}
 
@@ -135,6 +148,12 @@ def load_spec(
                 f"feature-set spec {p}: builder {bname} has no setting(s) {sorted(unknown)}; "
                 f"its settings are {list(fn.settings)}"
             )
+        for key, value in b.items():
+            if value == LABEL_HORIZON and key != "horizon":
+                raise ConfigError(
+                    f"feature-set spec {p}: builder {bname}: {key} = {LABEL_HORIZON!r}; only a "
+                    f"builder's horizon can follow the label's (horizon = {LABEL_HORIZON!r})"
+                )
         builders.append(BuilderSpec(bname, _tuples(b)))
     for kind, section in (("entity", ent), ("label", lab)):
         fn = REGISTRY.get(section.get("function", ""))

@@ -38,7 +38,7 @@ from amplify_ml.features.graph import (
     required_tables,
 )
 from amplify_ml.features.inputs import Inputs, known_views
-from amplify_ml.features.spec import FeatureSetSpec, load_spec
+from amplify_ml.features.spec import FeatureSetSpec, load_spec, resolve_horizon
 from amplify_ml.lake import Lake
 
 LakeLike = Lake | Mapping[str, pd.DataFrame]
@@ -176,6 +176,7 @@ class FeatureBuilder:
         as_of: DateLike,
         as_known: bool = False,
         threshold_pct: float | None = None,
+        horizon_days: int | None = None,
         spec: FeatureSetSpec | str | None = None,
     ) -> tuple[pd.DataFrame, FeatureSetMeta]:
         """Features (no label) of the entities alive at ``as_of``; see :func:`feature_frame`."""
@@ -183,7 +184,7 @@ class FeatureBuilder:
             model,
             [to_date(as_of, what="as_of")],
             labelled=False,
-            horizon_days=None,
+            horizon_days=horizon_days,
             as_known=as_known,
             threshold_pct=threshold_pct,
             spec=spec,
@@ -299,7 +300,10 @@ class FeatureBuilder:
             label_settings["threshold_pct"] = float(threshold_pct)
             entity_settings["threshold_pct"] = float(threshold_pct)
         horizon = int(label_settings["horizon_days"]) if labelled else None
-        settings: dict[str, dict[str, Any]] = {b.name: dict(b.settings) for b in s.builders}
+        settings: dict[str, dict[str, Any]] = {
+            b.name: resolve_horizon(dict(b.settings), int(label_settings["horizon_days"]))
+            for b in s.builders
+        }
         settings[s.entity] = entity_settings
         settings[s.label] = label_settings
         if labelled:
@@ -326,7 +330,9 @@ class FeatureBuilder:
         label_cols = [c for c in kinds if c in ("label", "censored")]
         features = [c for c in kinds if c not in (*keys, "cutoff", *label_cols)]
         df = _finalize(df, keys, features, label_cols, kinds, filled, sort=len(frames) > 1)
-        meta = self._meta(plan, df, cutoffs, horizon, as_known, keys, features, label_cols, notes)
+        meta = self._meta(
+            plan, df, cutoffs, horizon, as_known, keys, features, label_cols, notes, settings
+        )
         meta.seconds = round(time.perf_counter() - started, 3)
         return df, meta
 
@@ -423,6 +429,7 @@ class FeatureBuilder:
         features: list[str],
         label_cols: list[str],
         notes: list[str],
+        settings: dict[str, dict[str, Any]],
     ) -> FeatureSetMeta:
         s = plan.spec
 
@@ -447,8 +454,7 @@ class FeatureBuilder:
                     "doc": fn.doc,
                     "tables": sorted(required_tables(name)),
                     "settings": {
-                        k: list(v) if isinstance(v, tuple) else v
-                        for k, v in next(b.settings for b in s.builders if b.name == name).items()
+                        k: list(v) if isinstance(v, tuple) else v for k, v in settings[name].items()
                     },
                 }
             )
@@ -662,11 +668,14 @@ def feature_frame(
     memory_limit: str | None = None,
     threads: int | None = None,
     threshold_pct: float | None = None,
+    horizon_days: int | None = None,
     spec: FeatureSetSpec | str | None = None,
 ) -> tuple[pd.DataFrame, FeatureSetMeta]:
     """The features of ``model`` (no label) for the entities alive at ``as_of``, for scoring.
 
     Same columns as :func:`training_set` without the label columns, ``cutoff`` = ``as_of``.
+    ``horizon_days``: the horizon the model was trained with, for the builders whose horizon
+    follows the label's (``horizon = "label"`` in the feature set); the spec's by default.
     """
     with FeatureBuilder(
         lake,
@@ -677,5 +686,10 @@ def feature_frame(
         threads=threads,
     ) as fb:
         return fb.feature_frame(
-            model, as_of=as_of, as_known=as_known, threshold_pct=threshold_pct, spec=spec
+            model,
+            as_of=as_of,
+            as_known=as_known,
+            threshold_pct=threshold_pct,
+            horizon_days=horizon_days,
+            spec=spec,
         )

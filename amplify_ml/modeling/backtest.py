@@ -37,6 +37,7 @@ from amplify_ml.modeling.estimators import (
     TimeCalibratedClassifier,
 )
 from amplify_ml.modeling.spec import ModelSpec, load_model_spec
+from amplify_ml.modeling.units import combine_by, to_units
 
 MODEL = "model"
 ORACLE = "oracle"
@@ -147,6 +148,10 @@ class Backtest:
     shipping: pd.DataFrame | None = None
     partners: pd.DataFrame | None = None
     notes: list[str] = field(default_factory=list)
+    rows: pd.DataFrame | None = None
+    """Models whose rows combine into units (``settings.combine_by``): the evaluation rows as
+    built, with their own probability (``p_row``); ``evaluate`` and ``scores`` are the units',
+    ``train`` the rows the model learnt from."""
 
     @property
     def model(self) -> str:
@@ -374,11 +379,21 @@ def _binary(
 ) -> Backtest:
     notes: list[str] = list(meta.notes)
     est = _fit_classifier(spec, split, train, feats, notes)
-    scores: dict[str, np.ndarray] = {MODEL: est.predict_proba(ev[feats])[:, 1]}
+    p = est.predict_proba(ev[feats])[:, 1]
+    parts = None
+    by = combine_by(spec, keys)
+    if by is not None:
+        # judged per unit (device): its rows' (components') chances combined, labels any;
+        # the baselines learn from and score the units (their features are the unit's)
+        parts = ev.assign(p_row=p)
+        ev, p, _ = to_units(ev, by, p)
+        keys = by
+    units = train if by is None else to_units(train, by)[0]
+    scores: dict[str, np.ndarray] = {MODEL: p}
     fitted: dict[str, Any] = {}
-    ytr = train["label"].to_numpy()
+    ytr = units["label"].to_numpy()
     for name in spec.baselines:
-        b = make_baseline(spec.name, name).fit(train, ytr)
+        b = make_baseline(spec.name, name).fit(units, ytr)
         fitted[name] = b
         scores[name] = b.predict_proba(ev)
     y = ev["label"].to_numpy().astype(float)
@@ -413,7 +428,10 @@ def _binary(
     rows += _binary_intervals(y, scores, _clusters(ev, keys))
     metrics = pd.DataFrame(rows, columns=["scope", "scorer", "metric", "value"])
     partners = _per_partner(spec, ev, y, scores) if "partner_id" in ev else None
-    shap, shap_x = _shap_sample(est, ev, feats)
+    shap, shap_x = _shap_sample(est, ev if parts is None else parts, feats)
+    if parts is not None:
+        parts_auc = M.roc_auc(parts["label"].to_numpy(), parts["p_row"].to_numpy())
+        metrics.loc[len(metrics)] = ["all", MODEL, "row_roc_auc", parts_auc]
     return Backtest(
         spec=spec,
         split=split,
@@ -430,6 +448,7 @@ def _binary(
         shap_features=shap_x,
         partners=partners,
         notes=notes,
+        rows=parts,
     )
 
 

@@ -646,7 +646,9 @@ def _days_since_kind(m: re.Match[str], v: Any, c: Context) -> str:
     return f"last {kind} ticket {fmt_days(v)} ago" if v else f"{kind} ticket today"
 
 
-@template(r"days_since_(?P<part>(?!last_)[a-z0-9_]+)_repair", "no {part} repair on record")
+@template(
+    r"days_since_(?P<part>(?!last_)(?!comp_repair$)[a-z0-9_]+)_repair", "no {part} repair on record"
+)
 def _days_since_part_repair(m: re.Match[str], v: Any, c: Context) -> str:
     part = _words(m["part"])
     return f"{part} last repaired {fmt_days(v)} ago" if v else f"{part} repaired today"
@@ -659,6 +661,75 @@ def _days_since_part_repair(m: re.Match[str], v: Any, c: Context) -> str:
 def _events_since_part_repair(m: re.Match[str], v: Any, c: Context) -> str:
     part = _words(m["part"])
     return f"{plural(v, part + ' event')} {_window(m)} (since the {part}'s last repair, if any)"
+
+
+# the row's own component (device_failure v3: a row per device and component) -------------
+
+
+def _part(ctx: Context) -> str:
+    """The row's component (``fuser``), ``another part`` for the row of the others, else
+    ``the part``."""
+    c = _key(ctx, "component")
+    if c is None:
+        return "the part"
+    return "another part" if c == "other" else f"the {_words(c)}"
+
+
+@template("component_name", "part not known")
+def _component_name(m: re.Match[str], v: Any, c: Context) -> str:
+    return "a part not listed for the device" if v == "other" else f"the part is the {_words(v)}"
+
+
+@template("days_since_comp_repair", lambda m, c: f"no repair of {_part(c)} on record")
+def _days_since_comp_repair(m: re.Match[str], v: Any, c: Context) -> str:
+    what = _part(c)
+    return f"{what} last repaired {fmt_days(v)} ago" if v else f"{what} repaired today"
+
+
+@template(rf"comp_repairs_count_{_W}", "service tickets not known")
+def _comp_repairs(m: re.Match[str], v: Any, c: Context) -> str:
+    return f"{plural(v, 'repair ticket')} of {_part(c)} {_window(m)}"
+
+
+@template(rf"comp_events_count_since_repair_{_W}", "device events not known")
+def _comp_events_since_repair(m: re.Match[str], v: Any, c: Context) -> str:
+    return f"{plural(v, 'warning')} of {_part(c)} {_window(m)} (since its last repair, if any)"
+
+
+@template(rf"comp_events_count_{_W}", "device events not known")
+def _comp_events(m: re.Match[str], v: Any, c: Context) -> str:
+    return f"{plural(v, 'warning')} of {_part(c)} {_window(m)}"
+
+
+@template("comp_age_days", "installation date not known")
+def _comp_age(m: re.Match[str], v: Any, c: Context) -> str:
+    what = _part(c)
+    if not v:
+        return f"{what} new today"
+    return f"{what} in service for {fmt_days(v)} (since its last repair, else since installation)"
+
+
+@template("comp_use_pages_est", "pages printed not known")
+def _comp_use(m: re.Match[str], v: Any, c: Context) -> str:
+    return f"about {fmt_number(v)} pages printed since {_part(c)} was new (at the recent pace)"
+
+
+@template("comp_health_last", lambda m, c: f"no health reading of {_part(c)} in recent months")
+def _comp_health_last(m: re.Match[str], v: Any, c: Context) -> str:
+    return f"{_part(c)} health at {fmt_pct(v)}"
+
+
+@template(
+    rf"comp_health_slope_{_W}",
+    lambda m, c: f"too few health readings of {_part(c)} in the last {m['w']} days for a trend",
+)
+def _comp_health_slope(m: re.Match[str], v: Any, c: Context) -> str:
+    per_month = 30 * float(v)
+    what = f"{_part(c)} health"
+    if round(per_month, 1) == 0:
+        return f"{what} steady {_window(m)}"
+    way = "falling" if per_month < 0 else "rising"
+    return f"{what} {way} {fmt_number(abs(per_month))} points a month {_window(m)}"
 
 
 # device profile -------------------------------------------------------------------------
@@ -1146,7 +1217,7 @@ def _ranked(values: np.ndarray, direction: str, top: int) -> tuple[np.ndarray, n
     return order, picked > 0
 
 
-KEY_CONTEXT = ("category", "color")
+KEY_CONTEXT = ("category", "color", "component")
 
 
 def reasons(

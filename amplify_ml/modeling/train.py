@@ -13,6 +13,7 @@ good as the champion on the same evaluation rows, calibrated, trained on enough 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import tempfile
@@ -179,14 +180,22 @@ def top_reasons(bt: Backtest, n: int = 25) -> pd.DataFrame | None:
         rows = last.loc[score.sort_values(ascending=False, kind="stable").index[:n]]
         direction, col = "up", "probability"
         values = score.loc[rows.index]
+        if bt.rows is not None:  # units of parts: the reasons of each one's likeliest part
+            on = [*bt.keys, "cutoff"]
+            best = bt.rows.sort_values("p_row", ascending=False, kind="stable")
+            best = best.drop_duplicates(on)
+            parts = rows[on].merge(best, on=on, how="left")
+            parts.index = rows.index
+            rows = parts
         contrib = bt.estimator.contributions(rows[bt.features])
     else:
         rows = last.sort_values("p50_days", kind="stable").head(n)
         direction, col = "down", "p50_days"
         values = rows["p50_days"]
         contrib = bt.estimator.contributions(rows[bt.features], quantile=0.5)
-    why = reasons_frame(contrib, rows[bt.features], keys=rows[bt.keys], direction=direction)
-    out = rows[[*bt.keys, "cutoff"]].copy()
+    keys = list(bt.meta.keys) if bt.rows is not None else bt.keys
+    why = reasons_frame(contrib, rows[bt.features], keys=rows[keys], direction=direction)
+    out = rows[[*keys, "cutoff"]].copy()
     out[col] = values.to_numpy()
     for c in [c for c in why.columns if c.startswith("reason_")]:
         out[c] = why[c].to_numpy()
@@ -340,8 +349,11 @@ def model_card(
         lines += [
             "## Calibration",
             "",
-            f"Isotonic, fitted on the latest training cutoffs (later than those the trees learn "
-            f"from). On the evaluation cutoffs: ECE {o.get('ece', float('nan')):.4f}, mean "
+            "Centred isotonic, fitted on the latest training cutoffs by trees that learnt from "
+            "the earlier ones; the final trees (as many) learn from all of them. On the "
+            f"evaluation cutoffs: ECE {o.get('ece', float('nan')):.4f} (a perfectly calibrated "
+            f"model would score {o.get('ece_by_chance', float('nan')):.4f} by chance on as many "
+            f"rows), mean "
             f"predicted {o.get('mean_score', float('nan')):.4f} against a base rate of "
             f"{o.get('base_rate', float('nan')):.4f}.",
             "",
@@ -395,8 +407,64 @@ def model_card(
     return "\n".join(lines)
 
 
+def _champion_probability(
+    bt: Backtest,
+    spec: ModelSpec,
+    pyf: Any,
+    run: Any,
+    version: str,
+    lake: Lake,
+    builder: FeatureBuilder | None,
+) -> np.ndarray:
+    """The champion's probabilities of the backtest's evaluation units (``bt.evaluate``).
+
+    A champion of the same feature set scores the same rows (the parts of a unit, combined as
+    the backtest combines them). One of another feature set (device_failure v2 before v3, a
+    row per device vs a row per component) scores its own rows at the evaluation cutoffs,
+    combined to its units when it has parts, and is matched on the unit's keys: so a model
+    trained per component and one trained per device are compared on the same devices."""
+    from amplify_ml.features.spec import load_spec, spec_path
+    from amplify_ml.modeling.backtest import build_sets, plan_split
+    from amplify_ml.modeling.units import to_units
+    from amplify_ml.scoring.score import champion_of_run
+
+    ch = champion_of_run(spec.name, version, pyf, run)
+    if ch.feature_set_version == bt.meta.feature_set_version:
+        rows = bt.rows if bt.rows is not None else bt.evaluate
+        p = pyf.predict(rows)["probability"].to_numpy()
+        if bt.rows is not None:
+            _, p, _ = to_units(rows, bt.keys, p)
+        return np.asarray(p, dtype=float)
+    old = dataclasses.replace(spec, feature_set_version=ch.feature_set_version)
+    split = plan_split(
+        old,
+        bt.split.data_end,
+        horizon_days=bt.split.horizon_days,
+        train=bt.split.train,
+        evaluate=bt.split.evaluate,
+    )
+    load_spec(spec.name, path=spec_path(spec.name, ch.feature_set_version))  # it must exist
+    df, meta = build_sets(old, lake, split, builder=builder)
+    df = df[df["cutoff"].dt.date.isin(split.evaluate)].reset_index(drop=True)
+    p = pyf.predict(df[meta.features])["probability"].to_numpy()
+    if ch.combine_by:
+        df, p, _ = to_units(df, ch.combine_by, p)
+    on = [k for k in bt.keys if k in df.columns] + ["cutoff"]
+    got = bt.evaluate[on].merge(df[on].assign(_p=p), on=on, how="left", validate="one_to_one")
+    if got["_p"].isna().any():
+        raise ModelError(
+            f"the champion's feature set v{ch.feature_set_version} has no row for "
+            f"{int(got['_p'].isna().sum())} evaluation units"
+        )
+    return got["_p"].to_numpy(dtype=float)
+
+
 def _champion_metric(
-    bt: Backtest, spec: ModelSpec, notes: list[str]
+    bt: Backtest,
+    spec: ModelSpec,
+    notes: list[str],
+    lake: Lake | None = None,
+    builder: FeatureBuilder | None = None,
 ) -> tuple[dict[str, float] | None, float | None]:
     """The champion's metrics on the same evaluation rows (re-scored), or its logged ones."""
     cv = champion_version(spec.name)
@@ -410,12 +478,13 @@ def _champion_metric(
     if fair:
         try:
             pyf = mlflow.pyfunc.load_model(f"models:/{registered_name(spec.name)}/{cv.version}")
-            out = pyf.predict(bt.evaluate)
             if spec.task == "binary":
                 y = bt.evaluate["label"].to_numpy()
-                rep = M.binary_report(y, out["probability"].to_numpy())
+                p = _champion_probability(bt, spec, pyf, run, cv.version, lake, builder)
+                rep = M.binary_report(y, p)
             else:
                 ev = bt.evaluate
+                out = pyf.predict(bt.evaluate)
                 rep = {
                     "mae_days": M.mae_observed(
                         ev["label"].to_numpy(float),
@@ -493,7 +562,9 @@ def train(
     configure_tracking(workspace, tracking_uri)
     exp = experiment_id(spec.name, workspace)
     notes: list[str] = []
-    champion, champion_value = _champion_metric(bt, spec, notes) if register else (None, None)
+    champion, champion_value = (
+        _champion_metric(bt, spec, notes, lake, builder) if register else (None, None)
+    )
     decision = _gate(bt, spec, champion)
     fp = _fingerprint(bt)
     label_end = (bt.split.train[-1] + timedelta(days=bt.split.horizon_days)).isoformat()
@@ -517,7 +588,14 @@ def train(
         params.update({f"estimator.{k}": v for k, v in spec.estimator.options.items()})
         params.update({f"lgbm.{k}": v for k, v in spec.estimator.params.items()})
         params.update({f"settings.{k}": v for k, v in spec.settings.items()})
-        for attr in ("best_iteration_", "pos_weight_", "n_train_", "n_calibration_", "purge_days_"):
+        for attr in (
+            "best_iteration_",
+            "pos_weight_",
+            "n_train_",
+            "n_calibration_",
+            "n_refit_",
+            "purge_days_",
+        ):
             if hasattr(est, attr):
                 params[f"fitted.{attr.rstrip('_')}"] = getattr(est, attr)
         if hasattr(est, "best_iterations_"):

@@ -1,7 +1,11 @@
 """Fleet risk: devices under service contracts by failure risk, with the likely component.
 
-The failure model says *whether* a device will need a repair within its horizon. Which part
-it will be is learnt from the pooled history of the consenting partners (as the models are):
+The failure model says *whether* a device will need a repair within its horizon. A champion
+trained per component (device_failure feature set v3) also says which part, with each part's
+own calibrated probability: the likely component is then the model's, ``component_share`` its
+part of the device's summed component probabilities, and the reasons are that component's.
+Otherwise which part it will be is learnt from the pooled history of the consenting partners
+(as the models are):
 for every past repair or
 part replacement ticket that names a component, the device's events in the ``lookback_days``
 before it are counted by code family (the code's first segment, ``50`` of ``50.A2.D3``).
@@ -13,6 +17,7 @@ history of named components it is left empty, never guessed.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -36,6 +41,8 @@ COLUMNS = [
     "probability",
     "likely_component",
     "component_share",
+    "component_probability",
+    "component_probabilities",
     "reason_1",
     "reason_2",
     "reason_3",
@@ -209,7 +216,10 @@ def fleet(
     has = set(lake.tables())
     tickets = lake.read("service_events") if "service_events" in has else None
     events = lake.read("device_events") if "device_events" in has else None
-    if tickets is not None and events is not None and len(tickets):
+    if "likely_component" in s:  # the champion's own, per component
+        pairs = zip(s["component_probabilities"], s["likely_component"], strict=True)
+        s["component_share"] = [_share(p, c) for p, c in pairs]
+    elif tickets is not None and events is not None and len(tickets):
         pool = lake.read("install_base").merge(
             products[["sku", "category"]].rename(columns={"category": "device_category"}),
             on="sku",
@@ -228,9 +238,11 @@ def fleet(
         s["component_share"] = np.nan
     if reasons and len(s):
         s = _reasons(s, lake, workspace, day, partners, champion_of)
-    for c in ("reason_1", "reason_2", "reason_3"):
+    for c in ("reason_1", "reason_2", "reason_3", "component_probability"):
         if c not in s:
             s[c] = None
+    if "component_probabilities" not in s:
+        s["component_probabilities"] = None
     s = s.reset_index(drop=True)
     s.insert(0, "rank", np.arange(1, len(s) + 1))
     s["as_of"] = day
@@ -248,7 +260,6 @@ def _reasons(
     import warnings
 
     from amplify_ml.features import FeatureBuilder, FeatureWarning
-    from amplify_ml.features.spec import load_spec, spec_path
     from amplify_ml.modeling.reasons import reasons_frame
     from amplify_ml.scoring.score import champion
 
@@ -260,14 +271,12 @@ def _reasons(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FeatureWarning)
         with FeatureBuilder(lake, partners=partners) as fb:
-            frame, meta = fb.feature_frame(
-                "device_failure",
-                as_of=day,
-                spec=load_spec(
-                    "device_failure", path=spec_path("device_failure", ch.feature_set_version)
-                ),
-            )
+            frame, meta = fb.feature_frame("device_failure", **ch.feature_args(day))
     keys = ["partner_id", "device_id"]
+    if "component" in meta.keys and "likely_component" in s:
+        # a row per component: the reasons of the device's likely one
+        keys = [*keys, "component"]
+        s = s.assign(component=s["likely_component"])
     sub = frame.merge(s[keys], on=keys)
     feats = list(meta.features)
     why = reasons_frame(
@@ -276,4 +285,14 @@ def _reasons(
     r = sub[keys].copy()
     for c in ("reason_1", "reason_2", "reason_3"):
         r[c] = why[c].to_numpy() if c in why else None
-    return s.merge(r, on=keys, how="left")
+    out = s.merge(r, on=keys, how="left")
+    return out.drop(columns="component") if "component" in keys else out
+
+
+def _share(probabilities: Any, component: Any) -> float:
+    """The component's part of the device's summed component probabilities (JSON object)."""
+    if not isinstance(probabilities, str) or component is None:
+        return float("nan")
+    p = json.loads(probabilities)
+    total = sum(p.values())
+    return float(p.get(component, 0.0) / total) if total > 0 else float("nan")

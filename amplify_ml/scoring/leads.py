@@ -350,13 +350,10 @@ def _with_reasons(
     import warnings
 
     from amplify_ml.features import FeatureWarning
-    from amplify_ml.features.spec import load_spec, spec_path
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FeatureWarning)
-        frame, meta = fb.feature_frame(
-            model, as_of=day, spec=load_spec(model, path=spec_path(model, ch.feature_set_version))
-        )
+        frame, meta = fb.feature_frame(model, **ch.feature_args(day))
     why = _explain(ch, frame, list(meta.features), keys, head)
     head = head.drop(columns=[c for c in ("reason_1", "reason_2", "reason_3") if c in head])
     head = head.merge(why, on=keys, how="left")

@@ -12,6 +12,7 @@ scores with MLflow's ``pyfunc.spark_udf``; the embedded path scores in process.
 
 from __future__ import annotations
 
+import ast
 import os
 import uuid
 import warnings
@@ -38,6 +39,7 @@ from amplify_ml.modeling.registry import (
     load_champion,
     registered_name,
 )
+from amplify_ml.modeling.units import unit_scores
 
 SCORE_COLUMNS = {
     "binary": ["probability"],
@@ -56,6 +58,24 @@ class Champion:
     feature_set_version: int
     task: str
     threshold_pct: float | None
+    combine_by: list[str] | None = None
+    """Its rows are parts of a unit (device_failure v3: a device's components): the keys of
+    the unit its scores combine to (``settings.combine_by`` of its spec)."""
+    horizon_days: int | None = None
+
+    def feature_args(self, as_of: date) -> dict[str, Any]:
+        """What ``FeatureBuilder.feature_frame`` needs to build this champion's features as of
+        a day: its feature-set version, depletion threshold and label horizon (which builders
+        with ``horizon = "label"`` follow), as it was trained."""
+        args: dict[str, Any] = {
+            "as_of": as_of,
+            "spec": load_spec(self.model, path=spec_path(self.model, self.feature_set_version)),
+        }
+        if self.threshold_pct is not None:
+            args["threshold_pct"] = float(self.threshold_pct)
+        if self.horizon_days is not None:
+            args["horizon_days"] = int(self.horizon_days)
+        return args
 
     @property
     def uri(self) -> str:
@@ -99,7 +119,13 @@ def champion_of_run(model: str, version: str, pyfunc: Any, run: Any) -> Champion
     task = str(run.data.params.get("task", "binary"))
     raw = run.data.params.get("settings.threshold_pct")
     threshold = float(raw) if raw is not None else None
-    return Champion(model, version, run.info.run_id, pyfunc, fs_version, task, threshold)
+    by = run.data.params.get("settings.combine_by")
+    combine = [str(k) for k in ast.literal_eval(by)] if by else None
+    raw = run.data.params.get("horizon_days")
+    horizon = int(raw) if raw is not None else None
+    return Champion(
+        model, version, run.info.run_id, pyfunc, fs_version, task, threshold, combine, horizon
+    )
 
 
 @dataclass
@@ -142,10 +168,7 @@ def score(
 
     ch = champion(model, workspace)
     day = to_date(as_of, what="as_of") if as_of is not None else data_end(lake)
-    fs = load_spec(model, path=spec_path(model, ch.feature_set_version))
-    kwargs: dict[str, Any] = {"as_of": day, "spec": fs}
-    if ch.threshold_pct is not None:
-        kwargs["threshold_pct"] = float(ch.threshold_pct)
+    kwargs = ch.feature_args(day)
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FeatureWarning)
@@ -167,10 +190,14 @@ def score(
     else:
         preds = ch.predict(frame[meta.features]) if len(frame) else _empty(ch.task)
     t2 = time.perf_counter()
-    out = frame[keys].copy()
-    out.insert(len(keys), "as_of", pd.Timestamp(day))
-    for c in SCORE_COLUMNS[ch.task]:
-        out[c] = preds[c].to_numpy()
+    if ch.combine_by and ch.task == "binary":
+        out = _units(ch.combine_by, keys, frame, preds["probability"].to_numpy())
+        out.insert(len(ch.combine_by), "as_of", pd.Timestamp(day))
+    else:
+        out = frame[keys].copy()
+        out.insert(len(keys), "as_of", pd.Timestamp(day))
+        for c in SCORE_COLUMNS[ch.task]:
+            out[c] = preds[c].to_numpy()
     out["model_version"] = ch.version
     out["run_id"] = ch.run_id
     path = _write(out, workspace, model, day, ch.version) if write else None
@@ -209,6 +236,16 @@ def score_all(
             )
             for m in models
         ]
+
+
+def _units(by: list[str], keys: list[str], frame: pd.DataFrame, p: Any) -> pd.DataFrame:
+    """A champion whose rows are parts of a unit: one row per unit, its probability
+    ``1 - prod(1 - p)`` of its parts', the likeliest part with its own probability, and every
+    part's (JSON; see :func:`amplify_ml.modeling.units.unit_scores`)."""
+    part = [k for k in keys if k not in by]
+    if len(part) != 1:
+        raise InvalidRequestError(f"combine_by {by}: the keys {keys} leave {part}, not one part")
+    return unit_scores(frame, by, part[0], p).drop(columns="cutoff")
 
 
 def _empty(task: str) -> pd.DataFrame:

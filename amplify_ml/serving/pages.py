@@ -181,6 +181,7 @@ FLEET_COLUMNS = (
     Column("contract", "Contract"),
     Column("probability", "Failure risk", "risk"),
     Column("likely_component", "Likely part"),
+    Column("component_probability", "Part risk", "risk"),
     REASONS,
 )
 SUPPLY_COLUMNS = (

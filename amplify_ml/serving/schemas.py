@@ -114,6 +114,16 @@ class DeviceRisk(Public):
     partner_id: str
     account_id: str | None
     probability: float = Field(description="Probability of a repair ticket within the horizon.")
+    likely_component: str | None = Field(
+        default=None,
+        description="The part likeliest to be repaired (a champion trained per component; "
+        "None otherwise).",
+    )
+    component_probabilities: dict[str, float] | None = Field(
+        default=None,
+        description="Each part's own probability of a repair within the horizon, likeliest "
+        "first (a champion trained per component; None otherwise).",
+    )
     as_of: date
     model_version: str
 
@@ -182,8 +192,25 @@ class FleetDevice(Public):
     family: str | None
     contract: str | None
     probability: float
-    likely_component: str | None
-    component_share: float | None
+    likely_component: str | None = Field(
+        description="The part likeliest to fail: the champion's own when it is trained per "
+        "component, else from the pooled repair history and the device's recent warnings."
+    )
+    component_share: float | None = Field(
+        description="The likely part's share of the device's risk (of its parts' summed "
+        "probabilities, or its naive-Bayes posterior)."
+    )
+    component_probability: float | None = Field(
+        default=None,
+        description="The likely part's own probability of a repair within the horizon "
+        "(a champion trained per component; None otherwise).",
+    )
+    component_probabilities: dict[str, float] | None = Field(
+        default=None,
+        description="Each part's own probability of a repair within the horizon, likeliest "
+        "first (a champion trained per component; None otherwise). The device's probability "
+        "is 1 - prod(1 - p) over them.",
+    )
     reasons: list[str]
     model_version: str | None
     as_of: date

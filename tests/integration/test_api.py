@@ -7,6 +7,7 @@ server (``amplify serve``) starts, answers with a key and writes its audit log o
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -75,6 +76,17 @@ def test_online_scoring_of_a_partners_features_equals_the_batch_scores(
         got += [p["probability"] for p in r.json()["predictions"]]
     keys_ = list(meta.keys)
     online = frame[keys_].assign(online=got)
+    by = loaded.champion.combine_by
+    if by:  # a row per component online; the batch table combines them per device
+        from amplify_ml.modeling.units import to_units
+
+        units, p, _ = to_units(frame, by, np.asarray(got, dtype=float))
+        parts = online
+        online, keys_ = units[by].assign(online=p), by
+        each = batch.set_index(by)["component_probabilities"].map(json.loads)
+        for r in parts.head(50).itertuples(index=False):
+            own = each.loc[tuple(getattr(r, k) for k in by)][r.component]
+            assert own == pytest.approx(r.online, abs=1e-6)
     both = online.merge(batch, on=keys_, how="inner")
     assert len(both) == len(online) == (batch["partner_id"] == partner).sum()
     assert np.allclose(both["online"], both["probability"], rtol=0, atol=1e-12)

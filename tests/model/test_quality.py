@@ -47,6 +47,7 @@ def test_binary_model_beats_each_baseline_on_held_out_cutoffs(small_backtests, m
     ]
     assert est.purge_days_ == bt.split.horizon_days
     assert est.n_train_ == sum(c + h <= first_calibration for c in bt.train["cutoff"].dt.date)
+    assert est.n_refit_ == len(bt.train)  # then the final trees learn from every cutoff
     # the oracle bounds what can be learnt: nobody beats it on the same rows
     assert t.loc["oracle", "roc_auc"] > t.loc["model", "roc_auc"]
     assert 0.5 < t.loc["model", "skill_ratio"] < 1.0
@@ -124,10 +125,11 @@ def test_older_devices_raise_refresh_risk(small_backtests) -> None:
 def test_a_warning_burst_raises_failure_risk(small_backtests) -> None:
     """Twelve more warnings in the last week, counted in every window that holds the week."""
     bt = small_backtests["device_failure"]
-    rows = bt.evaluate.copy()
+    # a model of component rows (feature set v3): the warnings are the row's component's too
+    rows = (bt.rows if bt.rows is not None else bt.evaluate).copy()
     burst = rows.copy()
     for c in bt.features:
-        counts = c.startswith(("dev_events_count_", "dev_events_warning_count_"))
+        counts = c.startswith(("dev_events_count_", "dev_events_warning_count_", "comp_events_"))
         if counts and c.endswith(("_7d", "_30d", "_90d")):
             burst[c] = burst[c] + 12
         elif c.startswith("dev_events_daily_count_max_"):

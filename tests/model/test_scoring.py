@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import warnings
 from pathlib import Path
@@ -46,6 +47,27 @@ def test_scores_cover_the_fleet_alive_at_the_date_with_the_champions_version(
     assert set(one["partner_id"]) == {"P001"} and 0 < len(one) < len(df)
 
 
+def test_a_per_component_champion_scores_devices_with_each_components_probability(
+    tiny_lake: Lake, scored_ws: Path
+) -> None:
+    """device_failure v3: a row per device, its probability that of any of its components,
+    the likeliest one and every one's own probability."""
+    ch = champion("device_failure", scored_ws)
+    assert ch.feature_set_version == 3
+    assert ch.combine_by == ["partner_id", "account_id", "device_id"]
+    df = score("device_failure", tiny_lake, workspace=scored_ws, write=False).frame
+    assert df[["partner_id", "device_id"]].duplicated().sum() == 0
+    each = df["component_probabilities"].map(json.loads)
+    assert (each.map(len) == 5).all()  # four of the category's and other
+    combined = each.map(lambda p: 1 - np.prod([1 - v for v in p.values()]))
+    assert np.allclose(combined, df["probability"], atol=1e-5)
+    likeliest = each.map(lambda p: max(p, key=p.get))
+    assert (likeliest == df["likely_component"]).all()
+    assert np.allclose(each.map(lambda p: max(p.values())), df["component_probability"], atol=1e-6)
+    printers = set(df.loc[each.map(lambda p: "fuser" in p), "device_id"])
+    assert printers and not any("battery" in p for p in each[df.device_id.isin(printers)])
+
+
 def test_scoring_several_models_in_one_session_equals_scoring_each_alone(
     tiny_lake: Lake, scored_ws: Path
 ) -> None:
@@ -64,6 +86,10 @@ def test_scoring_several_models_in_one_session_equals_scoring_each_alone(
             frame, meta = fb.feature_frame("device_failure", as_of=alone.as_of)
     via_mlflow = ch.pyfunc.predict(frame[meta.features])["probability"].to_numpy()
     assert np.array_equal(ch.predict(frame[meta.features])["probability"].to_numpy(), via_mlflow)
+    if ch.combine_by:  # a row per component: the table's devices combine them
+        from amplify_ml.modeling.units import to_units
+
+        _, via_mlflow, _ = to_units(frame, ch.combine_by, via_mlflow)
     assert np.array_equal(alone.frame["probability"].to_numpy(), via_mlflow)
 
 
@@ -99,6 +125,7 @@ def test_spark_scoring_equals_embedded_scoring(tiny_lake: Lake, scored_ws: Path)
     assert len(a) == len(b) > 0
     assert (a["device_id"] == b["device_id"]).all()
     assert np.allclose(a["probability"], b["probability"], rtol=1e-9, atol=1e-12)
+    assert (a["likely_component"] == b["likely_component"]).all()
 
 
 @pytest.fixture(scope="module")
@@ -163,7 +190,14 @@ def test_fleet_lists_a_partners_devices_by_risk_with_component_and_reasons(
     assert one["reason_1"].notna().all()
     tickets = tiny_lake.read("service_events")
     known = set(tickets["component"].dropna())
-    assert set(one["likely_component"].dropna()) <= known
+    assert set(one["likely_component"].dropna()) <= known | {"other"}
+    # a per-component champion: the model's likeliest component, its own probability, its
+    # share of the device's components' summed probabilities
+    each = one["component_probabilities"].map(json.loads)
+    assert (each.map(lambda p: max(p, key=p.get)) == one["likely_component"]).all()
+    assert np.allclose(each.map(lambda p: max(p.values())), one["component_probability"])
+    share = each.map(lambda p: max(p.values()) / sum(p.values()))
+    assert np.allclose(share, one["component_share"])
     # the same device gets the same component in the partner's list and in the whole fleet's
     both = one.merge(everyone, on=["partner_id", "device_id"], suffixes=("", "_all"))
     assert len(both) == len(one)

@@ -555,3 +555,170 @@ def component_repairs(
         }
     )
     return outer_join_on(counts, days, [*DEVICE, "cutoff"])
+
+
+# -- device x component ------------------------------------------------------------------------
+
+DEVICE_COMPONENT = ("partner_id", "device_id", "component")
+DEVICE_COMPONENT_SPINE = ("partner_id", "account_id", "device_id", "component")
+HEALTH_SUFFIX = "_health_pct"
+"""A component's health metric is ``<component>_health_pct`` (battery, disk)."""
+
+
+def _check_components(what: str, components: tuple[str, ...], other: tuple[str, ...], of: str):
+    if len(components) != len(other):
+        raise ConfigError(
+            f"{what}: {len(components)} components and {len(other)} {of}; give one of the "
+            "latter per component, in the same order"
+        )
+
+
+@entity(keys=DEVICE_COMPONENT_SPINE)
+def device_component_spine(
+    ib_devices: ir.Table,
+    cutoffs: ir.Table,
+    *,
+    contracts: tuple[str, ...] | None = None,
+    components: tuple[str, ...] = (),
+    categories: tuple[str, ...] = (),
+    other: str = "",
+) -> ir.Table:
+    """The components of the devices of :func:`device_spine`, one row each.
+
+    A device has the components listed for its category (``categories`` at the same position
+    as ``components``), and with ``other`` a row of that name for the repairs that name no
+    listed component of it (none, or another one): the rows of a device together see every
+    repair of it.
+    """
+    _check_components("device_component_spine", components, categories, "categories")
+    dev = device_spine(ib_devices, cutoffs, contracts=contracts)
+    cat = ib_devices.select(c_partner="partner_id", c_device="device_id", c_cat="device_category")
+    dev = dev.join(cat, [dev.partner_id == cat.c_partner, dev.device_id == cat.c_device])
+    parts = [
+        dev.filter(dev.c_cat == k).select(
+            *DEVICE_SPINE,
+            component=ibis.literal(c, type="string"),
+            cutoff=dev.cutoff,
+            cday=dev.cday,
+        )
+        for c, k in zip(components, categories, strict=True)
+    ]
+    if other:
+        parts.append(
+            dev.select(
+                *DEVICE_SPINE,
+                component=ibis.literal(other, type="string"),
+                cutoff=dev.cutoff,
+                cday=dev.cday,
+            )
+        )
+    if not parts:
+        raise ConfigError("device_component_spine: list components (or name an other row)")
+    out = parts[0]
+    for p in parts[1:]:
+        out = out.union(p)
+    return out
+
+
+@builder(keys=DEVICE_COMPONENT, zero_fill=True)
+def component_state(
+    device_component_spine: ir.Table,
+    ib_devices: ir.Table,
+    tickets: ir.Table,
+    cutoffs: ir.Table,
+    cutoff_days: tuple[int, ...],
+    events: ir.Table | None = None,
+    health_readings: ir.Table | None = None,
+    page_readings: ir.Table | None = None,
+    *,
+    code_prefixes: tuple[str, ...] = (),
+    components: tuple[str, ...] = (),
+    windows: tuple[int, ...] = (7, 30, 90),
+    lookback: int = 365,
+    health_window: int = 60,
+    use_window: int = 90,
+) -> ir.Table:
+    """The row's own component: its name, age, use, warnings, repairs, health.
+
+    Under the same names for every component, so that one model learns how wear shows in any
+    of them: ``component_name``; its device events (the code prefix at the component's
+    position in ``code_prefixes``) per window and since its last repair (within ``lookback``
+    days, as :func:`component_repairs`); its repair and part replacement tickets over
+    ``lookback`` days and days since the last (null when none is on record); its age (a
+    repair renews it: days since its last repair, else the device's age) and the pages it
+    has printed (its age at the device's mean daily pages over ``use_window`` days; null
+    without page readings); and, for a component with a health metric
+    (``<component>_health_pct``), the last reading within ``health_window`` days and its
+    slope per day.
+    """
+    _check_lookback((use_window,))
+    _check_components("component_state", components, code_prefixes, "code prefixes")
+    on = [*DEVICE_COMPONENT, "cutoff"]
+    t = tickets.filter(tickets.device_id.notnull() & tickets.kind.isin(REPAIR_KINDS))
+    t = t.filter(t.component.notnull()).select(*DEVICE_COMPONENT, "day")
+    last = latest_as_of(
+        t, cutoffs, cutoff_days, group=list(DEVICE_COMPONENT), values=[], order="day"
+    )
+    parts = [last.select(*on, days_since_comp_repair=(last.cday - last.day).cast("int64"))]
+    rep = window_join(in_range(t, cutoff_days, lookback), cutoffs, days=lookback)
+    parts.append(rep.group_by(on).aggregate(**{f"comp_repairs_count_{lookback}d": rep.count()}))
+    if events is not None and components:
+        top = max(*windows, lookback)
+        e = in_range(events, cutoff_days, top)
+        part = ibis.cases(
+            *[(has_prefix(e.code, p), c) for c, p in zip(components, code_prefixes, strict=True)],
+            else_=ibis.null("string"),
+        )
+        e = e.mutate(component=part)
+        e = e.filter(e.component.notnull())
+        daily = e.group_by([*DEVICE_COMPONENT, "day"]).aggregate(n=e.count())
+        j = window_join(daily, cutoffs, days=top)
+        j = _left_on(j, last.select(*on, r_day=last.day), on)
+        fresh = j.r_day.isnull() | (j.day > j.r_day)
+        aggs = {f"comp_events_count_{w}d": sum_if(within(j, w), j.n) for w in windows}
+        aggs[f"comp_events_count_since_repair_{lookback}d"] = sum_if(
+            within(j, lookback) & fresh, j.n
+        )
+        parts.append(j.group_by(on).aggregate(**aggs))
+    if health_readings is not None:
+        h = in_range(health_readings, cutoff_days, health_window)
+        h = h.filter(h.metric.endswith(HEALTH_SUFFIX))
+        h = h.mutate(component=h.metric.substr(0, h.metric.length() - len(HEALTH_SUFFIX)))
+        j = window_join(h, cutoffs, days=health_window)
+        x = (j.day - j.cday).cast("float64")
+        g = j.group_by(on).aggregate(
+            comp_health_last=last_value(j.value, j.observed_at, j.value.notnull()),
+            _n=j.count(),
+            _x=x.sum(),
+            _xx=(x * x).sum(),
+            _y=j.value.sum(),
+            _xy=(x * j.value).sum(),
+        )
+        slope = ols_slope(g._n, g._x, g._y, g._xy, g._xx)
+        parts.append(
+            g.select(*on, "comp_health_last", **{f"comp_health_slope_{health_window}d": slope})
+        )
+    sp = device_component_spine
+    ib = ib_devices.select(i_partner="partner_id", i_device="device_id", inst="inst")
+    sp = sp.join(ib, [sp.partner_id == ib.i_partner, sp.device_id == ib.i_device])
+    out = sp.select(*on, "cday", "inst", component_name=sp.component)
+    for p in parts:
+        out = _left_on(out, p, on)
+    age = ibis.coalesce(out.days_since_comp_repair, (out.cday - out.inst).cast("int64"))
+    out = out.mutate(comp_age_days=age)
+    if page_readings is not None:
+        j = window_join(page_readings, cutoffs, days=use_window)
+        j = j.filter(j.delta.notnull())
+        g = j.group_by([*DEVICE, "cutoff"]).aggregate(_pages=j.delta.sum(), _gap=j.gap.sum())
+        g = g.filter(g._gap > 0).select(*DEVICE, "cutoff", _rate=g._pages / g._gap)
+        out = _left_on(out, g, [*DEVICE, "cutoff"])
+        out = out.mutate(comp_use_pages_est=out.comp_age_days.cast("float64") * out._rate)
+        out = out.drop("_rate")
+    return out.drop("cday", "inst")
+
+
+def _left_on(left: ir.Table, right: ir.Table, keys: list[str]) -> ir.Table:
+    """``left`` with ``right``'s other columns where its ``keys`` match (null elsewhere)."""
+    r = right.rename({f"_r_{k}": k for k in keys})
+    j = left.left_join(r, [left[k] == r[f"_r_{k}"] for k in keys])
+    return j.select(*left.columns, *[c for c in right.columns if c not in keys])

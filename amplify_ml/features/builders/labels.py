@@ -12,7 +12,7 @@ import ibis
 import ibis.expr.types as ir
 
 from amplify_ml.features.builders.accounts import ACCOUNT_CATEGORY, REPAIR_KINDS
-from amplify_ml.features.builders.devices import DEVICE_SPINE
+from amplify_ml.features.builders.devices import DEVICE_COMPONENT_SPINE, DEVICE_SPINE
 from amplify_ml.features.builders.supplies import DEVICE_COLOR_SPINE
 from amplify_ml.features.graph import ahead_join, label
 
@@ -92,3 +92,45 @@ def label_days_to_threshold(
         ],
     )
     return out.select(*DEVICE_COLOR_SPINE, "cutoff", label=out._days, censored=out._days.isnull())
+
+
+@label()
+def label_component_repaired(
+    spine: ir.Table,
+    tickets: ir.Table,
+    cutoffs: ir.Table,
+    *,
+    horizon_days: int = 30,
+    other: str = "",
+) -> ir.Table:
+    """1 if a repair or part_replacement ticket of the row's component opened within the horizon.
+
+    With ``other`` (as the spine's), a repair naming no component of the device's rows
+    (none, or another one) counts for its row of that name: a device's rows together are 1
+    exactly where :func:`label_repair_opened` is.
+    """
+    t = tickets.filter(tickets.kind.isin(REPAIR_KINDS) & tickets.device_id.notnull())
+    t = t.select("partner_id", "device_id", "component", "day")
+    hits = ahead_join(t, cutoffs, days=horizon_days)
+    own = spine.select(
+        s_partner="partner_id", s_device="device_id", s_component="component", s_cutoff="cutoff"
+    )
+    j = hits.left_join(
+        own,
+        [
+            hits.partner_id == own.s_partner,
+            hits.device_id == own.s_device,
+            hits.component == own.s_component,
+            hits.cutoff == own.s_cutoff,
+        ],
+    )
+    listed = j.s_component.notnull()
+    j = j.filter(listed) if not other else j
+    j = j.select(
+        "partner_id",
+        "device_id",
+        "cutoff",
+        component=ibis.ifelse(listed, j.component, ibis.literal(other, type="string")),
+    )
+    keys = ("partner_id", "device_id", "component")
+    return _flag(spine, j, keys).select(*DEVICE_COMPONENT_SPINE, "cutoff", "label")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
@@ -32,11 +33,14 @@ LeadTime = Annotated[int, Query(ge=0, le=365, description="Delivery days.")]
 
 
 def _risk(row: dict[str, Any]) -> dict[str, Any]:
+    parts = row.get("component_probabilities")
     return {
         "device_id": row["device_id"],
         "partner_id": row["partner_id"],
         "account_id": row.get("account_id"),
         "probability": row["probability"],
+        "likely_component": row.get("likely_component"),
+        "component_probabilities": json.loads(parts) if isinstance(parts, str) else None,
         "as_of": row["as_of"],
         "model_version": row["model_version"],
     }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -27,4 +28,8 @@ def fleet_list(
     df = service.fleet(partner).head(limit)
     if wants_csv(request, fmt):
         return csv_response(df, COLUMNS, f"fleet-{partner or 'all'}.csv")
-    return {"partner_id": partner, "count": len(df), "devices": records(df)}
+    devices = records(df)
+    for d in devices:  # a JSON object in the table
+        if isinstance(d.get("component_probabilities"), str):
+            d["component_probabilities"] = json.loads(d["component_probabilities"])
+    return {"partner_id": partner, "count": len(df), "devices": devices}

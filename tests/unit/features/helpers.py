@@ -115,9 +115,12 @@ def run(
     cutoffs: Sequence[str | date],
     *,
     extra: Mapping[str, pd.DataFrame] | None = None,
+    settings_of: Mapping[str, Mapping[str, Any]] | None = None,
     **settings: Any,
 ) -> pd.DataFrame:
-    """Run feature function ``name`` over ``tables`` at ``cutoffs`` on DuckDB; rows sorted."""
+    """Run feature function ``name`` over ``tables`` at ``cutoffs`` on DuckDB; rows sorted.
+
+    ``settings_of``: the settings of the other functions it reads (e.g. its spine)."""
     tabs = {**base_tables(), **tables}
     inputs = Inputs.from_frames(tabs)
     engine = DuckDBEngine(memory_limit="1GB", threads=1)
@@ -127,14 +130,16 @@ def run(
         views = known_views(inputs.register(engine), None)
         cut = register_cutoffs(engine, "cutoffs", cs)  # with its day grid, as a FeatureBuilder
         ex = {k: engine.register_frame(k, v) for k, v in (extra or {}).items()}
-        r = Resolver(views, cut, tuple(epoch_day(c) for c in cs), {name: settings}, extra=ex)
+        sett = {**(settings_of or {}), name: settings}
+        r = Resolver(views, cut, tuple(epoch_day(c) for c in cs), sett, extra=ex)
         out = engine.to_arrow(r.get(name)).to_pandas()
     finally:
         if cut is not None:
             drop_day_grid(cut)
         engine.close()
         inputs.close()
-    keys = [c for c in ("partner_id", "account_id", "device_id", "category", "color") if c in out]
+    keys = ("partner_id", "account_id", "device_id", "category", "color", "component")
+    keys = [c for c in keys if c in out]
     keys = [*keys, "cutoff"] if "cutoff" in out else keys
     out = out.sort_values(keys).reset_index(drop=True)
     if "cutoff" in out:

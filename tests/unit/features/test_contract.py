@@ -9,13 +9,20 @@ import pytest
 from amplify_ml.datapack.contract import TABLES
 from amplify_ml.features import MODELS, load_spec
 from amplify_ml.features.graph import REGISTRY, required_tables
+from amplify_ml.features.spec import spec_path
 from tests.factories import valid_tables
 from tests.unit.features.helpers import run
 
 CUTOFFS = ["2024-03-01", "2024-04-01", "2024-06-30"]
 SNAKE = re.compile(r"^[a-z][a-z0-9_]*$")
 BUILDERS = sorted(n for n, f in REGISTRY.items() if f.kind == "builder")
-SPEC_SETTINGS = {b.name: b.settings for m in MODELS for b in load_spec(m).builders}
+SPECS = [
+    load_spec(m, path=spec_path(m, v)) for m in MODELS for v in range(1, load_spec(m).version + 1)
+]
+"""Every version of every feature set (a builder an older one alone uses is still tested)."""
+SPEC_SETTINGS = {b.name: b.settings for s in SPECS for b in s.builders}
+ENTITY_SETTINGS = {s.entity: s.entity_settings for s in SPECS}
+"""The spines' settings, for a builder that reads its spine (component_state)."""
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +44,7 @@ def test_declares_its_tables_and_has_a_one_line_docstring(name: str) -> None:
 @pytest.mark.parametrize("name", BUILDERS)
 def test_builder_rows_are_unique_per_key_and_cutoff(name: str, tables) -> None:
     fn = REGISTRY[name]
-    out = run(name, tables, CUTOFFS, **SPEC_SETTINGS.get(name, {}))
+    out = run(name, tables, CUTOFFS, settings_of=ENTITY_SETTINGS, **SPEC_SETTINGS.get(name, {}))
     assert list(out.columns[: len(fn.keys) + 1]) == [*fn.keys, "cutoff"]
     assert not out.duplicated([*fn.keys, "cutoff"]).any()
     assert set(out["cutoff"]) <= set(CUTOFFS)
@@ -54,7 +61,9 @@ def test_every_spec_names_registered_builders_with_distinct_columns(tables) -> N
             assert fn.kind == "builder"
             cols = [
                 c
-                for c in run(b.name, tables, CUTOFFS[:1], **b.settings).columns
+                for c in run(
+                    b.name, tables, CUTOFFS[:1], settings_of=ENTITY_SETTINGS, **b.settings
+                ).columns
                 if c not in (*fn.keys, "cutoff")
             ]
             for c in cols:

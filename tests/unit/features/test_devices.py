@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import pandas as pd
 import pytest
 
 from amplify_ml.errors import ConfigError
@@ -325,3 +326,144 @@ def test_days_since_the_last_ticket_of_a_kind(repairs) -> None:
     # the roller incident of 2024-06-25 is the latest incident
     assert (d1["days_since_last_preventive"], d1["days_since_last_incident"]) == (60, 5)
     assert list(out["device_id"]) == ["D1"]  # D2 has neither kind of ticket
+
+
+# -- device x component ----------------------------------------------------------------------
+
+SPINE = dict(
+    contracts=("mps", "daas"),
+    components=("fuser", "drum", "roller", "battery"),
+    categories=("printer", "printer", "printer", "pc"),
+    other="other",
+)
+
+
+def test_device_component_spine_lists_its_category_components_and_other(fleet) -> None:
+    out = run("device_component_spine", fleet, [C], **SPINE)
+    got = sorted(zip(out.device_id, out.component, strict=True))
+    # D0/D4 retired, D3 not installed yet, D5 under no managed contract
+    assert got == [
+        ("D1", "drum"),
+        ("D1", "fuser"),
+        ("D1", "other"),
+        ("D1", "roller"),
+        ("D2", "battery"),
+        ("D2", "other"),
+    ]
+    no_other = run("device_component_spine", fleet, [C], **{**SPINE, "other": ""})
+    assert "other" not in set(no_other.component) and len(no_other) == 4
+
+
+def test_device_component_spine_needs_one_category_per_component(fleet) -> None:
+    with pytest.raises(ConfigError, match="2 components and 1 categories"):
+        run("device_component_spine", fleet, [C], components=("a", "b"), categories=("pc",))
+
+
+@pytest.fixture(scope="module")
+def component_world(repairs):
+    def h(metric: str, at: str, v: float) -> dict:
+        return dict(device_id="D2", observed_at=at, metric=metric, value=v)
+
+    def pages(at: str, v: float) -> dict:
+        return dict(device_id="D1", observed_at=at, metric="page_count", value=v)
+
+    telemetry = table(
+        "telemetry",
+        [
+            h("battery_health_pct", "2024-06-30T02:00:00Z", 78.0),
+            h("battery_health_pct", "2024-06-10T02:00:00Z", 80.0),
+            h("battery_health_pct", "2024-04-01T02:00:00Z", 95.0),  # 90 days back: outside
+            h("battery_health_pct", "2024-07-02T02:00:00Z", 10.0),  # after the cutoff
+            h("disk_health_pct", "2024-06-15T02:00:00Z", 95.0),  # no disk row: dropped
+            pages("2024-06-10T05:00:00Z", 1000.0),  # first reading: no increment
+            pages("2024-06-20T05:00:00Z", 1500.0),
+            pages("2024-06-30T05:00:00Z", 2500.0),
+            pages("2024-07-10T05:00:00Z", 9000.0),  # after the cutoff
+        ],
+    )
+    return {**repairs, "telemetry": telemetry}
+
+
+def test_component_state_own_component_under_common_names(component_world) -> None:
+    out = run(
+        "component_state",
+        component_world,
+        [C],
+        settings_of={"device_component_spine": SPINE},
+        components=("fuser", "drum", "roller", "battery"),
+        code_prefixes=("50", "31", "13", "61"),
+        windows=(7, 30),
+        lookback=365,
+        health_window=60,
+        use_window=30,
+    )
+    assert len(out) == 6  # one row per spine row
+    fuser = row(out, device_id="D1", component="fuser")
+    assert fuser["component_name"] == "fuser"
+    # repaired 2024-06-20; its events on 06-30 (after), 06-20 (the repair's day), 06-10
+    assert (fuser["days_since_comp_repair"], fuser["comp_repairs_count_365d"]) == (10, 1)
+    assert (fuser["comp_events_count_7d"], fuser["comp_events_count_30d"]) == (1, 3)
+    assert fuser["comp_events_count_since_repair_365d"] == 1
+    # renewed 10 days ago; 1,500 pages over the 20 days between readings in the last 30 days
+    assert fuser["comp_age_days"] == 10 and fuser["comp_use_pages_est"] == 10 * 75.0
+    drum = row(out, device_id="D1", component="drum")
+    # replaced 2023-01-01 (546 days): outside the 365 days of repairs; one event since
+    # (counts without a row are null here, zero-filled in the training set)
+    assert drum["days_since_comp_repair"] == 546 and math.isnan(drum["comp_repairs_count_365d"])
+    assert drum["comp_events_count_30d"] == 0 and drum["comp_events_count_since_repair_365d"] == 1
+    assert drum["comp_use_pages_est"] == 546 * 75.0
+    roller = row(out, device_id="D1", component="roller")
+    # never repaired (an incident is no repair): as old as the device, installed 2020-06-30
+    assert math.isnan(roller["days_since_comp_repair"]) and roller["comp_age_days"] == 1461
+    assert (roller["comp_events_count_7d"], roller["comp_events_count_since_repair_365d"]) == (2, 2)
+    assert math.isnan(roller["comp_health_last"])
+    other = row(out, device_id="D1", component="other")
+    assert other["component_name"] == "other" and other["comp_age_days"] == 1461
+    assert math.isnan(other["comp_events_count_30d"])
+    battery = row(out, device_id="D2", component="battery")
+    assert (battery["days_since_comp_repair"], battery["comp_age_days"]) == (0, 0)
+    # its event came on the repair's day, before it: in the windows, not since the repair
+    assert (battery["comp_events_count_7d"], battery["comp_events_count_since_repair_365d"]) == (
+        1,
+        0,
+    )
+    # 80 on 06-10, 78 on 06-30 (the April and July readings outside the window)
+    assert battery["comp_health_last"] == 78.0
+    assert battery["comp_health_slope_60d"] == pytest.approx(-0.1)
+    assert math.isnan(battery["comp_use_pages_est"])  # the PC reports no pages
+    assert math.isnan(row(out, device_id="D2", component="other")["comp_health_last"])
+
+
+def test_component_state_reads_nothing_after_the_cutoff(component_world) -> None:
+    kw = dict(
+        settings_of={"device_component_spine": SPINE},
+        components=("fuser", "drum", "roller", "battery"),
+        code_prefixes=("50", "31", "13", "61"),
+        windows=(7, 30),
+        use_window=30,
+    )
+    before = run("component_state", component_world, [C], **kw)
+    when = {
+        "service_events": "opened_at",
+        "device_events": "occurred_at",
+        "telemetry": "observed_at",
+    }
+    end = pd.Timestamp(C + "T23:59:59Z")
+    known = dict(component_world)
+    for name, col in when.items():
+        t = known[name]
+        known[name] = t[pd.to_datetime(t[col], utc=True) <= end]
+    after = run("component_state", known, [C], **kw)
+    pd.testing.assert_frame_equal(before, after)
+
+
+def test_component_state_needs_one_code_prefix_per_component(component_world) -> None:
+    with pytest.raises(ConfigError, match="2 components and 1 code prefixes"):
+        run(
+            "component_state",
+            component_world,
+            [C],
+            settings_of={"device_component_spine": SPINE},
+            components=("fuser", "drum"),
+            code_prefixes=("50",),
+        )

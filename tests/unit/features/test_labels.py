@@ -122,3 +122,50 @@ def test_days_to_threshold_and_censoring(supplies) -> None:  # noqa: F811
     assert math.isnan(d5["label"]) and d5["censored"]
     short = run("label_days_to_threshold", supplies, [C], extra={"spine": spine}, horizon_days=30)
     assert short.censored.all()
+
+
+def test_component_repaired_within_the_horizon() -> None:
+    def t(device: str, at: str, kind: str, component: str | None) -> dict:
+        return dict(account_id="A", device_id=device, opened_at=at, kind=kind, component=component)
+
+    tickets = table(
+        "service_events",
+        [
+            t("D1", "2024-07-30T23:00:00Z", "repair", "fuser"),  # day 30: inside
+            t("D1", "2024-07-31T01:00:00Z", "repair", "drum"),  # day 31: outside
+            t("D1", "2024-07-05T09:00:00Z", "incident", "drum"),  # no repair
+            t("D1", "2024-06-30T12:00:00Z", "part_replacement", "drum"),  # the cutoff day
+            t("D2", "2024-07-02T09:00:00Z", "part_replacement", None),  # names no component
+            t("D3", "2024-07-02T09:00:00Z", "repair", "fuser"),  # not a component of a PC
+        ],
+    )
+    spine = _spine(
+        [
+            dict(account_id="A", device_id=d, component=c)
+            for d, cs in (("D1", ("drum", "fuser", "other")), ("D2", ("drum", "other")))
+            for c in cs
+        ]
+        + [dict(account_id="A", device_id="D3", component=c) for c in ("battery", "other")]
+    )
+    tabs = {"accounts": table("accounts", [dict(account_id="A")]), "service_events": tickets}
+    out = run(
+        "label_component_repaired",
+        tabs,
+        [C],
+        extra={"spine": spine},
+        horizon_days=30,
+        other="other",
+    )
+    got = {(d, c): y for d, c, y in zip(out.device_id, out.component, out.label, strict=True)}
+    assert got == {
+        ("D1", "drum"): 0,
+        ("D1", "fuser"): 1,
+        ("D1", "other"): 0,
+        ("D2", "drum"): 0,
+        ("D2", "other"): 1,  # the repair naming no component
+        ("D3", "battery"): 0,
+        ("D3", "other"): 1,  # a fuser on a PC: none of its components
+    }
+    # without an other row those repairs count nowhere
+    out = run("label_component_repaired", tabs, [C], extra={"spine": spine}, horizon_days=30)
+    assert out.label.sum() == 1

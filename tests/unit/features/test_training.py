@@ -12,7 +12,7 @@ import pytest
 
 from amplify_ml.datapack import write_pack
 from amplify_ml.datapack.ingest import ingest_pack
-from amplify_ml.errors import InvalidRequestError, MissingTableError
+from amplify_ml.errors import ConfigError, InvalidRequestError, MissingTableError
 from amplify_ml.features import (
     FeatureWarning,
     feature_frame,
@@ -56,7 +56,7 @@ def test_monthly_cutoffs() -> None:
         as_cutoffs([])
 
 
-LATEST = {"consumable_depletion": 3, "device_failure": 2, "propensity_to_buy": 2}
+LATEST = {"consumable_depletion": 3, "device_failure": 3, "propensity_to_buy": 2}
 """Feature-set versions above 1 (the others have only v1)."""
 
 
@@ -83,7 +83,8 @@ def test_specs_load_and_name_registered_builders() -> None:
 def test_an_earlier_feature_set_version_still_builds(lake: Lake) -> None:
     v1 = load_spec("device_failure", version=1)
     old, meta = training_set("device_failure", lake, cutoffs=CUTOFFS, spec=v1)
-    new, meta2 = training_set("device_failure", lake, cutoffs=CUTOFFS)
+    v2 = load_spec("device_failure", version=2)
+    new, meta2 = training_set("device_failure", lake, cutoffs=CUTOFFS, spec=v2)
     assert meta.spec["version"] == 1 and meta2.spec["version"] == 2
     added = {
         "days_since_last_preventive",
@@ -93,6 +94,26 @@ def test_an_earlier_feature_set_version_still_builds(lake: Lake) -> None:
     assert set(meta.features) < set(meta2.features) and not added & set(meta.features)
     assert added <= set(meta2.features)
     pd.testing.assert_frame_equal(old, new[old.columns])  # version 2 only adds columns
+
+
+def test_failure_v3_has_a_row_per_component_and_the_devices_labels(lake: Lake) -> None:
+    v2 = load_spec("device_failure", version=2)
+    dev, _ = training_set("device_failure", lake, cutoffs=CUTOFFS, spec=v2)
+    comp, meta = training_set("device_failure", lake, cutoffs=CUTOFFS)
+    assert meta.spec["version"] == 3
+    assert meta.keys == ["partner_id", "account_id", "device_id", "component"]
+    assert {"component_name", "comp_age_days", "comp_events_count_30d"} <= set(meta.features)
+    assert not any(f.startswith("days_since_fuser") for f in meta.features)
+    keys = ["partner_id", "account_id", "device_id", "cutoff"]
+    # every device of v2 with its category's components and an other row; any of its
+    # components' labels is the device's
+    per = comp.groupby(keys, observed=True).agg(n=("label", "size"), label=("label", "max"))
+    per = per.reset_index()
+    both = dev[[*keys, "label", "device_category"]].merge(per, on=keys, suffixes=("", "_c"))
+    assert len(both) == len(dev) == len(per)
+    assert (both["label"] == both["label_c"]).all()
+    assert set(both.loc[both.device_category.isin(["printer", "pc"]), "n"]) == {5}
+    assert (comp["component_name"] == comp["component"]).all()
 
 
 def test_propensity_v1_still_builds_and_v2_only_adds_columns(lake: Lake) -> None:
@@ -700,3 +721,51 @@ def test_outer_join_on_keeps_the_rows_of_either_side_with_their_keys() -> None:
         assert frame["since"].fillna(-1).tolist() == [-1, 7.0, 9.0]  # x: none on the right
     finally:
         engine.close()
+
+
+# -- builders whose horizon follows the label's -------------------------------------------------
+
+
+def _v2_with(tmp_path: Path, horizon: str) -> Path:
+    """Propensity v2 with its builders' ``horizon = 90`` replaced by ``horizon``."""
+    text = spec_path("propensity_to_buy", 2).read_text()
+    assert text.count("horizon = 90\n") == 2
+    tmp_path.mkdir()
+    path = tmp_path / "propensity_to_buy.v2.toml"
+    path.write_text(text.replace("horizon = 90\n", f"horizon = {horizon}\n"))
+    return path
+
+
+def test_a_builder_horizon_can_follow_the_labels(lake: Lake, tmp_path: Path) -> None:
+    follows = str(_v2_with(tmp_path / "a", '"label"'))
+    fixed = str(_v2_with(tmp_path / "b", "60"))
+    # at the spec's own horizon, "label" builds what the number 90 builds
+    same, _ = training_set("propensity_to_buy", lake, cutoffs=CUTOFFS, spec=follows)
+    v2, _ = training_set("propensity_to_buy", lake, cutoffs=CUTOFFS)
+    pd.testing.assert_frame_equal(same, v2)
+    # at another horizon, it builds what the number 60 builds, and the label is 60 days too
+    a, meta = training_set(
+        "propensity_to_buy", lake, cutoffs=CUTOFFS, spec=follows, horizon_days=60
+    )
+    b, _ = training_set("propensity_to_buy", lake, cutoffs=CUTOFFS, spec=fixed, horizon_days=60)
+    pd.testing.assert_frame_equal(a, b)
+    assert {"st_cat_buys_count_last_year_next_60d", "ib_warranty_due_count_next_60d"} <= set(a)
+    # ib_composition's warranty windows are windows, not a horizon: they stay at 90 days
+    assert [c for c in a if c.endswith("_next_90d")] == ["ib_warranty_ending_count_next_90d"]
+    used = {u["builder"]: u["settings"] for u in meta.builders_used}
+    assert used["st_cat_rhythm"]["horizon"] == 60 and meta.horizon_days == 60
+    assert meta.spec["builders"] and "label" in json.dumps(meta.spec)  # the spec as written
+    # a feature frame for a model trained at 60 days builds the same columns
+    ff, _ = feature_frame(
+        "propensity_to_buy", lake, as_of=CUTOFFS[-1], spec=follows, horizon_days=60
+    )
+    last = a[a["cutoff"] == pd.Timestamp(CUTOFFS[-1])].reset_index(drop=True)
+    pd.testing.assert_frame_equal(ff, last.drop(columns=["label"]))
+
+
+def test_only_a_horizon_can_follow_the_label(tmp_path: Path) -> None:
+    text = spec_path("propensity_to_buy", 2).read_text()
+    bad = tmp_path / "propensity_to_buy.v2.toml"
+    bad.write_text(text.replace("window = 730\nhorizon = 90", 'window = "label"\nhorizon = 90'))
+    with pytest.raises(ConfigError, match=r"st_cat_rhythm: window = 'label'; only a builder's"):
+        load_spec("propensity_to_buy", path=bad)

@@ -149,6 +149,34 @@ def test_sentences_per_family(feature: str, value: object, context: dict, expect
     assert describe(feature, value, context) == expected
 
 
+DRUM, OTHER = {"component": "drum"}, {"component": "other"}
+
+
+@pytest.mark.parametrize(
+    ("feature", "value", "context", "expected"),
+    [
+        ("component_name", "drum", DRUM, "the part is the drum"),
+        ("component_name", "other", OTHER, "a part not listed for the device"),
+        ("days_since_comp_repair", 40, DRUM, "the drum last repaired 40 days ago"),
+        ("days_since_comp_repair", np.nan, DRUM, "no repair of the drum on record"),
+        ("days_since_comp_repair", np.nan, OTHER, "no repair of another part on record"),
+        ("comp_repairs_count_365d", 2, DRUM, "2 repair tickets of the drum in the last 365 days"),
+        ("comp_events_count_30d", 1, DRUM, "1 warning of the drum in the last 30 days"),
+        ("comp_events_count_since_repair_365d", 12, DRUM, "12 warnings of the drum in the last 365 days (since its last repair, if any)"),
+        ("comp_age_days", 800, DRUM, "the drum in service for 2.2 years (since its last repair, else since installation)"),
+        ("comp_use_pages_est", 41250.0, DRUM, "about 41,250 pages printed since the drum was new (at the recent pace)"),
+        ("comp_health_last", 71.5, {"component": "battery"}, "the battery health at 71.5%"),
+        ("comp_health_slope_60d", -0.1, {"component": "battery"}, "the battery health falling 3 points a month in the last 60 days"),
+        ("comp_health_last", np.nan, {}, "no health reading of the part in recent months"),
+    ],
+)  # fmt: skip
+def test_sentences_of_the_rows_own_component(
+    feature: str, value: object, context: dict, expected: str
+) -> None:
+    assert has_template(feature)
+    assert describe(feature, value, context) == expected
+
+
 @pytest.mark.parametrize(
     ("feature", "value", "context", "expected"),
     [
@@ -437,7 +465,22 @@ def test_reasons_from_a_fitted_model_name_real_features(training_sets: dict) -> 
             assert r.contribution == contributions[r.feature].iat[i]
             cell = X[r.feature].iat[i]
             assert r.value == (None if pd.isna(cell) else cell)
-            assert r.text == describe(r.feature, cell)
+            # the row's keys give the context (device_failure v3: its component)
+            ctx = {k: ts[k].iat[i] for k in ("component",) if k in keys}
+            assert r.text == describe(r.feature, cell, ctx)
     frame = reasons_frame(contributions, X, keys=ts[keys])
     json.dumps(frame["reasons"].tolist())
     assert frame["reason_1"].notna().all()
+
+
+def test_a_component_rows_reasons_name_its_component_from_the_keys() -> None:
+    features = pd.DataFrame({"comp_events_count_30d": [3, 2], "comp_age_days": [10, 400]})
+    contributions = pd.DataFrame(
+        {"comp_events_count_30d": [0.5, 0.1], "comp_age_days": [0.1, 0.4], "_bias": [0.0, 0.0]}
+    )
+    keys = pd.DataFrame({"device_id": ["D1", "D2"], "component": ["fuser", "other"]})
+    frame = reasons_frame(contributions, features, keys=keys, top=1)
+    assert list(frame["reason_1"]) == [
+        "3 warnings of the fuser in the last 30 days",
+        "another part in service for 1.1 years (since its last repair, else since installation)",
+    ]

@@ -302,7 +302,7 @@ def _check_csv_equals_table(
             "risk-table",
             pages.FLEET_COLUMNS,
             "rank,partner_id,account_id,device_id,family,contract,probability,"
-            "likely_component,reason_1,reason_2,reason_3",
+            "likely_component,component_probability,reason_1,reason_2,reason_3",
             "fleet-all-2026-09-30.csv",
         ),
         (

@@ -194,9 +194,14 @@ def test_device_risk_is_the_score_tables_row(
         "partner_id": p1,
         "account_id": row["account_id"],
         "probability": float(row["probability"]),
+        # the champion is trained per component (device_failure v3): each one's probability
+        "likely_component": row["likely_component"],
+        "component_probabilities": json.loads(row["component_probabilities"]),
         "as_of": str(pd.Timestamp(row["as_of"]).date()),
         "model_version": "1",
     }
+    parts = r.json()["component_probabilities"]
+    assert max(parts, key=parts.get) == r.json()["likely_component"] and len(parts) == 5
     missing = api_client.get("/v1/devices/D-nope/risk", headers=_h(api_keys.p1))
     assert (missing.status_code, _detail(missing)) == (404, DEVICE_NOT_FOUND)
     long_id = api_client.get(f"/v1/devices/{'D' * 129}/risk", headers=_h(api_keys.p1))
@@ -357,6 +362,18 @@ def _same(csv_value: str, json_value: Any) -> bool:
     return csv_value == str(json_value)
 
 
+def test_the_fleet_gives_each_components_probability(
+    api_client: TestClient, api_keys: Keys
+) -> None:
+    devices = api_client.get("/v1/fleet?limit=5", headers=_h(api_keys.p1)).json()["devices"]
+    assert devices
+    for d in devices:  # the champion is trained per component (device_failure v3)
+        parts = d["component_probabilities"]
+        assert isinstance(parts, dict) and max(parts, key=parts.get) == d["likely_component"]
+        assert d["component_probability"] == pytest.approx(parts[d["likely_component"]], abs=1e-6)
+        assert 0 < d["component_share"] <= 1
+
+
 @pytest.mark.parametrize(
     ("url", "items", "keys"),
     [
@@ -365,7 +382,11 @@ def _same(csv_value: str, json_value: Any) -> bool:
             "leads",
             ("rank", "account_id", "offer", "probability", "expected_value"),
         ),
-        ("/v1/fleet?limit=20", "devices", ("rank", "device_id", "probability", "likely_component")),
+        (
+            "/v1/fleet?limit=20",
+            "devices",
+            ("rank", "device_id", "probability", "likely_component", "component_probability"),
+        ),
         ("/v1/supplies?limit=20", "rows", ("device_id", "color", "ship_by", "status", "p50_days")),
         ("/v1/benchmarks", "measures", ("name", "value", "peer_median", "available")),
     ],
