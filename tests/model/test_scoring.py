@@ -93,6 +93,44 @@ def test_scoring_several_models_in_one_session_equals_scoring_each_alone(
     assert np.array_equal(alone.frame["probability"].to_numpy(), via_mlflow)
 
 
+def test_a_champion_trained_at_another_horizon_scores_with_its_features(
+    tiny_lake: Lake, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Builders with ``horizon = "label"`` follow the label: trained at 60 days, the champion
+    is scored with the features at 60 days (it would refuse the 90-day columns)."""
+    import shutil
+
+    from amplify_ml.features import spec as fspec
+    from amplify_ml.features.training import feature_frame
+
+    specs = tmp_path / "features"
+    shutil.copytree(fspec.SPEC_DIR, specs)
+    v2 = specs / "propensity_to_buy.v2.toml"
+    v2.write_text(v2.read_text().replace("horizon = 90\n", 'horizon = "label"\n'))
+    monkeypatch.setattr(fspec, "SPEC_DIR", specs)
+    spec = load_model_spec("propensity_to_buy")
+    spec = dataclasses.replace(
+        spec, gate=dataclasses.replace(spec.gate, max_ece=1.0, min_positives=0)
+    )
+    ws = tmp_path / "ws"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = train(spec, tiny_lake, workspace=ws, horizon_days=60, card_dir=ws / "cards")
+        assert res.promoted
+        ch = champion("propensity_to_buy", ws)
+        assert ch.horizon_days == 60
+        trained = set(ch.estimator.feature_names_in_)
+        assert "st_cat_buys_count_last_year_next_60d" in trained
+        assert not any(f.endswith("_last_year_next_90d") for f in trained)
+        r = score("propensity_to_buy", tiny_lake, workspace=ws, write=False)
+        frame, meta = feature_frame("propensity_to_buy", tiny_lake, **ch.feature_args(r.as_of))
+    assert ch.feature_args(r.as_of)["horizon_days"] == 60
+    assert "ib_warranty_due_count_next_60d" in meta.features
+    p = ch.predict(frame)["probability"].to_numpy()
+    assert len(r.frame) == len(frame) > 0
+    assert np.allclose(np.sort(r.frame["probability"].to_numpy()), np.sort(p))
+
+
 def test_no_champion_and_no_scores_say_what_to_run(tiny_lake: Lake, tmp_path: Path) -> None:
     with pytest.raises(NotFoundError, match="train it first"):
         score("refresh_due", tiny_lake, workspace=tmp_path)
