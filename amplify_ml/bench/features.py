@@ -233,6 +233,16 @@ class PandasFeatures:
             d = d[d["contract"].isin(list(contracts))]
         return d
 
+    def _repairs_ahead(self, c: int, horizon: int) -> pd.DataFrame:
+        """Repair and part-replacement tickets of a device opened in ``(c, c + horizon]``."""
+        t = self.tickets
+        return t[
+            t["kind"].isin(REPAIRS)
+            & t["device_id"].notna()
+            & (t["day"] > c)
+            & (t["day"] <= c + horizon)
+        ]
+
     # -- account-side builders (one cutoff) ------------------------------------------------------
     def account_side(
         self, c: int, s: dict[str, dict[str, Any]], names: set[str]
@@ -1041,13 +1051,7 @@ class PandasFeatures:
                 parts = {**self.account_side(c, s, names), **self.device_side(c, s, names)}
                 if "component_state" in names:
                     parts["component_state"] = self.component_state(c, s["component_state"], spine)
-                t = self.tickets
-                r = t[
-                    t["kind"].isin(REPAIRS)
-                    & t["device_id"].notna()
-                    & (t["day"] > c)
-                    & (t["day"] <= c + horizon)
-                ][["partner_id", "device_id", "component"]]
+                r = self._repairs_ahead(c, horizon)[["partner_id", "device_id", "component"]]
                 own = spine[["partner_id", "device_id", "component"]].assign(_own=True)
                 r = r.merge(own, on=["partner_id", "device_id", "component"], how="left")
                 other = spec.label_settings.get("other", "")
@@ -1062,13 +1066,7 @@ class PandasFeatures:
                 if model == "refresh_due":
                     r = self.ib[(self.ib["ret"] > c) & (self.ib["ret"] <= c + horizon)]
                 else:
-                    t = self.tickets
-                    r = t[
-                        t["kind"].isin(REPAIRS)
-                        & t["device_id"].notna()
-                        & (t["day"] > c)
-                        & (t["day"] <= c + horizon)
-                    ]
+                    r = self._repairs_ahead(c, horizon)
                 hit = r[["partner_id", "device_id"]].drop_duplicates().assign(label=1)
             else:
                 keys = ["partner_id", "account_id", "device_id", "color"]
