@@ -219,6 +219,17 @@ class PandasFeatures:
                 it["topic"].isin(PRODUCT_CATEGORIES), it["topic"], it["family_category"]
             )
             self.intent = it
+            # weekly intent per account and category, with the start of the run of
+            # consecutive weeks each week belongs to and the run's intensity up to it
+            AC = ["partner_id", "account_id", "category"]
+            w = it[it["category"].notna() & (it["intensity"] > 0)]
+            w = w.groupby([*AC, "end_day"], as_index=False)["intensity"].sum()
+            w = w.sort_values([*AC, "end_day"]).reset_index(drop=True)
+            gap = w.groupby(AC)["end_day"].diff()
+            run = (gap.isna() | (gap > 7)).cumsum()
+            w["run_start"] = w.groupby(run)["end_day"].transform("min")
+            w["run_total"] = w.groupby(run)["intensity"].cumsum()
+            self.intent_runs = w
         if "opportunities" in T:
             o = T["opportunities"].copy()
             o["created"] = _days(o["created_on"])
@@ -267,6 +278,9 @@ class PandasFeatures:
             out["st_device_units"] = pd.concat(
                 {k: v.reindex(idx) for k, v in cols.items()}, axis=1
             ).reset_index()
+        if "product_category" in names:
+            cats = sorted(self.products[self.products["day"] <= c]["category"].unique())
+            out["product_category"] = pd.DataFrame({"category": cats, "product_category": cats})
         if "account_profile" not in names:
             return out
         a = self.accounts[self.accounts["first_day"] <= c]
@@ -356,6 +370,15 @@ class PandasFeatures:
                 },
                 axis=1,
             ).reset_index()
+            if "intent_cat_run" in names:
+                r = self.intent_runs
+                last = r[r["end_day"] <= c].groupby(AC).tail(1)
+                out["intent_cat_run"] = last[AC].assign(
+                    intent_cat_days_since_signal=c - last["end_day"],
+                    intent_cat_run_weeks=(last["end_day"] - last["run_start"]) // 7 + 1,
+                    intent_cat_run_intensity_last=last["intensity"],
+                    intent_cat_run_intensity_total=last["run_total"],
+                )
             weeks = s["intent_sums"]["weeks"]
             cols = {}
             for n_ in weeks:
@@ -1010,12 +1033,12 @@ class PandasFeatures:
     def training_set(self, model: str, cutoffs: Sequence[date]) -> pd.DataFrame:
         from amplify_ml.features.cutoffs import epoch_day
         from amplify_ml.features.graph import REGISTRY
-        from amplify_ml.features.spec import load_spec
+        from amplify_ml.features.spec import load_spec, resolve_horizon
 
         spec = load_spec(model)
-        s = {b.name: dict(b.settings) for b in spec.builders}
-        names = {b.name for b in spec.builders}
         horizon = spec.horizon_days
+        s = {b.name: resolve_horizon(dict(b.settings), horizon) for b in spec.builders}
+        names = {b.name for b in spec.builders}
         frames = []
         for cd in cutoffs:
             c = epoch_day(cd)

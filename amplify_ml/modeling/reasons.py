@@ -530,6 +530,33 @@ def _intent_cat(m: re.Match[str], v: Any, c: Context) -> str:
     return f"online interest in {_cat(c)} {_window(m)} (intensity {fmt_number(v)})"
 
 
+def _no_cat_intent(m: re.Match[str], c: Context) -> str:
+    return f"no online interest in {_cat(c)} on record"
+
+
+@template("intent_cat_days_since_signal", _no_cat_intent)
+def _intent_cat_since(m: re.Match[str], v: Any, c: Context) -> str:
+    if v < 7:
+        return f"online interest in {_cat(c)} in the last complete week"
+    return f"last online interest in {_cat(c)} {fmt_days(v)} ago"
+
+
+@template("intent_cat_run_weeks", _no_cat_intent)
+def _intent_cat_run_weeks(m: re.Match[str], v: Any, c: Context) -> str:
+    weeks = "1 week" if v == 1 else f"{fmt_number(v)} weeks in a row"
+    return f"online interest in {_cat(c)} for {weeks} in its latest run"
+
+
+@template("intent_cat_run_intensity_last", _no_cat_intent)
+def _intent_cat_run_last(m: re.Match[str], v: Any, c: Context) -> str:
+    return f"online interest in {_cat(c)} of intensity {fmt_number(v)} in its latest week"
+
+
+@template("intent_cat_run_intensity_total", _no_cat_intent)
+def _intent_cat_run_total(m: re.Match[str], v: Any, c: Context) -> str:
+    return f"online interest in {_cat(c)} of intensity {fmt_number(v)} over its latest run of weeks"
+
+
 @template(rf"intent_intensity_sum_{_WK}", "no intent data for the last {wk} weeks")
 def _intent_all(m: re.Match[str], v: Any, c: Context) -> str:
     if v == 0:
@@ -790,6 +817,11 @@ def _list_price(m: re.Match[str], v: Any, c: Context) -> str:
 @template("employee_band", "company size not known")
 def _employee_band(m: re.Match[str], v: Any, c: Context) -> str:
     return f"company size: {v} employees"
+
+
+@template("product_category", "product category not known")
+def _product_category(m: re.Match[str], v: Any, c: Context) -> str:
+    return f"the category itself: {CATEGORY_NOUN.get(v, _words(str(v)))}"
 
 
 @template("account_tenure_days", "customer since: not known")

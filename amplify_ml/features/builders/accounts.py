@@ -43,6 +43,18 @@ def account_category_spine(accounts: ir.Table, products: ir.Table, cutoffs: ir.T
     return j.select("partner_id", "account_id", "category", "cutoff", "cday")
 
 
+@builder(keys=("category",))
+def product_category(products: ir.Table, cutoffs: ir.Table) -> ir.Table:
+    """The row's product category itself, so that a model pooled over categories knows it.
+
+    One row per category of the products launched on or before the cutoff (the categories
+    of :func:`account_category_spine`); the training set joins it on the category.
+    """
+    launched = products.select("category", day=day_of(products.launched_on))
+    j = window_join(launched, cutoffs, days=None)
+    return j.select("category", "cutoff", product_category=j.category).distinct()
+
+
 @builder(keys=ACCOUNT)
 def account_profile(accounts: ir.Table, partners: ir.Table, cutoffs: ir.Table) -> ir.Table:
     """Industry, size band, country, partner track and days since the account was first seen."""
@@ -460,6 +472,51 @@ def intent_cat_sums(
         for n in weeks
     }
     return j.group_by([*ACCOUNT_CATEGORY, "cutoff"]).aggregate(**aggs)
+
+
+@builder(keys=ACCOUNT_CATEGORY)
+def intent_cat_run(
+    intent_weeks: ir.Table, cutoffs: ir.Table, cutoff_days: tuple[int, ...]
+) -> ir.Table:
+    """The category's latest run of weekly intent: weeks since it stopped, its length, intensity.
+
+    A run is a series of consecutive complete weeks with intent on the category (its name or
+    one of its device families, intensity > 0); a buying project shows as one from its start
+    to the week before its purchase, rising in intensity the longer it has run. At a cutoff,
+    of the latest week with intent: the days from its end to the cutoff (0 to 6: intent in
+    the last complete week, so the run may still go on), the weeks of its run up to it, its
+    intensity and the run's. A run's start depends only on the weeks before it, so later
+    weeks change nothing. No row (nulls) for categories without intent on record.
+    """
+    t = intent_weeks.filter(intent_weeks.category.notnull() & (intent_weeks.intensity > 0))
+    w = t.group_by([*ACCOUNT_CATEGORY, "end_day"]).aggregate(intensity=int_sum(t.intensity))
+    by = [w[k] for k in ACCOUNT_CATEGORY]
+    prev = w.end_day.lag().over(ibis.window(group_by=by, order_by=w.end_day))
+    w = w.mutate(_new=prev.isnull() | (w.end_day - prev > 7))
+    upto = ibis.cumulative_window(group_by=[w[k] for k in ACCOUNT_CATEGORY], order_by=w.end_day)
+    w = w.mutate(_cum=w.intensity.cast("float64").sum().over(upto).cast("int64"))
+    w = w.mutate(
+        _start=ibis.ifelse(w._new, w.end_day, ibis.null("int64")).max().over(upto),
+        _before=ibis.ifelse(w._new, w._cum - w.intensity, ibis.null("int64")).max().over(upto),
+    )
+    w = w.select(*ACCOUNT_CATEGORY, "end_day", "intensity", "_start", _run=w._cum - w._before)
+    j = latest_as_of(
+        w,
+        cutoffs,
+        cutoff_days,
+        group=list(ACCOUNT_CATEGORY),
+        values=["intensity", "_start", "_run"],
+        order="end_day",
+        on="end_day",
+    )
+    return j.select(
+        *ACCOUNT_CATEGORY,
+        "cutoff",
+        intent_cat_days_since_signal=(j.cday - j.end_day).cast("int64"),
+        intent_cat_run_weeks=((j.end_day - j._start) / 7).round().cast("int64") + 1,
+        intent_cat_run_intensity_last=j.intensity.cast("int64"),
+        intent_cat_run_intensity_total=j._run.cast("int64"),
+    )
 
 
 @builder(keys=ACCOUNT, zero_fill=True)

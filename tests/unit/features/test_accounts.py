@@ -365,6 +365,89 @@ def test_intent_account_level_uses_complete_weeks_only(intent) -> None:
     assert row(out, cutoff="2024-06-26")["intent_intensity_sum_2w"] == 3 + 2
 
 
+RUN_WEEKS = [
+    # printer, run 1: two weeks, ended (no intent in the week of 2024-05-13)
+    dict(account_id="A", week_of="2024-04-29", topic="printer", intensity=2),
+    dict(account_id="A", week_of="2024-05-06", topic="Laser 1", intensity=3),
+    # printer, run 2: six weeks up to the one ending on the cutoff; two topics in a week add up
+    dict(account_id="A", week_of="2024-05-20", topic="printer", intensity=2),
+    dict(account_id="A", week_of="2024-05-27", topic="Laser 1", intensity=3),
+    dict(account_id="A", week_of="2024-05-27", topic="printer", intensity=1),
+    dict(account_id="A", week_of="2024-06-03", topic="printer", intensity=5),
+    dict(account_id="A", week_of="2024-06-10", topic="printer", intensity=6),
+    dict(account_id="A", week_of="2024-06-17", topic="printer", intensity=8),
+    dict(account_id="A", week_of="2024-06-24", topic="printer", intensity=9),
+    dict(account_id="A", week_of="2024-06-24", topic="Laser 1", intensity=0),  # no signal
+    # PC: one week, three weeks before the cutoff's week
+    dict(account_id="A", week_of="2024-06-03", topic="pc", intensity=4),
+    # topics of no category
+    dict(account_id="A", week_of="2024-06-24", topic="security", intensity=7),
+    dict(account_id="A", week_of="2024-06-24", topic="gardening", intensity=1),
+    # B: intent only after the cutoff
+    dict(account_id="B", week_of="2024-07-01", topic="printer", intensity=3),
+]
+
+
+def _runs(extra: list[dict] | None = None) -> dict:
+    rows = RUN_WEEKS + (extra or [])
+    return {
+        "accounts": table("accounts", [dict(account_id="A"), dict(account_id="B")]),
+        "intent_signals": table("intent_signals", rows),
+    }
+
+
+def _run_state(r: dict) -> tuple:
+    return (
+        r["intent_cat_days_since_signal"],
+        r["intent_cat_run_weeks"],
+        r["intent_cat_run_intensity_last"],
+        r["intent_cat_run_intensity_total"],
+    )
+
+
+def test_intent_run_of_the_category() -> None:
+    cutoffs = ["2024-04-01", "2024-05-12", "2024-05-19", "2024-05-26", "2024-06-26", C]
+    out = run("intent_cat_run", _runs(), cutoffs)
+    pr = lambda c: _run_state(row(out, account_id="A", category="printer", cutoff=c))  # noqa: E731
+    # (days since the latest week ended, weeks of its run, its intensity, the run's)
+    assert pr("2024-05-12") == (0, 2, 3, 5)
+    assert pr("2024-05-19") == (7, 2, 3, 5)  # the run stopped a week ago
+    assert pr("2024-05-26") == (0, 1, 2, 2)  # a new run
+    # on Wednesday 2024-06-26 the week of 2024-06-24 is not over
+    assert pr("2024-06-26") == (3, 5, 8, 2 + 4 + 5 + 6 + 8)
+    assert pr(C) == (0, 6, 9, 2 + 4 + 5 + 6 + 8 + 9)
+    assert _run_state(row(out, account_id="A", category="pc", cutoff=C)) == (21, 1, 4, 4)
+    # nothing before the first week, nothing for B yet, no rows for topics of no category
+    assert "2024-04-01" not in set(out["cutoff"])
+    assert set(out["account_id"]) == {"A"}
+    assert set(out["category"]) == {"printer", "pc"}
+
+
+def test_intent_run_sees_nothing_after_the_cutoff() -> None:
+    later = [dict(account_id="A", week_of="2024-07-01", topic="printer", intensity=10)]
+    before = run("intent_cat_run", _runs(), [C])
+    after = run("intent_cat_run", _runs(later), [C, "2024-07-07"])
+    assert after[after["cutoff"] == C].reset_index(drop=True).equals(before)
+    nxt = row(after, account_id="A", category="printer", cutoff="2024-07-07")
+    assert _run_state(nxt) == (0, 7, 10, 34 + 10)
+    assert row(after, account_id="B", cutoff="2024-07-07")["intent_cat_run_weeks"] == 1
+
+
+def test_product_category_of_the_launched_products() -> None:
+    products = [
+        dict(sku="PR-1", category="printer", family="Laser 1"),
+        dict(sku="SV-1", category="service", family="Onsite", launched_on="2024-07-01"),
+    ]
+    tabs = {"products": table("products", products)}
+    out = run("product_category", tabs, [C, "2024-07-01"])
+    assert list(out.columns) == ["category", "cutoff", "product_category"]
+    assert out.values.tolist() == [
+        ["printer", C, "printer"],
+        ["printer", "2024-07-01", "printer"],
+        ["service", "2024-07-01", "service"],
+    ]
+
+
 def test_opportunities_use_the_stage_only_once_closed() -> None:
     opp = table(
         "opportunities",

@@ -56,7 +56,7 @@ def test_monthly_cutoffs() -> None:
         as_cutoffs([])
 
 
-LATEST = {"consumable_depletion": 3, "device_failure": 3, "propensity_to_buy": 2}
+LATEST = {"consumable_depletion": 3, "device_failure": 3, "propensity_to_buy": 3}
 """Feature-set versions above 1 (the others have only v1)."""
 
 
@@ -119,7 +119,8 @@ def test_failure_v3_has_a_row_per_component_and_the_devices_labels(lake: Lake) -
 def test_propensity_v1_still_builds_and_v2_only_adds_columns(lake: Lake) -> None:
     v1 = load_spec("propensity_to_buy", version=1)
     old, meta = training_set("propensity_to_buy", lake, cutoffs=CUTOFFS, spec=v1)
-    new, meta2 = training_set("propensity_to_buy", lake, cutoffs=CUTOFFS)
+    v2 = load_spec("propensity_to_buy", version=2)
+    new, meta2 = training_set("propensity_to_buy", lake, cutoffs=CUTOFFS, spec=v2)
     assert meta.spec["version"] == 1 and meta2.spec["version"] == 2
     added = set(meta2.features) - set(meta.features)
     assert set(meta.features) < set(meta2.features)
@@ -130,6 +131,26 @@ def test_propensity_v1_still_builds_and_v2_only_adds_columns(lake: Lake) -> None
     other = new[~new["category"].isin(["warranty"])]
     assert other["ib_warranty_due_count_next_90d"].isna().all()
     assert new.loc[~new["category"].isin(["printer", "pc"]), "ib_cat_devices_count"].isna().all()
+
+
+def test_propensity_v3_only_adds_the_category_and_its_intent_run(lake: Lake) -> None:
+    v2 = load_spec("propensity_to_buy", version=2)
+    old, meta2 = training_set("propensity_to_buy", lake, cutoffs=CUTOFFS, spec=v2)
+    new, meta3 = training_set("propensity_to_buy", lake, cutoffs=CUTOFFS)
+    assert meta3.spec["version"] == 3
+    assert set(meta3.features) - set(meta2.features) == {
+        "product_category",
+        "intent_cat_days_since_signal",
+        "intent_cat_run_weeks",
+        "intent_cat_run_intensity_last",
+        "intent_cat_run_intensity_total",
+    }
+    pd.testing.assert_frame_equal(old, new[old.columns])  # horizon = "label" builds 90 days
+    assert (new["product_category"] == new["category"]).all()
+    # no intent on record: the run's columns stay null (not zero: no run is not a short one)
+    none = new["intent_cat_run_weeks"].isna()
+    assert new.loc[none, "intent_cat_days_since_signal"].isna().all()
+    assert (new.loc[~none, "intent_cat_run_weeks"] >= 1).all()
 
 
 CATEGORY_ONLY = ("ib_cat_", "ib_warranty_due_", "ib_warranty_ended_", "ib_warranty_extended_")
@@ -207,6 +228,7 @@ def test_minimal_pack_builds_propensity_and_skips_the_rest(tmp_path: Path) -> No
     skipped = {s["builder"]: s["tables"] for s in meta.builders_skipped}
     assert skipped == {
         "intent_cat_sums": ["intent_signals"],
+        "intent_cat_run": ["intent_signals"],
         "ib_composition": ["install_base"],
         "intent_sums": ["intent_signals"],
         "opportunity_counts": ["opportunities"],
@@ -741,7 +763,9 @@ def test_a_builder_horizon_can_follow_the_labels(lake: Lake, tmp_path: Path) -> 
     fixed = str(_v2_with(tmp_path / "b", "60"))
     # at the spec's own horizon, "label" builds what the number 90 builds
     same, _ = training_set("propensity_to_buy", lake, cutoffs=CUTOFFS, spec=follows)
-    v2, _ = training_set("propensity_to_buy", lake, cutoffs=CUTOFFS)
+    v2, _ = training_set(
+        "propensity_to_buy", lake, cutoffs=CUTOFFS, spec=str(spec_path("propensity_to_buy", 2))
+    )
     pd.testing.assert_frame_equal(same, v2)
     # at another horizon, it builds what the number 60 builds, and the label is 60 days too
     a, meta = training_set(
