@@ -1251,6 +1251,11 @@ def _ranked(values: np.ndarray, direction: str, top: int) -> tuple[np.ndarray, n
 
 KEY_CONTEXT = ("category", "color", "component")
 
+NOT_A_REASON = frozenset({"product_category"})
+"""Features that say what a row is, not why its account or device stands out ("the category
+itself: printers" tells a sales team nothing): they move the score, as SHAP shows, but
+:func:`reasons` picks the reasons among the other features."""
+
 
 def reasons(
     contributions: pd.DataFrame,
@@ -1268,10 +1273,10 @@ def reasons(
     ("black toner ..."); when None, those columns are read from ``features`` if present.
     ``direction``: ``"up"`` (positive contributions, largest first), ``"down"`` (negative,
     most negative first) or ``"both"`` (by absolute value). A row gets fewer than ``top``
-    reasons when fewer features qualify.
+    reasons when fewer features qualify. Features in :data:`NOT_A_REASON` are never picked.
     """
     cols = _check(contributions, features, keys, top, direction)
-    cols = sorted(cols, key=str)
+    cols = sorted((c for c in cols if c not in NOT_A_REASON), key=str)
     n = len(contributions)
     if not cols:
         return [[] for _ in range(n)]

@@ -90,15 +90,19 @@ def _mean_binary(bt, frame: pd.DataFrame) -> float:
 
 def test_more_recent_purchases_raise_propensity(small_backtests) -> None:
     """One more purchase in the category two weeks ago, counted in every window that holds
-    it, raises the probability of buying there again (on average and for most accounts)."""
+    it, raises the probability of buying there again (on average and for most accounts).
+    The purchase is the account's too: its own counts and recency move with the category's
+    (a category purchase the account did not make is no world the model learnt from)."""
     bt = small_backtests["propensity_to_buy"]
     rows = bt.evaluate.copy()
     more = rows.copy()
     days = 14.0
-    more["days_since_last_purchase_cat"] = np.fmin(more["days_since_last_purchase_cat"], days)
+    for c in ("days_since_last_purchase_cat", "days_since_last_purchase"):
+        more[c] = np.fmin(more[c], days)
+    counts = ("lines_count_", "units_sum_", "buys_count_")
     for c in bt.features:
-        if c.startswith(("st_cat_lines_count_", "st_cat_units_sum_", "st_cat_buys_count_")):
-            if c.endswith("d") and not c.startswith("st_cat_buys_count_last_year"):
+        if c.startswith(tuple(f"st_{k}" for k in counts) + tuple(f"st_cat_{k}" for k in counts)):
+            if c.endswith("d") and "_last_year_" not in c:
                 more[c] = more[c] + 1
         elif c.startswith("st_cat_overdue_ratio_"):
             w = c.rsplit("_", 1)[1]

@@ -94,20 +94,13 @@ def test_scoring_several_models_in_one_session_equals_scoring_each_alone(
 
 
 def test_a_champion_trained_at_another_horizon_scores_with_its_features(
-    tiny_lake: Lake, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tiny_lake: Lake, tmp_path: Path
 ) -> None:
-    """Builders with ``horizon = "label"`` follow the label: trained at 60 days, the champion
-    is scored with the features at 60 days (it would refuse the 90-day columns)."""
-    import shutil
-
-    from amplify_ml.features import spec as fspec
+    """Builders with ``horizon = "label"`` (propensity v3) follow the label: trained at 60
+    days, the champion is scored with the features at 60 days (it would refuse the 90-day
+    columns)."""
     from amplify_ml.features.training import feature_frame
 
-    specs = tmp_path / "features"
-    shutil.copytree(fspec.SPEC_DIR, specs)
-    v2 = specs / "propensity_to_buy.v2.toml"
-    v2.write_text(v2.read_text().replace("horizon = 90\n", 'horizon = "label"\n'))
-    monkeypatch.setattr(fspec, "SPEC_DIR", specs)
     spec = load_model_spec("propensity_to_buy")
     spec = dataclasses.replace(
         spec, gate=dataclasses.replace(spec.gate, max_ece=1.0, min_positives=0)

@@ -347,6 +347,17 @@ def test_top_bias_and_keys() -> None:
     assert no_keys == "bought this category 3 times in the last 90 days"
 
 
+def test_what_a_row_is_is_no_reason() -> None:
+    """The row's category moves the score but tells a sales team nothing: the next feature
+    is the reason instead."""
+    contributions, features = _frames()
+    contributions = contributions.assign(product_category=[5.0, 5.0, 5.0])
+    features = features.assign(product_category=["warranty", "pc", "pc"])
+    picked = reasons(contributions, features, top=2)
+    assert all(r.feature != "product_category" for row in picked for r in row)
+    assert picked == reasons(contributions.drop(columns="product_category"), features, top=2)
+
+
 def test_same_input_same_output_whatever_the_column_order() -> None:
     contributions, features = _frames()
     first = reasons(contributions, features, direction="both")
