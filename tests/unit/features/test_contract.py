@@ -9,7 +9,7 @@ import pytest
 from amplify_ml.datapack.contract import TABLES
 from amplify_ml.features import MODELS, load_spec
 from amplify_ml.features.graph import REGISTRY, required_tables
-from amplify_ml.features.spec import spec_path
+from amplify_ml.features.spec import resolve_horizon, spec_path
 from tests.factories import valid_tables
 from tests.unit.features.helpers import run
 
@@ -20,7 +20,10 @@ SPECS = [
     load_spec(m, path=spec_path(m, v)) for m in MODELS for v in range(1, load_spec(m).version + 1)
 ]
 """Every version of every feature set (a builder an older one alone uses is still tested)."""
-SPEC_SETTINGS = {b.name: b.settings for s in SPECS for b in s.builders}
+SPEC_SETTINGS = {
+    b.name: resolve_horizon(b.settings, s.horizon_days) for s in SPECS for b in s.builders
+}
+"""Each builder's settings as a spec gives them (``horizon = "label"`` at the spec's horizon)."""
 ENTITY_SETTINGS = {s.entity: s.entity_settings for s in SPECS}
 """The spines' settings, for a builder that reads its spine (component_state)."""
 
@@ -62,7 +65,11 @@ def test_every_spec_names_registered_builders_with_distinct_columns(tables) -> N
             cols = [
                 c
                 for c in run(
-                    b.name, tables, CUTOFFS[:1], settings_of=ENTITY_SETTINGS, **b.settings
+                    b.name,
+                    tables,
+                    CUTOFFS[:1],
+                    settings_of=ENTITY_SETTINGS,
+                    **resolve_horizon(b.settings, spec.horizon_days),
                 ).columns
                 if c not in (*fn.keys, "cutoff")
             ]
