@@ -300,6 +300,15 @@ class ModelDetail(ModelOut):
     task: str | None = Field(description="binary or days_quantile (of the version serving).")
     outputs: list[str]
     features: list[FeatureOut] = Field(description="What online scoring takes, in order.")
+    combine_by: list[str] | None = Field(
+        default=None,
+        description=(
+            "Set when one row of online scoring is a part of a unit with these keys "
+            "(device_failure feature set v3: a row per device and component): online scoring "
+            "answers per row, and the unit's probability is 1 - prod(1 - p) over its rows, as "
+            "GET /v1/devices/{device_id}/risk gives it. Null: a row is a unit."
+        ),
+    )
 
 
 class ModelList(Public):
@@ -321,7 +330,9 @@ class ScoreRequest(Request):
         description=(
             f"1 to {MAX_SCORE_ROWS} rows, each an object of feature name to value (numbers, "
             "true/false, strings for categories, null for missing). GET /v1/models/{model} "
-            "lists the features; required ones must be present."
+            "lists the features; required ones must be present. The answer is one prediction "
+            "per row: where the model's rows are parts of a unit (its combine_by, as "
+            "device_failure's components), a part's."
         ),
     )
 

@@ -47,6 +47,7 @@ def model_detail(service: ServiceDep, who: CallerDep, model: Model) -> Any:
         "task": loaded.task if loaded else None,
         "outputs": list(loaded.outputs) if loaded else [],
         "features": [f.public() for f in loaded.encoder.features] if loaded else [],
+        "combine_by": loaded.champion.combine_by if loaded else None,
     }
 
 

@@ -555,10 +555,18 @@ def test_model_detail_lists_the_features_online_scoring_takes(
         loaded.champion.estimator.feature_names_in_
     )
     assert (body["task"], body["outputs"]) == ("binary", ["probability"])
+    # a row per device and component: the detail says how rows combine to a device
+    assert (
+        body["combine_by"]
+        == loaded.champion.combine_by
+        == ["partner_id", "account_id", "device_id"]
+    )
+    assert "comp_age_days" in [f["name"] for f in body["features"]]  # the row's component's
     contract = next(f for f in body["features"] if f["name"] == "contract")
     assert contract["type"] == "category" and contract["categories"] == ["daas", "mps"]
     q = api_client.get("/v1/models/consumable_depletion", headers=_h(api_keys.p1)).json()
     assert q["outputs"] == ["p10_days", "p50_days", "p90_days", "beyond_window"]
+    assert q["combine_by"] is None
     bad = api_client.get("/v1/models/churn", headers=_h(api_keys.p1))
     assert (bad.status_code, _detail(bad)) == (
         422,
