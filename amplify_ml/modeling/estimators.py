@@ -16,7 +16,7 @@ in ``_``; the constructors only store parameters.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import lightgbm as lgb
@@ -38,6 +38,37 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "verbose": -1,
     "num_threads": 0,
 }
+
+OWNED_PARAMS = frozenset(
+    {
+        "objective",
+        "objective_type",
+        "app",
+        "application",
+        "loss",
+        "alpha",
+        "seed",
+        "random_seed",
+        "random_state",
+        "deterministic",
+    }
+)
+"""LightGBM parameters (and aliases) the estimators set themselves: the task's objective (and
+the quantile), and the seed from ``random_state``. Given in ``params`` they would be
+overwritten, so they are refused instead."""
+
+
+def lgb_params(params: Mapping[str, Any] | None, **owned: Any) -> dict[str, Any]:
+    """LightGBM's parameters: the defaults, then ``params``, then the estimator's own ones;
+    ``params`` naming one of :data:`OWNED_PARAMS` is an error that says what to do."""
+    clash = sorted(set(params or {}) & OWNED_PARAMS)
+    if clash:
+        raise InvalidRequestError(
+            f"params: {', '.join(clash)} cannot be set here: the estimator sets the objective "
+            "for its task and the seed from random_state; drop them from [estimator.params] "
+            "(give the seed as random_state in [estimator])"
+        )
+    return {**DEFAULT_PARAMS, **(params or {}), **owned, "deterministic": True}
 
 
 class FoldWarning(UserWarning):
@@ -262,13 +293,7 @@ class TimeCalibratedClassifier(_FrameMixin, ClassifierMixin, BaseEstimator):
         neg, pos = (y_arr[early] == 0).sum(), (y_arr[early] == 1).sum()
         self.pos_weight_ = float(min(self.max_pos_weight, max(1.0, np.sqrt(neg / pos))))
         weights = np.where(y_arr == 1, self.pos_weight_, 1.0)
-        params = {
-            **DEFAULT_PARAMS,
-            **(self.params or {}),
-            "objective": "binary",
-            "seed": self.random_state,
-            "deterministic": True,
-        }
+        params = lgb_params(self.params, objective="binary", seed=self.random_state)
         train = lgb.Dataset(Xp[early], y_arr[early], weight=weights[early], free_raw_data=False)
         valid = lgb.Dataset(Xp[late], y_arr[late], weight=weights[late], reference=train)
         self.booster_ = lgb.train(
@@ -452,14 +477,7 @@ class CensoredQuantileRegressor(_FrameMixin, RegressorMixin, BaseEstimator):
         early, late, self.purge_days_ = _time_split(
             time, len(Xp), self.validation_fraction, self.purge_days
         )
-        params = {
-            **DEFAULT_PARAMS,
-            **(self.params or {}),
-            "objective": "quantile",
-            "alpha": 0.5,
-            "seed": self.random_state,
-            "deterministic": True,
-        }
+        params = lgb_params(self.params, objective="quantile", alpha=0.5, seed=self.random_state)
 
         def data(mask: np.ndarray, reference: lgb.Dataset | None = None) -> lgb.Dataset:
             m = mask & keep

@@ -343,3 +343,24 @@ def test_predictions_equal_lightgbms_own_reading_of_the_frame_for_every_column_t
     assert np.isnan(M[:10, model.feature_names_in_.index("kind")]).all()
     with pytest.raises(InvalidRequestError, match=r"lacks feature columns.*small"):
         model.predict_proba(rows.drop(columns="small"))
+
+
+def test_parameters_the_estimator_sets_itself_are_refused_not_overwritten() -> None:
+    """A seed or objective in [estimator.params] would be silently replaced: it is an error
+    that names it and says where the seed goes; random_state is what changes the trees."""
+    X, y, _, cutoff = _binary(n=1200)
+    for bad in ({"seed": 3}, {"objective": "cross_entropy", "random_state": 1}):
+        with pytest.raises(InvalidRequestError, match=r"cannot be set here.*random_state"):
+            TimeCalibratedClassifier(params=bad, n_estimators=10).fit(X, y, time=cutoff)
+    with pytest.raises(InvalidRequestError, match=r"params: alpha cannot be set here"):
+        CensoredQuantileRegressor(params={"alpha": 0.9}, n_estimators=5).fit(
+            X[["x1", "x2"]],
+            np.full(len(X), 10.0),
+            np.zeros(len(X), bool),
+            time=cutoff,
+            window_days=40,
+        )
+    kw = {"params": {"feature_fraction": 0.5}, "n_estimators": 30}
+    a = TimeCalibratedClassifier(random_state=1, **kw).fit(X, y, time=cutoff).predict_raw(X)
+    b = TimeCalibratedClassifier(random_state=2, **kw).fit(X, y, time=cutoff).predict_raw(X)
+    assert not np.allclose(a, b)  # the seed reaches LightGBM (feature sampling differs)
