@@ -423,7 +423,6 @@ def _champion_probability(
     row per device vs a row per component) scores its own rows at the evaluation cutoffs,
     combined to its units when it has parts, and is matched on the unit's keys: so a model
     trained per component and one trained per device are compared on the same devices."""
-    from amplify_ml.features.spec import load_spec, spec_path
     from amplify_ml.modeling.backtest import build_sets, plan_split
     from amplify_ml.modeling.units import to_units
     from amplify_ml.scoring.score import champion_of_run
@@ -443,7 +442,6 @@ def _champion_probability(
         train=bt.split.train,
         evaluate=bt.split.evaluate,
     )
-    load_spec(spec.name, path=spec_path(spec.name, ch.feature_set_version))  # it must exist
     df, meta = build_sets(old, lake, split, builder=builder)
     df = df[df["cutoff"].dt.date.isin(split.evaluate)].reset_index(drop=True)
     p = pyf.predict(df[meta.features])["probability"].to_numpy()
