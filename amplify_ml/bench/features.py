@@ -923,6 +923,10 @@ class PandasFeatures:
             prev = ((100.0 - thr) / df["cycle_pages"]).where(df["cycle_pages"] > 0)
             pooled = (used + w) / (pages + w / prev)
             rate = pooled.where((pages >= 0) & (used >= 0) & prev.notna(), per_page)
+        fit_col = "supply_pct_per_kpage_fit_180d"
+        if s.get("rate_by_fit", False):
+            df = df.merge(self.use_per_page_fit(c, steps), on=DC, how="left")
+            rate = df["fit"].fillna(rate)
         since_pages = (df["now"] - df["p1"]).where(df["now"] - df["p1"] >= 0)
         left = df["v1"] - rate * since_pages - thr
         to_go = left.clip(lower=0.0) / rate
@@ -949,6 +953,8 @@ class PandasFeatures:
         out[f"supply_days_to_threshold_by_prev_{long}d_seasonal"] = (
             by_prev / df["per_day_long"]
         ).where(df["per_day_long"] > 0)
+        if "fit" in df:
+            out[fit_col] = 1000.0 * df["fit"]
         if at_cutoff:
             out["days_since_page_reading"] = df["stale"]
         if s.get("calendar", False):
@@ -958,6 +964,31 @@ class PandasFeatures:
                 c, (need / df["vs_fleet"]).to_numpy(float), fleet_long
             )
         return out
+
+    @staticmethod
+    def use_per_page_fit(c: int, steps: pd.DataFrame) -> pd.DataFrame:
+        """Minus the least-squares slope of the level over the page counter through the level
+        steps (with a counter, above 0) of the last 180 days, one intercept per cartridge."""
+        DC = ["partner_id", "device_id", "color"]
+        st = steps[steps["day"] <= c].sort_values("observed_at")
+        st = st.assign(
+            cart=(st["value"] - st["prev"] >= 30.0)
+            .astype(int)
+            .groupby([st[k] for k in DC])
+            .cumsum()
+        )
+        st = st[(st["day"] > c - 180) & st["page_value"].notna() & (st["value"] > 0)]
+        x, y = st["page_value"].astype(float), st["value"].astype(float)
+        g = st.assign(x=x, y=y).groupby([*DC, "cart"])
+        per = pd.DataFrame({"n": g.size(), "mx": g["x"].mean(), "my": g["y"].mean()})
+        st = st.assign(x=x, y=y).join(per, on=[*DC, "cart"])
+        st = st[st["n"] >= 2]
+        st = st.assign(
+            cxy=(st["x"] - st["mx"]) * (st["y"] - st["my"]), cxx=(st["x"] - st["mx"]) ** 2
+        )
+        f = st.groupby(DC)[["cxy", "cxx"]].sum()
+        fit = (-f["cxy"] / f["cxx"]).where((f["cxx"] > 0) & (f["cxy"] < 0))
+        return fit.rename("fit").reset_index()
 
     def days_by_calendar(self, c: int, need: np.ndarray, fleet_long: float) -> np.ndarray:
         """Days until the fleet's pages a device-day in the 52 weeks after the cutoff's date a

@@ -1000,6 +1000,17 @@ def _supply_per_page(m: re.Match[str], v: Any, c: Context) -> str:
 
 
 @template(
+    rf"supply_pct_per_kpage_fit_{_W}",
+    lambda m, c: f"{_color(c, 'toner')} use per page not measured over a cartridge yet",
+)
+def _supply_per_page_fit(m: re.Match[str], v: Any, c: Context) -> str:
+    return (
+        f"{_color(c, 'toner')} falls {fmt_number(v)} points every 1,000 pages "
+        "(over its recent cartridges)"
+    )
+
+
+@template(
     "pages_since_supply_level_fell",
     lambda m, c: f"pages since the {_color(c, 'toner')} level last fell not known",
 )

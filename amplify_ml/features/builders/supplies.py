@@ -349,6 +349,7 @@ def supply_usage(
     prev_weight_pct: float = 0.0,
     share_by_day: bool = False,
     first_full_as_change: bool = False,
+    rate_by_fit: bool = False,
 ) -> ir.Table:
     """Toner used per 1000 pages, pages since the level last fell, days to the threshold.
 
@@ -384,6 +385,10 @@ def supply_usage(
     ``first_full_as_change``, a colour whose first reading reads full (``FULL_PCT``) counts as
     changed then (a new device, or a cartridge fitted before the device reported): its
     cartridge is read from there, and it is the previous cartridge of the colour's next change.
+    With ``rate_by_fit``, the use per page is the least-squares slope of the level over the
+    page counter through every level step of the colour's cartridges within the lookback, one
+    intercept per cartridge (``supply_pct_per_kpage_fit_<lookback>d``, see
+    :func:`_use_per_page_fit`); the other rules read it where it exists.
     """
     short, long = sorted(windows)
     _check_lookback((long,))
@@ -484,6 +489,10 @@ def supply_usage(
         **{"cycle_pages": cyc.cycle_pages, "start_pages": cyc.start_pages},
     )
     g = g.left_join(cyc, _on_keys(g, cyc, "y_")).select(*g.columns, "cycle_pages", "start_pages")
+    fit_col = f"supply_pct_per_kpage_fit_{CHANGE_LOOKBACK_DAYS}d"
+    if rate_by_fit:
+        fit = _use_per_page_fit(steps, cutoffs)
+        g = g.left_join(fit, _on_keys(g, fit, "f_")).select(*g.columns, "fit")
     used = g.v0 - g.v1
     pages = g.p1 - g.p0
     per_page = ibis.ifelse((pages > 0) & (used > 0), used / pages, ibis.null("float64"))
@@ -497,13 +506,18 @@ def supply_usage(
         pooled = (used + prev_weight_pct) / (pages + prev_weight_pct / prev)
         ok = (pages >= 0) & (used >= 0)
         rate = ibis.cases((ok & prev.notnull(), pooled), else_=per_page)
+    if rate_by_fit:
+        rate = ibis.coalesce(g.fit, rate)
+        extra_fit = {fit_col: 1000.0 * g.fit}
+    else:
+        extra_fit = {}
     since = g.now - g.p1
     since = ibis.ifelse(since >= 0, since, ibis.null("float64"))
     left = g.v1 - rate * since - threshold_pct
     to_go = ibis.cases((left > 0, left / rate), (left <= 0, 0.0), else_=ibis.null("float64"))
     printed = g.now - g.start_pages
     rest = ibis.ifelse(printed >= 0, g.cycle_pages - printed, ibis.null("float64"))
-    extra: dict[str, ir.Value] = {}
+    extra: dict[str, ir.Value] = dict(extra_fit)
     if at_cutoff:
         # pages expected since the latest counter reading (none known: none taken off)
         gap_pages = ibis.coalesce(g.per_day_long * g.stale, 0.0)
@@ -545,6 +559,39 @@ def supply_usage(
             ),
         },
         **extra,
+    )
+
+
+def _use_per_page_fit(steps: ir.Table, cutoffs: ir.Table) -> ir.Table:
+    """Each colour's use per page at each cutoff: minus the least-squares slope of the level
+    over the page counter through its level steps (falls and changes with a counter, above 0)
+    within ``CHANGE_LOOKBACK_DAYS``, one intercept per cartridge (``fit``, null without two
+    steps of one cartridge or when the level does not fall with the pages).
+
+    A cartridge's use per page does not change from one cartridge to the next (same device,
+    same coverage, same yield), so the previous cartridge's steps measure the current one's
+    too; each step is the first reading at a lower level, so every point lags its crossing by
+    part of a reading interval and the lags cancel in the slope. A full cartridge pins the use
+    per page to a tenth of a percent where its first points alone (a fall of a few points over
+    a few readings) leave it uncertain by tens of percents.
+    """
+    jump = (steps.value - steps.prev >= CHANGE_JUMP_PCT).cast("int64")
+    by = [steps.partner_id, steps.device_id, steps.color]
+    w = ibis.window(group_by=by, order_by=[steps.observed_at], preceding=None, following=0)
+    s = steps.mutate(cart=jump.sum().over(w))
+    s = s.filter(s.page_value.notnull() & (s.value > 0))
+    j = window_join(s, cutoffs, days=CHANGE_LOOKBACK_DAYS)
+    x, y = j.page_value.cast("float64"), j.value.cast("float64")
+    per = j.group_by([*DEVICE_COLOR, "cutoff", "cart"]).aggregate(
+        n=j.count(), sx=x.sum(), sy=y.sum(), sxy=(x * y).sum(), sxx=(x * x).sum()
+    )
+    per = per.filter(per.n >= 2)
+    n = per.n.cast("float64")
+    per = per.mutate(cxy=per.sxy - per.sx * per.sy / n, cxx=per.sxx - per.sx * per.sx / n)
+    f = per.group_by([*DEVICE_COLOR, "cutoff"]).aggregate(cxy=per.cxy.sum(), cxx=per.cxx.sum())
+    return f.select(
+        **{"f_" + k: f[k] for k in (*DEVICE_COLOR, "cutoff")},
+        fit=ibis.ifelse((f.cxx > 0) & (f.cxy < 0), -f.cxy / f.cxx, ibis.null("float64")),
     )
 
 

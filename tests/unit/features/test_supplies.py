@@ -169,6 +169,69 @@ def test_supply_usage_from_the_previous_cartridge() -> None:
     assert math.isnan(before["supply_pages_to_threshold_by_prev"])
 
 
+def _pooled_slope(carts: list[list[tuple[float, float]]]) -> float:
+    """Minus the least-squares slope with one intercept per cartridge, by hand."""
+    cxy = cxx = 0.0
+    for pts in carts:
+        mx = sum(x for x, _ in pts) / len(pts)
+        my = sum(y for _, y in pts) / len(pts)
+        cxy += sum((x - mx) * (y - my) for x, y in pts)
+        cxx += sum((x - mx) ** 2 for x, _ in pts)
+    return -cxy / cxx
+
+
+def test_supply_usage_fits_the_use_per_page_through_every_cartridge() -> None:
+    k = "supply_level_pct.black"
+    rows = []
+    for t, level, pages in [
+        ("2024-02-20T03:00:00Z", 5.0, 9800.0),  # first reading: neither a fall nor a change
+        ("2024-03-01T03:00:00Z", 100.0, 10000.0),  # a change
+        ("2024-03-15T03:00:00Z", 100.0, 10400.0),  # no step: not a point
+        ("2024-04-01T03:00:00Z", 60.0, 11000.0),
+        ("2024-04-20T03:00:00Z", 20.0, 11800.0),
+        ("2024-04-27T03:00:00Z", 8.0, 12100.0),
+        ("2024-04-29T03:00:00Z", 0.0, 12200.0),  # empty: the level stops falling, left out
+        ("2024-05-01T03:00:00Z", 100.0, 12300.0),  # the current cartridge
+        ("2024-06-01T03:00:00Z", 70.0, 13000.0),
+        ("2024-06-25T03:00:00Z", 50.0, 13500.0),
+    ]:
+        rows += [_reading("D3", t, k, level), _reading("D3", t, "page_count", pages)]
+    rows.append(_reading("D3", "2024-04-25T12:00:00Z", k, 10.0))  # an alert: no counter
+    # a colour with a change and no fall yet, and nothing before it: nothing to fit
+    rows += [
+        _reading("D4", "2024-06-01T03:00:00Z", k, 40.0),
+        _reading("D4", "2024-06-20T03:00:00Z", k, 100.0),
+        _reading("D4", "2024-06-20T03:00:00Z", "page_count", 500.0),
+    ]
+    tel = {"telemetry": table("telemetry", rows)}
+    cut = ["2024-05-02", C]
+    fit = run("supply_usage", tel, cut, windows=(30, 90), rate_by_fit=True)
+    plain = run("supply_usage", tel, cut, windows=(30, 90))
+    first = [(10000.0, 100.0), (11000.0, 60.0), (11800.0, 20.0), (12100.0, 8.0)]
+    second = [(12300.0, 100.0), (13000.0, 70.0), (13500.0, 50.0)]
+    # the day after the change, the new cartridge is read by the whole fall of the previous
+    fresh = row(fit, device_id="D3", color="black", cutoff="2024-05-02")
+    rho = _pooled_slope([first])
+    assert fresh["supply_pct_per_kpage_fit_180d"] == pytest.approx(1000.0 * rho)
+    assert fresh["supply_pages_to_threshold_est"] == pytest.approx(90.0 / rho)
+    assert math.isnan(
+        row(plain, device_id="D3", color="black", cutoff="2024-05-02")[
+            "supply_pages_to_threshold_est"
+        ]
+    )
+    # later, both cartridges, each with its own intercept
+    now = row(fit, device_id="D3", color="black", cutoff=C)
+    rho = _pooled_slope([first, second])
+    assert now["supply_pct_per_kpage_fit_180d"] == pytest.approx(1000.0 * rho)
+    assert now["supply_pages_to_threshold_est"] == pytest.approx(40.0 / rho)
+    # the current cartridge's own reading is kept beside it
+    assert now["supply_pct_per_kpage_mean_180d"] == pytest.approx(1000.0 * 50 / 1200)
+    assert "supply_pct_per_kpage_fit_180d" not in plain.columns
+    d4 = row(fit, device_id="D4", color="black", cutoff=C)
+    assert math.isnan(d4["supply_pct_per_kpage_fit_180d"])
+    assert math.isnan(d4["supply_pages_to_threshold_est"])
+
+
 def test_supply_usage_days_to_the_threshold_by_last_years_calendar() -> None:
     from datetime import date, timedelta
 
