@@ -992,22 +992,12 @@ def _supply_pages(m: re.Match[str], v: Any, c: Context) -> str:
 
 
 @template(
-    rf"supply_pct_per_kpage_mean_{_W}",
+    rf"supply_pct_per_kpage_(?P<how>mean|fit)_{_W}",
     lambda m, c: f"{_color(c, 'toner')} use per page not measured yet",
 )
 def _supply_per_page(m: re.Match[str], v: Any, c: Context) -> str:
-    return f"{_color(c, 'toner')} falls {fmt_number(v)} points every 1,000 pages"
-
-
-@template(
-    rf"supply_pct_per_kpage_fit_{_W}",
-    lambda m, c: f"{_color(c, 'toner')} use per page not measured over a cartridge yet",
-)
-def _supply_per_page_fit(m: re.Match[str], v: Any, c: Context) -> str:
-    return (
-        f"{_color(c, 'toner')} falls {fmt_number(v)} points every 1,000 pages "
-        "(over its recent cartridges)"
-    )
+    over = " (over its recent cartridges)" if m["how"] == "fit" else ""
+    return f"{_color(c, 'toner')} falls {fmt_number(v)} points every 1,000 pages{over}"
 
 
 @template(

@@ -142,6 +142,8 @@ BLACK = {"color": "black"}
         ("supply_level_last", 23.5, BLACK, "black toner at 23.5%"),
         ("supply_level_slope_30d", -0.1464, {"color": "cyan"}, "cyan toner falling 4.4 points a month in the last 30 days"),
         ("supply_days_to_empty_linear_30d", 211.7, BLACK, "black toner empty in about 212 days at the pace of the last 30 days"),
+        ("supply_pct_per_kpage_mean_180d", 41.25, BLACK, "black toner falls 41.2 points every 1,000 pages"),
+        ("supply_pct_per_kpage_fit_180d", 41.25, BLACK, "black toner falls 41.2 points every 1,000 pages (over its recent cartridges)"),
         ("days_since_supply_change", 74, BLACK, "black cartridge changed 74 days ago"),
         ("pages_since_supply_change", 7141, BLACK, "7,141 pages printed since the black cartridge was changed"),
         ("supply_page_yield_mean", 4800.0, BLACK, "its black cartridges are rated for 4,800 pages on average"),
