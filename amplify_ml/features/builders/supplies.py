@@ -489,7 +489,6 @@ def supply_usage(
         **{"cycle_pages": cyc.cycle_pages, "start_pages": cyc.start_pages},
     )
     g = g.left_join(cyc, _on_keys(g, cyc, "y_")).select(*g.columns, "cycle_pages", "start_pages")
-    fit_col = f"supply_pct_per_kpage_fit_{CHANGE_LOOKBACK_DAYS}d"
     if rate_by_fit:
         fit = _use_per_page_fit(steps, cutoffs)
         g = g.left_join(fit, _on_keys(g, fit, "f_")).select(*g.columns, "fit")
@@ -508,16 +507,15 @@ def supply_usage(
         rate = ibis.cases((ok & prev.notnull(), pooled), else_=per_page)
     if rate_by_fit:
         rate = ibis.coalesce(g.fit, rate)
-        extra_fit = {fit_col: 1000.0 * g.fit}
-    else:
-        extra_fit = {}
     since = g.now - g.p1
     since = ibis.ifelse(since >= 0, since, ibis.null("float64"))
     left = g.v1 - rate * since - threshold_pct
     to_go = ibis.cases((left > 0, left / rate), (left <= 0, 0.0), else_=ibis.null("float64"))
     printed = g.now - g.start_pages
     rest = ibis.ifelse(printed >= 0, g.cycle_pages - printed, ibis.null("float64"))
-    extra: dict[str, ir.Value] = dict(extra_fit)
+    extra: dict[str, ir.Value] = {}
+    if rate_by_fit:
+        extra[f"supply_pct_per_kpage_fit_{CHANGE_LOOKBACK_DAYS}d"] = 1000.0 * g.fit
     if at_cutoff:
         # pages expected since the latest counter reading (none known: none taken off)
         gap_pages = ibis.coalesce(g.per_day_long * g.stale, 0.0)
