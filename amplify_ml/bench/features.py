@@ -923,7 +923,6 @@ class PandasFeatures:
             prev = ((100.0 - thr) / df["cycle_pages"]).where(df["cycle_pages"] > 0)
             pooled = (used + w) / (pages + w / prev)
             rate = pooled.where((pages >= 0) & (used >= 0) & prev.notna(), per_page)
-        fit_col = "supply_pct_per_kpage_fit_180d"
         if s.get("rate_by_fit", False):
             df = df.merge(self.use_per_page_fit(c, steps), on=DC, how="left")
             rate = df["fit"].fillna(rate)
@@ -954,7 +953,7 @@ class PandasFeatures:
             by_prev / df["per_day_long"]
         ).where(df["per_day_long"] > 0)
         if "fit" in df:
-            out[fit_col] = 1000.0 * df["fit"]
+            out["supply_pct_per_kpage_fit_180d"] = 1000.0 * df["fit"]
         if at_cutoff:
             out["days_since_page_reading"] = df["stale"]
         if s.get("calendar", False):
