@@ -892,13 +892,38 @@ class PandasFeatures:
             stale = (c + 1.0 - _seconds(last) / 86400.0).rename("stale").reset_index()
             df = df.merge(stale, on=["partner_id", "device_id"], how="left")
         share_days = s.get("share_days")
+        panel = None
+        if s.get("fleet_panel", False):
+            # the same devices throughout the share's history: read within 28 days of its
+            # first reading and of the cutoff
+            ph = self.pages[
+                (self.pages["day"] <= c)
+                & (self.pages["day"] > c - share_days - 7)
+                & self.pages["delta"].notna()
+            ]
+            span = ph.groupby(["partner_id", "device_id"])["day"].agg(["min", "max"])
+            keep = span[(span["min"] <= ph["day"].min() + 28) & (span["max"] > c - 28)].index
+            panel = ph.set_index(["partner_id", "device_id"]).loc[lambda x: x.index.isin(keep)]
+            recent = panel[panel["day"] > c - long]
+            fleet_long = recent["delta"].sum() / recent["gap"].sum()
         if share_days is not None:
             h = self.pages[
                 (self.pages["day"] <= c)
                 & (self.pages["day"] > c - share_days)
                 & self.pages["delta"].notna()
             ]
-            if s.get("share_by_day", False):
+            if panel is not None:
+                # each reading's days at the panel's pages a device-day over the 7 days to its
+                # day; a reading without any panel reading in those days left out
+                days = panel.groupby("day")[["delta", "gap"]].sum()
+                f = days.reindex(range(c - share_days - 6, c + 1), fill_value=0.0)
+                f = f.rolling(7, min_periods=1).sum()
+                f_rate = (f["delta"] / f["gap"]).where(f["gap"] > 0)
+                h = h.assign(fleet=h["gap"] * f_rate.reindex(h["day"]).to_numpy())
+                h = h[h["fleet"].notna()]
+                hs = h.groupby(["partner_id", "device_id"])[["delta", "fleet"]].sum()
+                share = (hs["delta"] / hs["fleet"]).where(hs["fleet"] > 0)
+            elif s.get("share_by_day", False):
                 # each reading's days at the fleet's pages a device-day over the 7 days to its day
                 f = self.fleet_days.reindex(range(c - share_days - 6, c + 1), fill_value=0.0)
                 f = f.rolling(7, min_periods=1).sum()
@@ -960,7 +985,10 @@ class PandasFeatures:
             need = to_go.fillna(by_prev) if s.get("prev_fallback", False) else to_go
             out[f"telemetry_pages_vs_fleet_{share_days or long}d"] = df["vs_fleet"]
             out["supply_days_to_threshold_est_calendar"] = self.days_by_calendar(
-                c, (need / df["vs_fleet"]).to_numpy(float), fleet_long
+                c,
+                (need / df["vs_fleet"]).to_numpy(float),
+                fleet_long,
+                self.pages if panel is None else panel,
             )
         return out
 
@@ -989,13 +1017,14 @@ class PandasFeatures:
         fit = (-f["cxy"] / f["cxx"]).where((f["cxx"] > 0) & (f["cxy"] < 0))
         return fit.rename("fit").reset_index()
 
-    def days_by_calendar(self, c: int, need: np.ndarray, fleet_long: float) -> np.ndarray:
-        """Days until the fleet's pages a device-day in the 52 weeks after the cutoff's date a
+    @staticmethod
+    def days_by_calendar(
+        c: int, need: np.ndarray, fleet_long: float, pages: pd.DataFrame
+    ) -> np.ndarray:
+        """Days until the ``pages`` a device-day in the 52 weeks after the cutoff's date a
         year earlier (weeks without readings at ``fleet_long``) add up to ``need``."""
-        pg = self.pages[
-            self.pages["delta"].notna()
-            & (self.pages["day"] > c - 365)
-            & (self.pages["day"] <= c - 365 + 7 * 52)
+        pg = pages[
+            pages["delta"].notna() & (pages["day"] > c - 365) & (pages["day"] <= c - 365 + 7 * 52)
         ]
         week = (pg["day"] - (c - 365) - 1) // 7 + 1
         g = pg.groupby(week)[["delta", "gap"]].sum().reindex(range(1, 53))

@@ -49,6 +49,10 @@ increments go, for the pages since the change)."""
 FLEET_PACE_DAYS = 7
 """The fleet's pace on a day, for a device's share of it by the days it was read, is over
 this many days up to it (a whole week: every weekday as often)."""
+FLEET_PANEL_EDGE_DAYS = 28
+"""With ``fleet_panel``, a device is in a cutoff's panel when its page counter was read within
+this many days of both ends of the history the panel spans (an outage of a few days at either
+end does not drop it)."""
 CALENDAR_WEEKS = 52
 """The fleet's calendar a year earlier is read in this many weeks after the cutoff's date."""
 CALENDAR_CAP_DAYS = 365
@@ -69,9 +73,14 @@ def fleet_calendar(fleet_page_days: ir.Table, cutoffs: ir.Table) -> ir.Table:
     """The fleet's pages a device-day, week by week, in the year after the cutoff's date a year ago.
 
     ``rate`` per cutoff and week 1..``CALENDAR_WEEKS``: null for a week without readings."""
-    j = window_join(fleet_page_days, cutoffs, days=365)
+    return _weekly_calendar(window_join(fleet_page_days, cutoffs, days=365), cutoffs)
+
+
+def _weekly_calendar(j: ir.Table, cutoffs: ir.Table) -> ir.Table:
+    """Weekly pages a device-day in the ``CALENDAR_WEEKS`` after ``cday - 365`` from ``j``'s
+    pages and days per reading day and cutoff (with ``cday``), on a grid of every week."""
     j = j.mutate(week=(j.day - (j.cday - 365) - 1) // 7 + 1)
-    j = j.filter(j.week <= CALENDAR_WEEKS)
+    j = j.filter((j.week >= 1) & (j.week <= CALENDAR_WEEKS))
     g = j.group_by(["cutoff", "week"]).aggregate(pages=j.pages.sum(), gap=j.gap.sum())
     g = g.select(w_cutoff="cutoff", w_week="week", pages="pages", gap="gap")
     grid = cutoffs.select("cutoff").mutate(_w=ibis.range(1, CALENDAR_WEEKS + 1).unnest())
@@ -350,6 +359,7 @@ def supply_usage(
     share_by_day: bool = False,
     first_full_as_change: bool = False,
     rate_by_fit: bool = False,
+    fleet_panel: bool = False,
 ) -> ir.Table:
     """Toner used per 1000 pages, pages since the level last fell, days to the threshold.
 
@@ -388,7 +398,13 @@ def supply_usage(
     With ``rate_by_fit``, the use per page is the least-squares slope of the level over the
     page counter through every level step of the colour's cartridges within the lookback, one
     intercept per cartridge (``supply_pct_per_kpage_fit_<lookback>d``, see
-    :func:`_use_per_page_fit`); the other rules read it where it exists.
+    :func:`_use_per_page_fit`); the other rules read it where it exists. With ``fleet_panel``
+    (with ``share_days``, ``share_by_day`` and ``calendar``), the fleet whose pace the share is
+    measured against and whose calendar a year earlier is read is, at each cutoff, the same
+    devices throughout: those read from the start of the share's history to the cutoff (see
+    :func:`_panel_pace`). The whole fleet's pages a device-day move with its mix as well as with
+    the calendar (devices that print much wear out and are replaced sooner), and a device's
+    share measured against one period of the fleet and spent on another would carry that drift.
     """
     short, long = sorted(windows)
     _check_lookback((long,))
@@ -469,11 +485,20 @@ def supply_usage(
         [g.partner_id == rate.r_partner, g.device_id == rate.r_device, g.cutoff == rate.r_cutoff],
     ).select(*g.columns, "per_day", "per_day_long", "vs_fleet", *(["stale"] if at_cutoff else []))
     share_col = f"telemetry_pages_vs_fleet_{long}d"
+    if fleet_panel and share_days is None:
+        raise ValueError("fleet_panel needs share_days: the panel spans the share's history")
     if share_days is not None:
         # the fleet's pace on the window's first day reads FLEET_PACE_DAYS back
         reach = share_days + (FLEET_PACE_DAYS if share_by_day else 0)
         hist = page_history_back(page_counts, page_history, cutoff_days, reach)
-        sh = _share_of_fleet(hist, cutoffs, cutoff_days, share_days, by_day=share_by_day)
+        if fleet_panel:
+            if not (share_by_day and calendar):
+                raise ValueError("fleet_panel needs share_by_day and calendar")
+            pace = _panel_pace(hist, cutoffs, reach)
+            sh = _share_of_panel(hist, cutoffs, share_days, pace)
+            fleet_calendar, fleet = _panel_calendar(pace, cutoffs, long)
+        else:
+            sh = _share_of_fleet(hist, cutoffs, cutoff_days, share_days, by_day=share_by_day)
         keep = [c for c in g.columns if c != "vs_fleet"]
         g = g.left_join(sh, _on_device(g, sh, "h_")).select(*keep, vs_fleet="h_vs_fleet")
         share_col = f"telemetry_pages_vs_fleet_{share_days}d"
@@ -647,6 +672,77 @@ def _share_of_fleet(
         **{"h_" + k: d[k] for k in (*DEVICE, "cutoff")},
         h_vs_fleet=ibis.ifelse(d.f_rate > 0, d.pages / d.gap / d.f_rate, ibis.null("float64")),
     )
+
+
+def _panel_pace(page_history: ir.Table, cutoffs: ir.Table, days: int) -> ir.Table:
+    """Per cutoff and reading day within the ``days`` up to it, the pages and the days the
+    increments of the cutoff's fleet panel cover (``pages``, ``gap``, with ``cday``).
+
+    The panel is the devices whose counter was read within ``FLEET_PANEL_EDGE_DAYS`` of the
+    fleet's first reading in those days and within as many days before the cutoff: the same
+    devices throughout, so that the panel's pages a device-day move with the calendar alone
+    (each device prints at its own pace), not with the fleet's mix of old and new devices."""
+    r = page_history.filter(page_history.delta.notnull())
+    j = window_join(r, cutoffs, days=days)
+    start = j.group_by("cutoff").aggregate(s_first=j.day.min()).rename(s_cutoff="cutoff")
+    dev = j.group_by([*DEVICE, "cutoff"]).aggregate(
+        d_first=j.day.min(), d_last=j.day.max(), d_cday=j.cday.max()
+    )
+    dev = dev.join(start, dev.cutoff == start.s_cutoff)
+    dev = dev.filter(
+        (dev.d_first <= dev.s_first + FLEET_PANEL_EDGE_DAYS)
+        & (dev.d_last > dev.d_cday - FLEET_PANEL_EDGE_DAYS)
+    )
+    dev = dev.select(**{"m_" + k: dev[k] for k in (*DEVICE, "cutoff")})
+    p = j.join(dev, _on_device(j, dev, "m_"))
+    return p.group_by(["cutoff", "cday", "day"]).aggregate(pages=p.delta.sum(), gap=p.gap.sum())
+
+
+def _share_of_panel(
+    page_history: ir.Table, cutoffs: ir.Table, days: int, pace: ir.Table
+) -> ir.Table:
+    """Each device's pages over the ``days`` before each cutoff relative to those its fleet
+    panel's pace would have printed on the days of its readings (each reading's days at the
+    panel's pages a device-day over the ``FLEET_PACE_DAYS`` up to its day; a reading with no
+    panel reading in those days is left out of both), as ``h_vs_fleet``."""
+    # every day of the span (a literal range: Spark's range over columns comes back empty)
+    span = days + FLEET_PACE_DAYS
+    grid = cutoffs.select("cutoff", "cday", _k=ibis.range(span).unnest())
+    grid = grid.select("cutoff", day=(grid.cday - span + 1 + grid._k).cast("int64"))
+    pc = pace.select(p_cutoff="cutoff", p_day="day", p_pages="pages", p_gap="gap")
+    f = grid.left_join(pc, [grid.cutoff == pc.p_cutoff, grid.day == pc.p_day])
+    w = ibis.window(group_by=f.cutoff, order_by=f.day, rows=(-(FLEET_PACE_DAYS - 1), 0))
+    f = f.select(
+        f_cutoff="cutoff",
+        f_day="day",
+        f_pages=f.p_pages.sum().over(w),
+        f_gap=f.p_gap.sum().over(w),
+    )
+    f = f.filter(f.f_gap > 0)
+    f = f.select("f_cutoff", "f_day", f_rate=f.f_pages / f.f_gap)
+    r = page_history.filter(page_history.delta.notnull())
+    j = window_join(r, cutoffs, days=days)
+    j = j.join(f, [j.cutoff == f.f_cutoff, j.day == f.f_day])
+    d = j.group_by([*DEVICE, "cutoff"]).aggregate(
+        pages=j.delta.sum().cast("float64"), fleet=(j.gap * j.f_rate).sum()
+    )
+    return d.select(
+        **{"h_" + k: d[k] for k in (*DEVICE, "cutoff")},
+        h_vs_fleet=ibis.ifelse(d.fleet > 0, d.pages / d.fleet, ibis.null("float64")),
+    )
+
+
+def _panel_calendar(pace: ir.Table, cutoffs: ir.Table, long: int) -> tuple[ir.Table, ir.Table]:
+    """The fleet panel's calendar (as :func:`fleet_calendar`) and its pages a device-day over
+    the ``long`` days up to the cutoff (``f_cutoff``, ``fleet_long``: the calendar's weeks
+    without readings)."""
+    recent = pace.filter(pace.day > pace.cday - long)
+    fl = recent.group_by("cutoff").aggregate(pages=recent.pages.sum(), gap=recent.gap.sum())
+    fl = fl.select(
+        f_cutoff="cutoff",
+        fleet_long=ibis.ifelse(fl.gap > 0, fl.pages / fl.gap, ibis.null("float64")),
+    )
+    return _weekly_calendar(pace, cutoffs), fl
 
 
 def _days_by_calendar(

@@ -421,6 +421,59 @@ def test_supply_usage_share_of_the_fleet_over_two_years_by_the_days_read() -> No
     assert d4["telemetry_pages_vs_fleet_730d"] == pytest.approx(10350 / d4_fleet)
 
 
+def test_supply_usage_measures_the_share_and_the_calendar_on_a_fixed_panel_of_the_fleet() -> None:
+    from datetime import date, timedelta
+
+    c = date(2025, 6, 30)
+    k = "supply_level_pct.black"
+
+    def at(days_before: int) -> str:
+        return f"{c - timedelta(days=days_before)}T03:00:00Z"
+
+    # counters read weekly, on the cutoff's weekday: P1 from 735 days back at 10 pages a day;
+    # P2 from 714 days back at 30; R (retired 203 days back) at 50; N (new, 98 days back) at 100
+    rows = []
+    for device, first, last, per_week in [
+        ("P1", 105, 0, 70.0),
+        ("P2", 102, 0, 210.0),
+        ("R", 105, 29, 350.0),
+        ("N", 14, 0, 700.0),
+    ]:
+        for i, w in enumerate(range(first, last - 1, -1)):
+            rows.append(_reading(device, at(7 * w), "page_count", i * per_week))
+    # D1: read for 30 days, 10 pages a day; 15 points over 300 pages, 800 pages to go
+    rows += [
+        _reading("D1", at(40), k, 80.0),
+        _reading("D1", at(30), k, 65.0),
+        _reading("D1", at(30), "page_count", 1000.0),
+        _reading("D1", at(0), k, 50.0),
+        _reading("D1", at(0), "page_count", 1300.0),
+    ]
+    tel = {"telemetry": table("telemetry", rows)}
+    args = dict(windows=(30, 90), calendar=True, share_days=730, share_by_day=True)
+    out = run("supply_usage", tel, [str(c)], fleet_panel=True, **args)
+    d1 = row(out, device_id="D1", color="black")
+    assert d1["supply_pages_to_threshold_est"] == pytest.approx(800.0)
+    # the panel: P1 and P2, whose first increments (728 and 707 days back) are within 28 days
+    # of the fleet's first and whose last readings are within 28 days of the cutoff; not R
+    # (gone), N or D1 (new). On the cutoff its pace is (70 + 210) / 14 = 20 a device-day
+    assert d1["telemetry_pages_vs_fleet_730d"] == pytest.approx(300.0 / (30 * 20.0))
+    # 800 pages at half the panel's pace are 1600 of its pages; a year earlier it printed 140
+    # a week: 11 weeks and 60/140 of the 12th
+    assert d1["supply_days_to_threshold_est_calendar"] == pytest.approx(77.0 + 3.0)
+    # the whole fleet's pace moves with its mix: on the cutoff with N's and D1's own reading,
+    # a year earlier with R's (210 a week up to R's last reading, in week 24), so D1 would
+    # print its 800 pages in 67 days, not at its own 10 pages a day
+    whole = row(run("supply_usage", tel, [str(c)], **args), device_id="D1", color="black")
+    share = 300.0 / (30 * (70.0 + 210.0 + 700.0 + 300.0) / (7 + 7 + 7 + 30))
+    assert whole["telemetry_pages_vs_fleet_730d"] == pytest.approx(share)
+    assert whole["supply_days_to_threshold_est_calendar"] == pytest.approx(7 * 800 / share / 210)
+    with pytest.raises(ValueError, match="share_days"):
+        run("supply_usage", tel, [str(c)], windows=(30, 90), calendar=True, fleet_panel=True)
+    with pytest.raises(ValueError, match="share_by_day"):
+        run("supply_usage", tel, [str(c)], **{**args, "share_by_day": False}, fleet_panel=True)
+
+
 def test_supply_usage_counts_a_colour_first_read_full_as_a_change() -> None:
     k = "supply_level_pct.black"
     rows = []
