@@ -331,10 +331,16 @@ def supply_level(
     return out.select(*DEVICE_COLOR, "cutoff", **cols)
 
 
-def _on_keys(left: ir.Table, right: ir.Table, prefix: str) -> list[ir.BooleanValue]:
-    """Join predicates of ``left`` on ``right``'s device colour and cutoff, renamed with
-    ``prefix``."""
-    return [left[k] == right[prefix + k] for k in (*DEVICE_COLOR, "cutoff")]
+def _keyed(t: ir.Table, prefix: str, keys: tuple[str, ...]) -> dict[str, ir.Value]:
+    """``t``'s ``keys`` and cutoff as columns named with ``prefix`` (to join on with :func:`_on`)."""
+    return {prefix + k: t[k] for k in (*keys, "cutoff")}
+
+
+def _on(
+    left: ir.Table, right: ir.Table, prefix: str, keys: tuple[str, ...]
+) -> list[ir.BooleanValue]:
+    """Join predicates of ``left`` on ``right``'s ``keys`` and cutoff, named there with ``prefix``."""
+    return [left[k] == right[prefix + k] for k in (*keys, "cutoff")]
 
 
 @builder(keys=DEVICE_COLOR)
@@ -414,10 +420,8 @@ def supply_usage(
         steps = supply_steps.mutate(prev=ibis.coalesce(supply_steps.prev, 0.0))
         ch = _last_change(_changes(steps), cutoffs)
     j = window_join(steps, cutoffs, days=CHANGE_LOOKBACK_DAYS)
-    ch = ch.select(
-        **{"c_" + k: ch[k] for k in (*DEVICE_COLOR, "cutoff")}, since=ch.since, c_cday=ch.cday
-    )
-    j = j.left_join(ch, _on_keys(j, ch, "c_")).select(*j.columns, "since")
+    ch = ch.select(**_keyed(ch, "c_", DEVICE_COLOR), since=ch.since, c_cday=ch.cday)
+    j = j.left_join(ch, _on(j, ch, "c_", DEVICE_COLOR)).select(*j.columns, "since")
     pts = j.filter(j.page_value.notnull() & (j.since.isnull() | (j.observed_at >= j.since)))
     g = pts.group_by([*DEVICE_COLOR, "cutoff"]).aggregate(
         v0=pts.value.argmin(pts.observed_at),
@@ -425,12 +429,8 @@ def supply_usage(
         v1=pts.value.argmax(pts.observed_at),
         p1=pts.page_value.argmax(pts.observed_at),
     )
-    pl = page_latest.select(
-        q_partner="partner_id", q_device="device_id", q_cutoff="cutoff", now="value"
-    )
-    g = g.left_join(
-        pl, [g.partner_id == pl.q_partner, g.device_id == pl.q_device, g.cutoff == pl.q_cutoff]
-    ).select(*g.columns, "now")
+    pl = page_latest.select(**_keyed(page_latest, "q_", DEVICE), now=page_latest.value)
+    g = g.left_join(pl, _on(g, pl, "q_", DEVICE)).select(*g.columns, "now")
     # mean daily pages per device over both windows, and the fleet's over all devices
     # (window sums: each reading added once, not once per cutoff whose window holds it)
     inc = page_readings.filter(page_readings.delta.notnull())
@@ -452,12 +452,12 @@ def supply_usage(
             page_readings, cutoffs, cutoff_days, group=list(DEVICE), values=["observed_at"]
         )
         sn = seen.select(
-            **{"t_" + k: seen[k] for k in (*DEVICE, "cutoff")},
+            **_keyed(seen, "t_", DEVICE),
             stale=(seen.cday + 1).cast("float64")
             - seen.observed_at.epoch_seconds().cast("float64") / 86400.0,
         )
         cols = rate.columns
-        rate = rate.join(sn, [rate[k] == sn["t_" + k] for k in (*DEVICE, "cutoff")])
+        rate = rate.join(sn, _on(rate, sn, "t_", DEVICE))
         rate = rate.select(*cols, "stale")
     fleet = rate.group_by("cutoff").aggregate(
         season=(rate.ps.sum() / rate.gs.sum()) / (rate.pl.sum() / rate.gl.sum()),
@@ -466,9 +466,7 @@ def supply_usage(
     fleet = fleet.select(f_cutoff="cutoff", season="season", fleet_long="fleet_long")
     rate = rate.join(fleet, rate.cutoff == fleet.f_cutoff)
     rate = rate.select(
-        r_partner="partner_id",
-        r_device="device_id",
-        r_cutoff="cutoff",
+        **_keyed(rate, "r_", DEVICE),
         per_day=ibis.ifelse(rate.gs > 0, rate.ps / rate.gs, ibis.null("float64")),
         per_day_long=ibis.ifelse(
             rate.gl > 0, rate.season * rate.pl / rate.gl, ibis.null("float64")
@@ -480,10 +478,9 @@ def supply_usage(
         ),
         **({"stale": rate.stale} if at_cutoff else {}),
     )
-    g = g.left_join(
-        rate,
-        [g.partner_id == rate.r_partner, g.device_id == rate.r_device, g.cutoff == rate.r_cutoff],
-    ).select(*g.columns, "per_day", "per_day_long", "vs_fleet", *(["stale"] if at_cutoff else []))
+    g = g.left_join(rate, _on(g, rate, "r_", DEVICE)).select(
+        *g.columns, "per_day", "per_day_long", "vs_fleet", *(["stale"] if at_cutoff else [])
+    )
     share_col = f"telemetry_pages_vs_fleet_{long}d"
     if fleet_panel and share_days is None:
         raise ValueError("fleet_panel needs share_days: the panel spans the share's history")
@@ -500,7 +497,7 @@ def supply_usage(
         else:
             sh = _share_of_fleet(hist, cutoffs, cutoff_days, share_days, by_day=share_by_day)
         keep = [c for c in g.columns if c != "vs_fleet"]
-        g = g.left_join(sh, _on_device(g, sh, "h_")).select(*keep, vs_fleet="h_vs_fleet")
+        g = g.left_join(sh, _on(g, sh, "h_", DEVICE)).select(*keep, vs_fleet="h_vs_fleet")
         share_col = f"telemetry_pages_vs_fleet_{share_days}d"
     cyc = _previous_cartridge(steps, page_readings, threshold_pct)
     # the previous change too within the lookback of every cutoff (as when scoring one cutoff)
@@ -513,10 +510,12 @@ def supply_usage(
         **{"y_" + k: cyc["c_" + k] for k in (*DEVICE_COLOR, "cutoff")},
         **{"cycle_pages": cyc.cycle_pages, "start_pages": cyc.start_pages},
     )
-    g = g.left_join(cyc, _on_keys(g, cyc, "y_")).select(*g.columns, "cycle_pages", "start_pages")
+    g = g.left_join(cyc, _on(g, cyc, "y_", DEVICE_COLOR)).select(
+        *g.columns, "cycle_pages", "start_pages"
+    )
     if rate_by_fit:
         fit = _use_per_page_fit(steps, cutoffs)
-        g = g.left_join(fit, _on_keys(g, fit, "f_")).select(*g.columns, "fit")
+        g = g.left_join(fit, _on(g, fit, "f_", DEVICE_COLOR)).select(*g.columns, "fit")
     used = g.v0 - g.v1
     pages = g.p1 - g.p0
     per_page = ibis.ifelse((pages > 0) & (used > 0), used / pages, ibis.null("float64"))
@@ -613,14 +612,9 @@ def _use_per_page_fit(steps: ir.Table, cutoffs: ir.Table) -> ir.Table:
     per = per.mutate(cxy=per.sxy - per.sx * per.sy / n, cxx=per.sxx - per.sx * per.sx / n)
     f = per.group_by([*DEVICE_COLOR, "cutoff"]).aggregate(cxy=per.cxy.sum(), cxx=per.cxx.sum())
     return f.select(
-        **{"f_" + k: f[k] for k in (*DEVICE_COLOR, "cutoff")},
+        **_keyed(f, "f_", DEVICE_COLOR),
         fit=ibis.ifelse((f.cxx > 0) & (f.cxy < 0), -f.cxy / f.cxx, ibis.null("float64")),
     )
-
-
-def _on_device(left: ir.Table, right: ir.Table, prefix: str) -> list[ir.BooleanValue]:
-    """Join predicates of ``left`` on ``right``'s device and cutoff, renamed with ``prefix``."""
-    return [left[k] == right[prefix + k] for k in (*DEVICE, "cutoff")]
 
 
 def _share_of_fleet(
@@ -653,7 +647,7 @@ def _share_of_fleet(
         )
         pages, fleet = d[f"delta_{days}d"].cast("float64"), d[f"fleet_{days}d"]
         return d.select(
-            **{"h_" + k: d[k] for k in (*DEVICE, "cutoff")},
+            **_keyed(d, "h_", DEVICE),
             h_vs_fleet=ibis.ifelse(fleet > 0, pages / fleet, ibis.null("float64")),
         )
     d = window_sums(
@@ -669,7 +663,7 @@ def _share_of_fleet(
     f = d.group_by("cutoff").aggregate(f_rate=d.pages.sum() / d.gap.sum()).rename(f_cutoff="cutoff")
     d = d.join(f, d.cutoff == f.f_cutoff)
     return d.select(
-        **{"h_" + k: d[k] for k in (*DEVICE, "cutoff")},
+        **_keyed(d, "h_", DEVICE),
         h_vs_fleet=ibis.ifelse(d.f_rate > 0, d.pages / d.gap / d.f_rate, ibis.null("float64")),
     )
 
@@ -693,8 +687,8 @@ def _panel_pace(page_history: ir.Table, cutoffs: ir.Table, days: int) -> ir.Tabl
         (dev.d_first <= dev.s_first + FLEET_PANEL_EDGE_DAYS)
         & (dev.d_last > dev.d_cday - FLEET_PANEL_EDGE_DAYS)
     )
-    dev = dev.select(**{"m_" + k: dev[k] for k in (*DEVICE, "cutoff")})
-    p = j.join(dev, _on_device(j, dev, "m_"))
+    dev = dev.select(**_keyed(dev, "m_", DEVICE))
+    p = j.join(dev, _on(j, dev, "m_", DEVICE))
     return p.group_by(["cutoff", "cday", "day"]).aggregate(pages=p.delta.sum(), gap=p.gap.sum())
 
 
@@ -727,7 +721,7 @@ def _share_of_panel(
         pages=j.delta.sum().cast("float64"), fleet=(j.gap * j.f_rate).sum()
     )
     return d.select(
-        **{"h_" + k: d[k] for k in (*DEVICE, "cutoff")},
+        **_keyed(d, "h_", DEVICE),
         h_vs_fleet=ibis.ifelse(d.fleet > 0, d.pages / d.fleet, ibis.null("float64")),
     )
 
