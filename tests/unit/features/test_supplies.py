@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from datetime import date, timedelta
 
 import pandas as pd
 import pytest
@@ -14,6 +15,28 @@ C = "2024-06-30"
 
 def _reading(device: str, t: str, metric: str, value: float) -> dict:
     return dict(device_id=device, observed_at=t, metric=metric, value=value)
+
+
+CAL = date(2025, 6, 30)
+"""The cutoff of the calendar tests (which need a year of readings before it)."""
+BLACK = "supply_level_pct.black"
+
+
+def at(days_before: int) -> str:
+    """A reading time ``days_before`` days before ``CAL``."""
+    return f"{CAL - timedelta(days=days_before)}T03:00:00Z"
+
+
+def _d1_read_for_30_days() -> list[dict]:
+    """D1: its first counter reading 30 days before ``CAL``, 10 pages a day since; its level
+    fell 80 -> 65 -> 50 (15 points over 300 pages: 800 pages to the threshold of 10)."""
+    return [
+        _reading("D1", at(40), BLACK, 80.0),
+        _reading("D1", at(30), BLACK, 65.0),
+        _reading("D1", at(30), "page_count", 1000.0),
+        _reading("D1", at(0), BLACK, 50.0),
+        _reading("D1", at(0), "page_count", 1300.0),
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -233,14 +256,6 @@ def test_supply_usage_fits_the_use_per_page_through_every_cartridge() -> None:
 
 
 def test_supply_usage_days_to_the_threshold_by_last_years_calendar() -> None:
-    from datetime import date, timedelta
-
-    c = date(2025, 6, 30)
-    k = "supply_level_pct.black"
-
-    def at(days_before: int) -> str:
-        return f"{c - timedelta(days=days_before)}T03:00:00Z"
-
     # D9 (no toner readings) is the rest of the fleet: one counter reading a week from the
     # cutoff's date a year earlier, 70 pages a week in the first 4 weeks, then 140
     rows, counter = [], 0.0
@@ -248,15 +263,9 @@ def test_supply_usage_days_to_the_threshold_by_last_years_calendar() -> None:
         counter += 0 if w == 0 else (70.0 if w <= 4 else 140.0)
         rows.append(_reading("D9", at(365 - 7 * w), "page_count", counter))
     # D1: its first counter reading 30 days ago, 10 pages a day since; the level fell 65 -> 50
-    rows += [
-        _reading("D1", at(40), k, 80.0),
-        _reading("D1", at(30), k, 65.0),
-        _reading("D1", at(30), "page_count", 1000.0),
-        _reading("D1", at(0), k, 50.0),
-        _reading("D1", at(0), "page_count", 1300.0),
-    ]
+    rows += _d1_read_for_30_days()
     tel = {"telemetry": table("telemetry", rows)}
-    out = run("supply_usage", tel, [str(c)], windows=(30, 90), calendar=True)
+    out = run("supply_usage", tel, [str(CAL)], windows=(30, 90), calendar=True)
     d1 = row(out, device_id="D1", color="black")
     # 15 points over 300 pages: 40 points above the threshold are 800 pages
     assert d1["supply_pages_to_threshold_est"] == pytest.approx(800.0)
@@ -271,29 +280,21 @@ def test_supply_usage_days_to_the_threshold_by_last_years_calendar() -> None:
         84.0 + 7.0 * (need - 1400.0) / 140.0
     )
     # without calendar=True the columns are not there
-    plain = run("supply_usage", tel, [str(c)], windows=(30, 90))
+    plain = run("supply_usage", tel, [str(CAL)], windows=(30, 90))
     assert "supply_days_to_threshold_est_calendar" not in plain.columns
 
 
 def test_supply_usage_calendar_caps_at_a_year_and_gives_zero_when_at_the_threshold() -> None:
-    from datetime import date, timedelta
-
-    c = date(2025, 6, 30)
-    k = "supply_level_pct.black"
-
-    def at(days_before: int) -> str:
-        return f"{c - timedelta(days=days_before)}T03:00:00Z"
-
     rows = []
     for dev, levels in (("D1", (90.0, 89.0)), ("D2", (80.0, 10.0))):
         rows += [
-            _reading(dev, at(60), k, 100.0),
-            _reading(dev, at(30), k, levels[0]),
+            _reading(dev, at(60), BLACK, 100.0),
+            _reading(dev, at(30), BLACK, levels[0]),
             _reading(dev, at(30), "page_count", 1000.0),
-            _reading(dev, at(0), k, levels[1]),
+            _reading(dev, at(0), BLACK, levels[1]),
             _reading(dev, at(0), "page_count", 1030.0),
         ]
-    out = run("supply_usage", {"telemetry": table("telemetry", rows)}, [str(c)], calendar=True)
+    out = run("supply_usage", {"telemetry": table("telemetry", rows)}, [str(CAL)], calendar=True)
     # D1: 1 point in 30 pages, 79 points to go = 2370 pages at 1 page a day (the fleet's pace
     # too: no readings a year ago) is more than a year
     assert row(out, device_id="D1")["supply_days_to_threshold_est_calendar"] == 365.0
@@ -422,14 +423,6 @@ def test_supply_usage_share_of_the_fleet_over_two_years_by_the_days_read() -> No
 
 
 def test_supply_usage_measures_the_share_and_the_calendar_on_a_fixed_panel_of_the_fleet() -> None:
-    from datetime import date, timedelta
-
-    c = date(2025, 6, 30)
-    k = "supply_level_pct.black"
-
-    def at(days_before: int) -> str:
-        return f"{c - timedelta(days=days_before)}T03:00:00Z"
-
     # counters read weekly, on the cutoff's weekday: P1 from 735 days back at 10 pages a day;
     # P2 from 714 days back at 30; R (retired 203 days back) at 50; N (new, 98 days back) at 100
     rows = []
@@ -442,16 +435,10 @@ def test_supply_usage_measures_the_share_and_the_calendar_on_a_fixed_panel_of_th
         for i, w in enumerate(range(first, last - 1, -1)):
             rows.append(_reading(device, at(7 * w), "page_count", i * per_week))
     # D1: read for 30 days, 10 pages a day; 15 points over 300 pages, 800 pages to go
-    rows += [
-        _reading("D1", at(40), k, 80.0),
-        _reading("D1", at(30), k, 65.0),
-        _reading("D1", at(30), "page_count", 1000.0),
-        _reading("D1", at(0), k, 50.0),
-        _reading("D1", at(0), "page_count", 1300.0),
-    ]
+    rows += _d1_read_for_30_days()
     tel = {"telemetry": table("telemetry", rows)}
     args = dict(windows=(30, 90), calendar=True, share_days=730, share_by_day=True)
-    out = run("supply_usage", tel, [str(c)], fleet_panel=True, **args)
+    out = run("supply_usage", tel, [str(CAL)], fleet_panel=True, **args)
     d1 = row(out, device_id="D1", color="black")
     assert d1["supply_pages_to_threshold_est"] == pytest.approx(800.0)
     # the panel: P1 and P2, whose first increments (728 and 707 days back) are within 28 days
@@ -464,14 +451,14 @@ def test_supply_usage_measures_the_share_and_the_calendar_on_a_fixed_panel_of_th
     # the whole fleet's pace moves with its mix: on the cutoff with N's and D1's own reading,
     # a year earlier with R's (210 a week up to R's last reading, in week 24), so D1 would
     # print its 800 pages in 67 days, not at its own 10 pages a day
-    whole = row(run("supply_usage", tel, [str(c)], **args), device_id="D1", color="black")
+    whole = row(run("supply_usage", tel, [str(CAL)], **args), device_id="D1", color="black")
     share = 300.0 / (30 * (70.0 + 210.0 + 700.0 + 300.0) / (7 + 7 + 7 + 30))
     assert whole["telemetry_pages_vs_fleet_730d"] == pytest.approx(share)
     assert whole["supply_days_to_threshold_est_calendar"] == pytest.approx(7 * 800 / share / 210)
     with pytest.raises(ValueError, match="share_days"):
-        run("supply_usage", tel, [str(c)], windows=(30, 90), calendar=True, fleet_panel=True)
+        run("supply_usage", tel, [str(CAL)], windows=(30, 90), calendar=True, fleet_panel=True)
     with pytest.raises(ValueError, match="share_by_day"):
-        run("supply_usage", tel, [str(c)], **{**args, "share_by_day": False}, fleet_panel=True)
+        run("supply_usage", tel, [str(CAL)], **{**args, "share_by_day": False}, fleet_panel=True)
 
 
 def test_supply_usage_counts_a_colour_first_read_full_as_a_change() -> None:
