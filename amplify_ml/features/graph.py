@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import inspect
 import itertools
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any, Literal
@@ -249,6 +249,20 @@ def _interval_join(rows: ir.Table, cutoffs: ir.Table, on: str, lo: int, hi: int)
     return rows.join(days, rows[on] == days._day).drop("_day")
 
 
+def keyed(t: ir.Table, prefix: str, keys: Sequence[str]) -> dict[str, ir.Value]:
+    """``t``'s ``keys`` as columns named with ``prefix``: to select beside other columns, then
+    join on with :func:`on_keys` (a join's two sides may not share a column name)."""
+    return {prefix + k: t[k] for k in keys}
+
+
+def on_keys(
+    left: ir.Table, right: ir.Table, prefix: str, keys: Sequence[str]
+) -> list[ir.BooleanValue]:
+    """Join predicates of ``left``'s ``keys`` on ``right``'s, named there with ``prefix`` (see
+    :func:`keyed`)."""
+    return [left[k] == right[prefix + k] for k in keys]
+
+
 def window_join(
     rows: ir.Table, cutoffs: ir.Table, *, days: int | None, on: str = "day"
 ) -> ir.Table:
@@ -319,7 +333,7 @@ def outer_join_on(left: ir.Table, right: ir.Table, keys: Iterable[str]) -> ir.Ta
     The two tables' other columns must have different names."""
     keys = list(keys)
     r = right.rename({f"_o_{k}": k for k in keys})
-    both = left.outer_join(r, [left[k] == r[f"_o_{k}"] for k in keys])
+    both = left.outer_join(r, on_keys(left, r, "_o_", keys))
     return both.select(
         **{k: ibis.coalesce(both[k], both[f"_o_{k}"]) for k in keys},
         **{c: both[c] for c in left.columns if c not in keys},

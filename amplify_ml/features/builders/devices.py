@@ -26,10 +26,12 @@ from amplify_ml.features.graph import (
     day_of,
     entity,
     in_range,
+    keyed,
     last_value,
     latest_as_of,
     node,
     ols_slope,
+    on_keys,
     outer_join_on,
     recent_with_previous,
     sum_if,
@@ -78,17 +80,11 @@ def device_profile(ib_devices: ir.Table, products: ir.Table, cutoffs: ir.Table) 
     known_pred = window_join(
         pred.filter(pred.pred_ret.notnull()), cutoffs, days=None, on="pred_ret"
     )
+    at = (*DEVICE, "cutoff")
     known_pred = known_pred.select(
-        p_partner="partner_id", p_device="device_id", p_cutoff="cutoff", has_pred=ibis.literal(1)
+        **keyed(known_pred, "p_", at), has_pred=ibis.literal(1)
     ).distinct()
-    j = j.left_join(
-        known_pred,
-        [
-            j.partner_id == known_pred.p_partner,
-            j.device_id == known_pred.p_device,
-            j.cutoff == known_pred.p_cutoff,
-        ],
-    )
+    j = j.left_join(known_pred, on_keys(j, known_pred, "p_", at))
     return j.select(
         *DEVICE,
         "cutoff",

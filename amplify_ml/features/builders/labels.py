@@ -14,7 +14,7 @@ import ibis.expr.types as ir
 from amplify_ml.features.builders.accounts import ACCOUNT_CATEGORY, REPAIR_KINDS
 from amplify_ml.features.builders.devices import DEVICE_COMPONENT_SPINE, DEVICE_SPINE
 from amplify_ml.features.builders.supplies import DEVICE_COLOR_SPINE
-from amplify_ml.features.graph import ahead_join, label
+from amplify_ml.features.graph import ahead_join, keyed, label, on_keys
 
 
 def _flag(spine: ir.Table, hits: ir.Table, keys: tuple[str, ...], out: str = "label") -> ir.Table:
@@ -75,22 +75,11 @@ def label_days_to_threshold(
     first = j.group_by(["partner_id", "device_id", "color", "cutoff", "cday"]).aggregate(
         _first=j.day.min()
     )
+    keys = ("partner_id", "device_id", "color", "cutoff")
     first = first.select(
-        f_partner="partner_id",
-        f_device="device_id",
-        f_color="color",
-        f_cutoff="cutoff",
-        _days=(first._first - first.cday).cast("float64"),
+        **keyed(first, "f_", keys), _days=(first._first - first.cday).cast("float64")
     )
-    out = spine.left_join(
-        first,
-        [
-            spine.partner_id == first.f_partner,
-            spine.device_id == first.f_device,
-            spine.color == first.f_color,
-            spine.cutoff == first.f_cutoff,
-        ],
-    )
+    out = spine.left_join(first, on_keys(spine, first, "f_", keys))
     return out.select(*DEVICE_COLOR_SPINE, "cutoff", label=out._days, censored=out._days.isnull())
 
 
@@ -112,18 +101,9 @@ def label_component_repaired(
     t = tickets.filter(tickets.kind.isin(REPAIR_KINDS) & tickets.device_id.notnull())
     t = t.select("partner_id", "device_id", "component", "day")
     hits = ahead_join(t, cutoffs, days=horizon_days)
-    own = spine.select(
-        s_partner="partner_id", s_device="device_id", s_component="component", s_cutoff="cutoff"
-    )
-    j = hits.left_join(
-        own,
-        [
-            hits.partner_id == own.s_partner,
-            hits.device_id == own.s_device,
-            hits.component == own.s_component,
-            hits.cutoff == own.s_cutoff,
-        ],
-    )
+    at = ("partner_id", "device_id", "component", "cutoff")
+    own = spine.select(**keyed(spine, "s_", at))
+    j = hits.left_join(own, on_keys(hits, own, "s_", at))
     listed = j.s_component.notnull()
     j = j.filter(listed) if not other else j
     j = j.select(

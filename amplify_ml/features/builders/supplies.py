@@ -24,11 +24,13 @@ from amplify_ml.features.graph import (
     day_of,
     entity,
     in_range,
+    keyed,
     last_value,
     latest_as_of,
     latest_from_buckets,
     node,
     ols_slope,
+    on_keys,
     sum_if,
     window_join,
     window_sums,
@@ -37,6 +39,8 @@ from amplify_ml.features.graph import (
 
 DEVICE_COLOR = ("partner_id", "device_id", "color")
 DEVICE_COLOR_SPINE = ("partner_id", "account_id", "device_id", "color")
+DEVICE_CUTOFF = (*DEVICE, "cutoff")
+DEVICE_COLOR_CUTOFF = (*DEVICE_COLOR, "cutoff")
 SUPPLY_PREFIX = "supply_level_pct."
 CHANGE_JUMP_PCT = 30.0
 FULL_PCT = 100.0
@@ -157,12 +161,9 @@ def supply_steps(
     step = t.prev.notnull() & ((t.value < t.prev) | (t.value - t.prev >= CHANGE_JUMP_PCT))
     st = t.filter(~t._before & (step | (t.prev.isnull() & (t.value >= FULL_PCT))))
     st = st.select(*DEVICE_COLOR, "observed_at", "day", "value", "prev")
-    p = page_readings.select(
-        p_partner="partner_id", p_device="device_id", p_obs="observed_at", page_value="value"
-    )
-    j = st.left_join(
-        p, [st.partner_id == p.p_partner, st.device_id == p.p_device, st.observed_at == p.p_obs]
-    )
+    at = (*DEVICE, "observed_at")
+    p = page_readings.select(**keyed(page_readings, "p_", at), page_value=page_readings.value)
+    j = st.left_join(p, on_keys(st, p, "p_", at))
     return j.select(*DEVICE_COLOR, "observed_at", "day", "value", "prev", "page_value")
 
 
@@ -294,28 +295,11 @@ def supply_level(
             sum_if(f, win._xx),
         )
     sl = win.group_by([*DEVICE_COLOR, "cutoff"]).aggregate(**slopes)
-    sl = sl.select(
-        s_partner="partner_id",
-        s_device="device_id",
-        s_color="color",
-        s_cutoff="cutoff",
-        **{k: sl[k] for k in slopes},
-    )
-    p = page_latest.select(
-        p_partner="partner_id", p_device="device_id", p_cutoff="cutoff", page_last="value"
-    )
-    out = base.left_join(
-        sl,
-        [
-            base.partner_id == sl.s_partner,
-            base.device_id == sl.s_device,
-            base.color == sl.s_color,
-            base.cutoff == sl.s_cutoff,
-        ],
-    ).select(*base.columns, *slopes)
-    out = out.left_join(
-        p, [out.partner_id == p.p_partner, out.device_id == p.p_device, out.cutoff == p.p_cutoff]
-    ).select(*out.columns, "page_last")
+    sl = sl.select(**keyed(sl, "s_", DEVICE_COLOR_CUTOFF), **{k: sl[k] for k in slopes})
+    p = page_latest.select(**keyed(page_latest, "p_", DEVICE_CUTOFF), page_last=page_latest.value)
+    out = base.left_join(sl, on_keys(base, sl, "s_", DEVICE_COLOR_CUTOFF))
+    out = out.select(*base.columns, *slopes)
+    out = out.left_join(p, on_keys(out, p, "p_", DEVICE_CUTOFF)).select(*out.columns, "page_last")
     pages = out.page_last - out.change_pages
     cols: dict[str, ir.Value] = {
         "supply_level_last": out.supply_level_last,
@@ -329,18 +313,6 @@ def supply_level(
         slope < 0, out.supply_level_last / -slope, ibis.null("float64")
     )
     return out.select(*DEVICE_COLOR, "cutoff", **cols)
-
-
-def _keyed(t: ir.Table, prefix: str, keys: tuple[str, ...]) -> dict[str, ir.Value]:
-    """``t``'s ``keys`` and cutoff as columns named with ``prefix`` (to join on with :func:`_on`)."""
-    return {prefix + k: t[k] for k in (*keys, "cutoff")}
-
-
-def _on(
-    left: ir.Table, right: ir.Table, prefix: str, keys: tuple[str, ...]
-) -> list[ir.BooleanValue]:
-    """Join predicates of ``left`` on ``right``'s ``keys`` and cutoff, named there with ``prefix``."""
-    return [left[k] == right[prefix + k] for k in (*keys, "cutoff")]
 
 
 @builder(keys=DEVICE_COLOR)
@@ -420,8 +392,8 @@ def supply_usage(
         steps = supply_steps.mutate(prev=ibis.coalesce(supply_steps.prev, 0.0))
         ch = _last_change(_changes(steps), cutoffs)
     j = window_join(steps, cutoffs, days=CHANGE_LOOKBACK_DAYS)
-    ch = ch.select(**_keyed(ch, "c_", DEVICE_COLOR), since=ch.since, c_cday=ch.cday)
-    j = j.left_join(ch, _on(j, ch, "c_", DEVICE_COLOR)).select(*j.columns, "since")
+    ch = ch.select(**keyed(ch, "c_", DEVICE_COLOR_CUTOFF), since=ch.since, c_cday=ch.cday)
+    j = j.left_join(ch, on_keys(j, ch, "c_", DEVICE_COLOR_CUTOFF)).select(*j.columns, "since")
     pts = j.filter(j.page_value.notnull() & (j.since.isnull() | (j.observed_at >= j.since)))
     g = pts.group_by([*DEVICE_COLOR, "cutoff"]).aggregate(
         v0=pts.value.argmin(pts.observed_at),
@@ -429,8 +401,8 @@ def supply_usage(
         v1=pts.value.argmax(pts.observed_at),
         p1=pts.page_value.argmax(pts.observed_at),
     )
-    pl = page_latest.select(**_keyed(page_latest, "q_", DEVICE), now=page_latest.value)
-    g = g.left_join(pl, _on(g, pl, "q_", DEVICE)).select(*g.columns, "now")
+    pl = page_latest.select(**keyed(page_latest, "q_", DEVICE_CUTOFF), now=page_latest.value)
+    g = g.left_join(pl, on_keys(g, pl, "q_", DEVICE_CUTOFF)).select(*g.columns, "now")
     # mean daily pages per device over both windows, and the fleet's over all devices
     # (window sums: each reading added once, not once per cutoff whose window holds it)
     inc = page_readings.filter(page_readings.delta.notnull())
@@ -452,12 +424,12 @@ def supply_usage(
             page_readings, cutoffs, cutoff_days, group=list(DEVICE), values=["observed_at"]
         )
         sn = seen.select(
-            **_keyed(seen, "t_", DEVICE),
+            **keyed(seen, "t_", DEVICE_CUTOFF),
             stale=(seen.cday + 1).cast("float64")
             - seen.observed_at.epoch_seconds().cast("float64") / 86400.0,
         )
         cols = rate.columns
-        rate = rate.join(sn, _on(rate, sn, "t_", DEVICE))
+        rate = rate.join(sn, on_keys(rate, sn, "t_", DEVICE_CUTOFF))
         rate = rate.select(*cols, "stale")
     fleet = rate.group_by("cutoff").aggregate(
         season=(rate.ps.sum() / rate.gs.sum()) / (rate.pl.sum() / rate.gl.sum()),
@@ -466,7 +438,7 @@ def supply_usage(
     fleet = fleet.select(f_cutoff="cutoff", season="season", fleet_long="fleet_long")
     rate = rate.join(fleet, rate.cutoff == fleet.f_cutoff)
     rate = rate.select(
-        **_keyed(rate, "r_", DEVICE),
+        **keyed(rate, "r_", DEVICE_CUTOFF),
         per_day=ibis.ifelse(rate.gs > 0, rate.ps / rate.gs, ibis.null("float64")),
         per_day_long=ibis.ifelse(
             rate.gl > 0, rate.season * rate.pl / rate.gl, ibis.null("float64")
@@ -478,7 +450,7 @@ def supply_usage(
         ),
         **({"stale": rate.stale} if at_cutoff else {}),
     )
-    g = g.left_join(rate, _on(g, rate, "r_", DEVICE)).select(
+    g = g.left_join(rate, on_keys(g, rate, "r_", DEVICE_CUTOFF)).select(
         *g.columns, "per_day", "per_day_long", "vs_fleet", *(["stale"] if at_cutoff else [])
     )
     share_col = f"telemetry_pages_vs_fleet_{long}d"
@@ -497,7 +469,9 @@ def supply_usage(
         else:
             sh = _share_of_fleet(hist, cutoffs, cutoff_days, share_days, by_day=share_by_day)
         keep = [c for c in g.columns if c != "vs_fleet"]
-        g = g.left_join(sh, _on(g, sh, "h_", DEVICE)).select(*keep, vs_fleet="h_vs_fleet")
+        g = g.left_join(sh, on_keys(g, sh, "h_", DEVICE_CUTOFF)).select(
+            *keep, vs_fleet="h_vs_fleet"
+        )
         share_col = f"telemetry_pages_vs_fleet_{share_days}d"
     cyc = _previous_cartridge(steps, page_readings, threshold_pct)
     # the previous change too within the lookback of every cutoff (as when scoring one cutoff)
@@ -510,12 +484,12 @@ def supply_usage(
         **{"y_" + k: cyc["c_" + k] for k in (*DEVICE_COLOR, "cutoff")},
         **{"cycle_pages": cyc.cycle_pages, "start_pages": cyc.start_pages},
     )
-    g = g.left_join(cyc, _on(g, cyc, "y_", DEVICE_COLOR)).select(
+    g = g.left_join(cyc, on_keys(g, cyc, "y_", DEVICE_COLOR_CUTOFF)).select(
         *g.columns, "cycle_pages", "start_pages"
     )
     if rate_by_fit:
         fit = _use_per_page_fit(steps, cutoffs)
-        g = g.left_join(fit, _on(g, fit, "f_", DEVICE_COLOR)).select(*g.columns, "fit")
+        g = g.left_join(fit, on_keys(g, fit, "f_", DEVICE_COLOR_CUTOFF)).select(*g.columns, "fit")
     used = g.v0 - g.v1
     pages = g.p1 - g.p0
     per_page = ibis.ifelse((pages > 0) & (used > 0), used / pages, ibis.null("float64"))
@@ -612,7 +586,7 @@ def _use_per_page_fit(steps: ir.Table, cutoffs: ir.Table) -> ir.Table:
     per = per.mutate(cxy=per.sxy - per.sx * per.sy / n, cxx=per.sxx - per.sx * per.sx / n)
     f = per.group_by([*DEVICE_COLOR, "cutoff"]).aggregate(cxy=per.cxy.sum(), cxx=per.cxx.sum())
     return f.select(
-        **_keyed(f, "f_", DEVICE_COLOR),
+        **keyed(f, "f_", DEVICE_COLOR_CUTOFF),
         fit=ibis.ifelse((f.cxx > 0) & (f.cxy < 0), -f.cxy / f.cxx, ibis.null("float64")),
     )
 
@@ -647,7 +621,7 @@ def _share_of_fleet(
         )
         pages, fleet = d[f"delta_{days}d"].cast("float64"), d[f"fleet_{days}d"]
         return d.select(
-            **_keyed(d, "h_", DEVICE),
+            **keyed(d, "h_", DEVICE_CUTOFF),
             h_vs_fleet=ibis.ifelse(fleet > 0, pages / fleet, ibis.null("float64")),
         )
     d = window_sums(
@@ -663,7 +637,7 @@ def _share_of_fleet(
     f = d.group_by("cutoff").aggregate(f_rate=d.pages.sum() / d.gap.sum()).rename(f_cutoff="cutoff")
     d = d.join(f, d.cutoff == f.f_cutoff)
     return d.select(
-        **_keyed(d, "h_", DEVICE),
+        **keyed(d, "h_", DEVICE_CUTOFF),
         h_vs_fleet=ibis.ifelse(d.f_rate > 0, d.pages / d.gap / d.f_rate, ibis.null("float64")),
     )
 
@@ -687,8 +661,8 @@ def _panel_pace(page_history: ir.Table, cutoffs: ir.Table, days: int) -> ir.Tabl
         (dev.d_first <= dev.s_first + FLEET_PANEL_EDGE_DAYS)
         & (dev.d_last > dev.d_cday - FLEET_PANEL_EDGE_DAYS)
     )
-    dev = dev.select(**_keyed(dev, "m_", DEVICE))
-    p = j.join(dev, _on(j, dev, "m_", DEVICE))
+    dev = dev.select(**keyed(dev, "m_", DEVICE_CUTOFF))
+    p = j.join(dev, on_keys(j, dev, "m_", DEVICE_CUTOFF))
     return p.group_by(["cutoff", "cday", "day"]).aggregate(pages=p.delta.sum(), gap=p.gap.sum())
 
 
@@ -721,7 +695,7 @@ def _share_of_panel(
         pages=j.delta.sum().cast("float64"), fleet=(j.gap * j.f_rate).sum()
     )
     return d.select(
-        **_keyed(d, "h_", DEVICE),
+        **keyed(d, "h_", DEVICE_CUTOFF),
         h_vs_fleet=ibis.ifelse(d.fleet > 0, d.pages / d.fleet, ibis.null("float64")),
     )
 
