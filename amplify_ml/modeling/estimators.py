@@ -408,6 +408,13 @@ class CensoredQuantileRegressor(_FrameMixin, RegressorMixin, BaseEstimator):
     seen. Where the censoring leaves a quantile unknown (too many of the bin's outcomes came
     after the window), that quantile is beyond the window. Predictions are capped at W and
     flagged by :meth:`predict_frame`.
+
+    Offset. With ``offset_feature``, a feature that is itself an estimate of the days (as the
+    calendar's days to the threshold), the booster starts from it (LightGBM's init score: the
+    feature's days in the target's scale, at least half a day; where it is missing, the median
+    target of the training rows) and learns the correction. Trees fit an estimate that is
+    already nearly right poorly from scratch (a step function of it); from it, they spend their
+    leaves on where it is wrong.
     """
 
     def __init__(
@@ -422,6 +429,7 @@ class CensoredQuantileRegressor(_FrameMixin, RegressorMixin, BaseEstimator):
         log_target: bool = True,
         min_censoring_survival: float = 0.05,
         purge_days: float = 0.0,
+        offset_feature: str | None = None,
         random_state: int = 0,
     ) -> None:
         self.quantiles = quantiles
@@ -434,7 +442,18 @@ class CensoredQuantileRegressor(_FrameMixin, RegressorMixin, BaseEstimator):
         self.log_target = log_target
         self.min_censoring_survival = min_censoring_survival
         self.purge_days = purge_days
+        self.offset_feature = offset_feature
         self.random_state = random_state
+
+    def _base(self, data: pd.DataFrame | np.ndarray) -> np.ndarray | None:
+        """The booster's starting point per row (see Offset above), None without one."""
+        j = getattr(self, "offset_index_", None)
+        if j is None:
+            return None
+        v = np.asarray(data.iloc[:, j] if isinstance(data, pd.DataFrame) else data[:, j], float)
+        ok = np.isfinite(v)
+        base = self._to_target(np.maximum(np.where(ok, v, 1.0), 0.5))
+        return np.where(ok, base, self.offset_fallback_)
 
     def _to_target(self, days: np.ndarray) -> np.ndarray:
         return np.log(np.maximum(days, 0.5)) if self.log_target else days
@@ -474,6 +493,19 @@ class CensoredQuantileRegressor(_FrameMixin, RegressorMixin, BaseEstimator):
         keep = ~early_censored
         weights = np.where(keep, 1.0 / g_at, 0.0)
         target = self._to_target(np.where(at_window, self.window_days_, d))
+        self.offset_index_ = None
+        if self.offset_feature is not None:
+            if self.offset_feature not in Xp.columns or self.offset_feature in self.categories_:
+                raise InvalidRequestError(
+                    f"offset_feature {self.offset_feature!r} must be one of the numeric feature "
+                    "columns of X (an estimate of the days); drop offset_feature from the "
+                    "estimator's options or add the feature to the feature set"
+                )
+            self.offset_fallback_ = float(np.median(target[~early_censored]))
+            self.offset_index_ = list(Xp.columns).index(self.offset_feature)
+        base = self._base(Xp)
+        self.offset_mean_ = 0.0 if base is None else float(base[keep].mean())
+        init = np.zeros(len(Xp)) if base is None else base
         early, late, self.purge_days_ = _time_split(
             time, len(Xp), self.validation_fraction, self.purge_days
         )
@@ -482,7 +514,12 @@ class CensoredQuantileRegressor(_FrameMixin, RegressorMixin, BaseEstimator):
         def data(mask: np.ndarray, reference: lgb.Dataset | None = None) -> lgb.Dataset:
             m = mask & keep
             return lgb.Dataset(
-                Xp[m], target[m], weight=weights[m], reference=reference, free_raw_data=False
+                Xp[m],
+                target[m],
+                weight=weights[m],
+                init_score=init[m] if base is not None else None,
+                reference=reference,
+                free_raw_data=False,
             )
 
         train = data(early)
@@ -503,7 +540,7 @@ class CensoredQuantileRegressor(_FrameMixin, RegressorMixin, BaseEstimator):
         for f in range(k):
             m = fold == f
             b = lgb.train(params, data(~m), num_boost_round=best)
-            oof[m] = b.predict(Xp[m])
+            oof[m] = b.predict(Xp[m]) + init[m]
         err = self._to_target(np.maximum(d, 0.5)) - oof
         inner = np.quantile(oof, np.linspace(0, 1, self.n_bins + 1)[1:-1])
         self.bin_edges_ = np.unique(inner)
@@ -545,6 +582,9 @@ class CensoredQuantileRegressor(_FrameMixin, RegressorMixin, BaseEstimator):
             )
             return np.sort(np.clip(preds, 0.0, self.window_days_), axis=1)
         t = self.boosters_[0.5].predict(data, num_iteration=self.best_iterations_[0.5], **kwargs)
+        base = self._base(data)
+        if base is not None:
+            t = t + base
         off = self.offsets_[np.searchsorted(self.bin_edges_, t)]
         with np.errstate(invalid="ignore"):
             preds = self._from_target(t[:, None] + off)
@@ -578,9 +618,16 @@ class CensoredQuantileRegressor(_FrameMixin, RegressorMixin, BaseEstimator):
         if quantile not in self.quantiles:
             raise InvalidRequestError(f"quantile {quantile} is not one of {list(self.quantiles)}")
         q = quantile if quantile in self.boosters_ else 0.5  # earlier versions: one a quantile
+        M = self._matrix(X)
         contrib = self.boosters_[q].predict(
-            self._matrix(X), num_iteration=self.best_iterations_[q], pred_contrib=True
+            M, num_iteration=self.best_iterations_[q], pred_contrib=True
         )
+        base = self._base(M)
+        if base is not None:
+            # the starting point is the offset feature's: its distance from the training
+            # rows' mean goes to the feature, the mean to the bias (the sum is the prediction)
+            contrib[:, self.offset_index_] += base - self.offset_mean_
+            contrib[:, -1] += self.offset_mean_
         if getattr(self, "offsets_", None) is not None and self.log_target:
             contrib = contrib * self._from_target(contrib.sum(axis=1))[:, None]
         return pd.DataFrame(contrib, columns=[*self.feature_names_in_, "_bias"], index=X.index)

@@ -364,3 +364,46 @@ def test_parameters_the_estimator_sets_itself_are_refused_not_overwritten() -> N
     a = TimeCalibratedClassifier(random_state=1, **kw).fit(X, y, time=cutoff).predict_raw(X)
     b = TimeCalibratedClassifier(random_state=2, **kw).fit(X, y, time=cutoff).predict_raw(X)
     assert not np.allclose(a, b)  # the seed reaches LightGBM (feature sampling differs)
+
+
+def test_the_median_starts_from_an_offset_feature_and_learns_where_it_is_wrong() -> None:
+    rng = np.random.default_rng(11)
+    n, window = 4000, 200.0
+    rate, level = rng.uniform(0.5, 3.0, n), rng.uniform(20, 100, n)
+    est = (level - 10) / rate
+    # the estimate is 30 % early on cartridges above 60 %, and missing on a tenth of the rows
+    median = est * np.where(level > 60, 1.3, 1.0)
+    true = median * rng.lognormal(0, 0.1, n)
+    X = pd.DataFrame(
+        {"rate": rate, "level": level, "est": np.where(rng.random(n) < 0.1, np.nan, est)}
+    )
+    censored = true > window
+    days = np.where(censored, window, true)
+    cutoff = np.tile(pd.date_range("2025-01-01", periods=8, freq="MS"), n // 8)
+    fit = dict(time=cutoff, window_days=window)
+    opts = dict(n_estimators=20, params={"learning_rate": 0.2}, random_state=0)
+    model = CensoredQuantileRegressor(offset_feature="est", **opts).fit(X, days, censored, **fit)
+    plain = CensoredQuantileRegressor(**opts).fit(X, days, censored, **fit)
+    inside = (median < 0.7 * window) & X["est"].notna().to_numpy()
+
+    def error(m: CensoredQuantileRegressor) -> np.ndarray:
+        return np.abs(np.log(m.predict_frame(X)["p50_days"].to_numpy() / median))
+
+    # from the estimate, 20 trees learn its 30 % and come twice as close as from scratch
+    assert np.median(error(model)[inside]) < 0.6 * np.median(error(plain)[inside])
+    full = inside & (level > 60)
+    assert np.median(model.predict_frame(X)["p50_days"][full] / median[full]) == pytest.approx(
+        1.0, abs=0.02
+    )
+    # rows without the estimate start from the median target and still get a median
+    assert np.isfinite(model.predict_frame(X[X["est"].isna()])["p50_days"]).all()
+    # the fast path adds the same start; the contributions (in days, the feature's own
+    # start counted in its column) still add up to the log of the median
+    rows = X[inside].head(20)
+    assert np.allclose(model.predict_matrix(_codes(model, rows)), model.predict(rows), atol=1e-12)
+    c = model.contributions(rows)
+    p50 = model.predict_frame(rows)["p50_days"].to_numpy()
+    assert np.allclose(c.sum(axis=1) / p50, np.log(p50))
+    assert (c["est"].abs() > c["rate"].abs()).mean() > 0.5
+    with pytest.raises(InvalidRequestError, match=r"offset_feature 'nope' must be one of the"):
+        CensoredQuantileRegressor(offset_feature="nope").fit(X, days, censored, **fit)
