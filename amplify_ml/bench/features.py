@@ -949,8 +949,13 @@ class PandasFeatures:
             pooled = (used + w) / (pages + w / prev)
             rate = pooled.where((pages >= 0) & (used >= 0) & prev.notna(), per_page)
         if s.get("rate_by_fit", False):
-            df = df.merge(self.use_per_page_fit(c, steps), on=DC, how="left")
+            fit = self.use_per_page_fit(c, steps)
+            df = df.merge(fit, on=DC, how="left")
             rate = df["fit"].fillna(rate)
+        prior = s.get("account_prior", False) and hasattr(self, "ib")
+        if prior:
+            df = df.merge(self.account_prior(c, fit, share), on=DC, how="left")
+            rate = rate.fillna(df["a_rate"])
         since_pages = (df["now"] - df["p1"]).where(df["now"] - df["p1"] >= 0)
         left = df["v1"] - rate * since_pages - thr
         to_go = left.clip(lower=0.0) / rate
@@ -981,16 +986,50 @@ class PandasFeatures:
             out["supply_pct_per_kpage_fit_180d"] = 1000.0 * df["fit"]
         if at_cutoff:
             out["days_since_page_reading"] = df["stale"]
+        if s.get("account_prior", False):
+            out["supply_pct_per_kpage_account"] = 1000.0 * df["a_rate"] if prior else np.nan
+            out["telemetry_pages_vs_fleet_account"] = df["a_share"] if prior else np.nan
         if s.get("calendar", False):
             need = to_go.fillna(by_prev) if s.get("prev_fallback", False) else to_go
+            share_now = df["vs_fleet"].fillna(df["a_share"]) if prior else df["vs_fleet"]
             out[f"telemetry_pages_vs_fleet_{share_days or long}d"] = df["vs_fleet"]
             out["supply_days_to_threshold_est_calendar"] = self.days_by_calendar(
                 c,
-                (need / df["vs_fleet"]).to_numpy(float),
+                (need / share_now).to_numpy(float),
                 fleet_long,
                 self.pages if panel is None else panel,
             )
         return out
+
+    def account_prior(self, c: int, fit: pd.DataFrame, share: pd.Series) -> pd.DataFrame:
+        """Per device colour, the account's use per page in rated-yield terms over the
+        device's yield (the fleet's where the account has none) and the account's share over
+        its families' times the device's family's (``a_rate``, ``a_share``)."""
+        D, A = ["partner_id", "device_id"], ["partner_id", "account_id"]
+        sup = self.products[
+            (self.products["category"] == "supplies")
+            & self.products["color"].notna()
+            & (self.products["day"] <= c)
+        ]
+        y = sup.groupby(["family", "color"])["page_yield"].mean().reset_index()
+        dev = self.ib[[*A, "device_id", "family"]]
+        f = fit[fit["fit"] > 0].merge(dev, on=D).merge(y, on=["family", "color"])
+        f["lc"] = np.log(f["fit"] * f["page_yield"])
+        cov = f.groupby([*A, "color"])["lc"].mean().reset_index()
+        fleet = f.groupby("color")["lc"].mean().rename("lc_fleet").reset_index()
+        sh = share[share > 0].rename("vs").reset_index().merge(dev, on=D)
+        sh["ls"] = np.log(sh["vs"])
+        fam = sh.groupby("family")["ls"].mean().rename("lf").reset_index()
+        sh = sh.merge(fam, on="family")
+        pace = (sh["ls"] - sh["lf"]).groupby([sh["partner_id"], sh["account_id"]]).mean()
+        t = dev.merge(y.rename(columns={"page_yield": "own"}), on="family")
+        t = t.merge(cov, on=[*A, "color"], how="left").merge(fleet, on="color", how="left")
+        t = t.merge(pace.rename("la").reset_index(), on=A, how="left")
+        t = t.merge(fam, on="family", how="left")
+        lc = t["lc"].fillna(t["lc_fleet"])
+        t["a_rate"] = (np.exp(lc) / t["own"]).where(t["own"] > 0)
+        t["a_share"] = np.exp(t["la"].fillna(0.0) + t["lf"].fillna(0.0))
+        return t[[*D, "color", "a_rate", "a_share"]]
 
     @staticmethod
     def use_per_page_fit(c: int, steps: pd.DataFrame) -> pd.DataFrame:

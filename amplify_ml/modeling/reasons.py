@@ -885,6 +885,14 @@ def _pages_vs_fleet(m: re.Match[str], v: Any, c: Context) -> str:
     return f"printed {amount} a day {conj} the fleet's average {_window(m)}"
 
 
+@template("telemetry_pages_vs_fleet_account", "no page-count telemetry at this customer yet")
+def _pages_vs_fleet_account(m: re.Match[str], v: Any, c: Context) -> str:
+    amount, conj = _compare(v)
+    return (
+        f"a printer like this one at this customer prints {amount} a day {conj} the fleet's average"
+    )
+
+
 @template(
     r"telemetry_(?P<metric>[a-z0-9_]+)_health_last", "no {metric} health reading in recent months"
 )
@@ -998,6 +1006,17 @@ def _supply_pages(m: re.Match[str], v: Any, c: Context) -> str:
 def _supply_per_page(m: re.Match[str], v: Any, c: Context) -> str:
     over = " (over its recent cartridges)" if m["how"] == "fit" else ""
     return f"{_color(c, 'toner')} falls {fmt_number(v)} points every 1,000 pages{over}"
+
+
+@template(
+    "supply_pct_per_kpage_account",
+    lambda m, c: f"no {_color(c, 'toner')} use per page measured at this customer yet",
+)
+def _supply_per_page_account(m: re.Match[str], v: Any, c: Context) -> str:
+    return (
+        f"this customer's printers use {_color(c, 'toner')} at {fmt_number(v)} points every "
+        "1,000 pages of a cartridge like this one"
+    )
 
 
 @template(

@@ -326,6 +326,8 @@ def supply_usage(
     fleet_calendar: ir.Table,
     cutoffs: ir.Table,
     cutoff_days: tuple[int, ...],
+    ib_devices: ir.Table | None = None,
+    products: ir.Table | None = None,
     *,
     windows: tuple[int, int] = (30, 90),
     threshold_pct: float = 10.0,
@@ -338,6 +340,7 @@ def supply_usage(
     first_full_as_change: bool = False,
     rate_by_fit: bool = False,
     fleet_panel: bool = False,
+    account_prior: bool = False,
 ) -> ir.Table:
     """Toner used per 1000 pages, pages since the level last fell, days to the threshold.
 
@@ -383,9 +386,18 @@ def supply_usage(
     :func:`_panel_pace`). The whole fleet's pages a device-day move with its mix as well as with
     the calendar (devices that print much wear out and are replaced sooner), and a device's
     share measured against one period of the fleet and spent on another would carry that drift.
+    With ``account_prior`` (with ``rate_by_fit`` and ``fleet_panel``; with an install base and
+    products, else null), a colour without a use per page of its own (a cartridge that has not
+    fallen yet, and no earlier one in the lookback) reads its account's, and a device without a
+    share of the fleet's pages of its own (no page counter increments yet) its account's
+    (``supply_pct_per_kpage_account``, ``telemetry_pages_vs_fleet_account``; see
+    :func:`_account_prior`): a new device starts from what its account's other devices print.
     """
     short, long = sorted(windows)
     _check_lookback((long,))
+    if account_prior and not (rate_by_fit and fleet_panel):
+        raise ValueError("account_prior needs rate_by_fit and fleet_panel: it pools their figures")
+    prior = account_prior and ib_devices is not None and products is not None
     steps, ch = supply_steps.filter(supply_steps.prev.notnull()), supply_last_change
     if first_full_as_change:
         # a colour first read full: a jump up from nothing, a change
@@ -490,6 +502,11 @@ def supply_usage(
     if rate_by_fit:
         fit = _use_per_page_fit(steps, cutoffs)
         g = g.left_join(fit, on_keys(g, fit, "f_", DEVICE_COLOR_CUTOFF)).select(*g.columns, "fit")
+    if prior:
+        ap = _account_prior(fit, sh, ib_devices, products, cutoffs)
+        g = g.left_join(ap, on_keys(g, ap, "a_", DEVICE_COLOR_CUTOFF)).select(
+            *g.columns, "a_rate", "a_share"
+        )
     used = g.v0 - g.v1
     pages = g.p1 - g.p0
     per_page = ibis.ifelse((pages > 0) & (used > 0), used / pages, ibis.null("float64"))
@@ -505,6 +522,8 @@ def supply_usage(
         rate = ibis.cases((ok & prev.notnull(), pooled), else_=per_page)
     if rate_by_fit:
         rate = ibis.coalesce(g.fit, rate)
+    if prior:
+        rate = ibis.coalesce(rate, g.a_rate)
     since = g.now - g.p1
     since = ibis.ifelse(since >= 0, since, ibis.null("float64"))
     left = g.v1 - rate * since - threshold_pct
@@ -522,9 +541,13 @@ def supply_usage(
         extra["days_since_page_reading"] = g.stale
     # (not ibis.greatest: DuckDB's GREATEST skips nulls)
     by_prev = ibis.cases((rest > 0, rest), (rest <= 0, 0.0), else_=ibis.null("float64"))
+    if account_prior:
+        extra["supply_pct_per_kpage_account"] = 1000.0 * g.a_rate if prior else ibis.null("float64")
+        extra["telemetry_pages_vs_fleet_account"] = g.a_share if prior else ibis.null("float64")
     if calendar:
         need = ibis.coalesce(to_go, by_prev) if prev_fallback else to_go
-        g, by_calendar = _days_by_calendar(g, need / g.vs_fleet, fleet_calendar, fleet)
+        share = ibis.coalesce(g.vs_fleet, g.a_share) if prior else g.vs_fleet
+        g, by_calendar = _days_by_calendar(g, need / share, fleet_calendar, fleet)
         extra = {
             **extra,
             share_col: g.vs_fleet,
@@ -588,6 +611,90 @@ def _use_per_page_fit(steps: ir.Table, cutoffs: ir.Table) -> ir.Table:
     return f.select(
         **keyed(f, "f_", DEVICE_COLOR_CUTOFF),
         fit=ibis.ifelse((f.cxx > 0) & (f.cxy < 0), -f.cxy / f.cxx, ibis.null("float64")),
+    )
+
+
+def _account_prior(
+    fit: ir.Table, share: ir.Table, ib_devices: ir.Table, products: ir.Table, cutoffs: ir.Table
+) -> ir.Table:
+    """Per device colour and cutoff, what its account's devices point to: the use per page
+    (``a_rate``) and the share of the fleet's pages a device-day (``a_share``).
+
+    The use per page is a cartridge's coverage over its rated yield, and an account prints the
+    same kinds of documents on each of its devices, whatever their cartridges: ``a_rate`` is
+    the geometric mean, over the account's colours with a fitted use per page (``fit``, see
+    :func:`_use_per_page_fit`), of that use times their cartridges' rated yield, over the
+    device's own rated yield; over the whole fleet's colours where the account has none.
+
+    A device's pages a day are its family's (a desk printer prints less than a department's)
+    times its account's intensity: ``a_share`` is the geometric mean of the shares (``share``,
+    see :func:`_share_of_panel`) of the devices of the device's family, times the geometric
+    mean over the account's devices of their shares over their families'. A device's own
+    figures count in its account's.
+    """
+    y = family_yields(products, cutoffs).rename(y_cutoff="cutoff", y_color="color")
+    dev = ib_devices.select("partner_id", "account_id", "device_id", "family")
+    f = fit.filter(fit.fit > 0)
+    f = f.join(dev, [f.f_partner_id == dev.partner_id, f.f_device_id == dev.device_id])
+    f = f.join(y, [f.family == y.family, f.f_color == y.y_color, f.f_cutoff == y.y_cutoff])
+    f = f.select(
+        "partner_id",
+        "account_id",
+        color="f_color",
+        cutoff="f_cutoff",
+        lc=(f.fit * f.page_yield).ln(),
+    )
+    cov = f.group_by(["partner_id", "account_id", "color", "cutoff"]).aggregate(lc=f.lc.mean())
+    cov = cov.rename(c_partner_id="partner_id", c_account_id="account_id", c_color="color")
+    cov = cov.rename(c_cutoff="cutoff")
+    fleet_cov = f.group_by(["color", "cutoff"]).aggregate(lc_fleet=f.lc.mean())
+    fleet_cov = fleet_cov.rename(k_color="color", k_cutoff="cutoff")
+    s = share.filter(share.h_vs_fleet > 0)
+    s = s.join(dev, [s.h_partner_id == dev.partner_id, s.h_device_id == dev.device_id])
+    s = s.select("partner_id", "account_id", "family", cutoff="h_cutoff", ls=s.h_vs_fleet.ln())
+    fam = s.group_by(["family", "cutoff"]).aggregate(lf=s.ls.mean())
+    fam = fam.rename(m_family="family", m_cutoff="cutoff")
+    s = s.join(fam, [s.family == fam.m_family, s.cutoff == fam.m_cutoff])
+    pace = s.group_by(["partner_id", "account_id", "cutoff"]).aggregate(la=(s.ls - s.lf).mean())
+    pace = pace.rename(p_partner_id="partner_id", p_account_id="account_id", p_cutoff="cutoff")
+    # every colour of every device at the cutoffs where its family has cartridges
+    t = dev.join(y, dev.family == y.family).select(
+        "partner_id",
+        "account_id",
+        "device_id",
+        "family",
+        color="y_color",
+        cutoff="y_cutoff",
+        own="page_yield",
+    )
+    t = t.left_join(
+        cov,
+        [
+            t.partner_id == cov.c_partner_id,
+            t.account_id == cov.c_account_id,
+            t.color == cov.c_color,
+            t.cutoff == cov.c_cutoff,
+        ],
+    ).select(*t.columns, "lc")
+    t = t.left_join(
+        fleet_cov, [t.color == fleet_cov.k_color, t.cutoff == fleet_cov.k_cutoff]
+    ).select(*t.columns, "lc_fleet")
+    t = t.left_join(
+        pace,
+        [
+            t.partner_id == pace.p_partner_id,
+            t.account_id == pace.p_account_id,
+            t.cutoff == pace.p_cutoff,
+        ],
+    ).select(*t.columns, "la")
+    t = t.left_join(fam, [t.family == fam.m_family, t.cutoff == fam.m_cutoff]).select(
+        *t.columns, "lf"
+    )
+    lc = ibis.coalesce(t.lc, t.lc_fleet)
+    return t.select(
+        **keyed(t, "a_", DEVICE_COLOR_CUTOFF),
+        a_rate=ibis.ifelse(t.own > 0, lc.exp() / t.own, ibis.null("float64")),
+        a_share=(ibis.coalesce(t.la, 0.0) + ibis.coalesce(t.lf, 0.0)).exp(),
     )
 
 
@@ -692,7 +799,8 @@ def _share_of_panel(
     j = window_join(r, cutoffs, days=days)
     j = j.join(f, [j.cutoff == f.f_cutoff, j.day == f.f_day])
     d = j.group_by([*DEVICE, "cutoff"]).aggregate(
-        pages=j.delta.sum().cast("float64"), fleet=(j.gap * j.f_rate).sum()
+        pages=j.delta.sum().cast("float64"),
+        fleet=(j.gap * j.f_rate).sum(),
     )
     return d.select(
         **keyed(d, "h_", DEVICE_CUTOFF),
@@ -830,11 +938,17 @@ def _previous_cartridge(
 @builder(keys=DEVICE_COLOR)
 def supply_yield(ib_devices: ir.Table, products: ir.Table, cutoffs: ir.Table) -> ir.Table:
     """Mean rated page yield of the family's cartridges in the colour launched by the cutoff."""
+    y = family_yields(products, cutoffs).rename(supply_page_yield_mean="page_yield")
+    d = ib_devices.select("partner_id", "device_id", "family").join(y, "family")
+    return d.select(*DEVICE_COLOR, "cutoff", "supply_page_yield_mean")
+
+
+def family_yields(products: ir.Table, cutoffs: ir.Table) -> ir.Table:
+    """Per printer family, colour and cutoff, the mean rated page yield of the family's
+    cartridges in the colour launched by the cutoff (``page_yield``)."""
     sup = products.filter((products.category == "supplies") & products.color.notnull())
     sup = sup.select("family", "color", "page_yield", day=day_of(sup.launched_on))
     j = window_join(sup, cutoffs, days=None)
-    y = j.group_by(["family", "color", "cutoff"]).aggregate(
-        supply_page_yield_mean=j.page_yield.cast("float64").mean()
+    return j.group_by(["family", "color", "cutoff"]).aggregate(
+        page_yield=j.page_yield.cast("float64").mean()
     )
-    d = ib_devices.select("partner_id", "device_id", "family").join(y, "family")
-    return d.select(*DEVICE_COLOR, "cutoff", "supply_page_yield_mean")

@@ -8,7 +8,7 @@ from datetime import date, timedelta
 import pandas as pd
 import pytest
 
-from tests.unit.features.helpers import row, run, table
+from tests.unit.features.helpers import PRODUCTS, row, run, table
 
 C = "2024-06-30"
 
@@ -528,3 +528,75 @@ def test_supply_usage_pools_the_previous_cartridges_use_per_page() -> None:
     fresh = row(out, device_id="D3", color="black", cutoff="2024-05-15")
     assert fresh["supply_pages_to_threshold_est"] == pytest.approx(cycle)
     assert math.isnan(fresh["supply_pct_per_kpage_mean_180d"])
+
+
+def test_supply_usage_starts_a_colour_without_figures_of_its_own_from_its_account() -> None:
+    # counters read weekly on the cutoff's weekday from 105 weeks back: P1 (account B, family
+    # Laser 1) 30 pages a day, P2 (account A, Laser 2) 10: the panel prints 20 a device-day
+    rows = []
+    for device, per_week in [("P1", 210.0), ("P2", 70.0)]:
+        for i, w in enumerate(range(105, -1, -1)):
+            rows.append(_reading(device, at(7 * w), "page_count", i * per_week))
+    # D1 (A, Laser 1): 10 pages a day (a share of 0.5), 15 points over 300 pages (0.05 a page)
+    rows += _d1_read_for_30_days()
+    # N2 (A, Laser 2): installed two days ago, its cartridge read full, its counter once
+    rows += [_reading("N2", at(2), BLACK, 100.0), _reading("N2", at(2), "page_count", 0.0)]
+    ib = table(
+        "install_base",
+        [
+            dict(device_id=d, account_id=a, sku=sku, installed_on="2020-01-01")
+            for d, a, sku in [("P1", "B", "PR-1"), ("P2", "A", "PR-2"), ("D1", "A", "PR-1")]
+        ]
+        + [dict(device_id="N2", account_id="A", sku="PR-2", installed_on=str(CAL))],
+    )
+    products = table(
+        "products",
+        [
+            *PRODUCTS,
+            dict(sku="PR-2", category="printer", family="Laser 2"),
+            dict(
+                sku="TN-2-K", category="supplies", family="Laser 2", page_yield=1800, color="black"
+            ),
+        ],
+    )
+    tel = {"telemetry": table("telemetry", rows), "install_base": ib, "products": products}
+    args = dict(
+        windows=(30, 90),
+        calendar=True,
+        share_days=730,
+        share_by_day=True,
+        fleet_panel=True,
+        rate_by_fit=True,
+        first_full_as_change=True,
+    )
+    out = run("supply_usage", tel, [str(CAL)], account_prior=True, **args)
+    d1, n2 = (row(out, device_id=d, color="black") for d in ("D1", "N2"))
+    # the account's coverage: D1's 0.05 a page on cartridges rated 4500 pages (the mean of
+    # Laser 1's 3000 and 6000), 225 pages' worth; on N2's 1800-page cartridges, 0.125 a page
+    assert d1["supply_pct_per_kpage_account"] == pytest.approx(50.0)
+    assert n2["supply_pct_per_kpage_account"] == pytest.approx(125.0)
+    assert math.isnan(n2["supply_pct_per_kpage_fit_180d"])
+    assert n2["supply_pages_to_threshold_est"] == pytest.approx(90.0 / 0.125)
+    # shares: P1 1.5, P2 0.5, D1 0.5. Laser 1's devices 0.5 and 1.5 (geometric mean sqrt .75),
+    # Laser 2's 0.5; account A's over their families': D1 0.5 / sqrt .75, P2 1
+    assert math.isnan(n2["telemetry_pages_vs_fleet_730d"])
+    a_intensity = math.sqrt(0.5 / math.sqrt(0.75))
+    assert n2["telemetry_pages_vs_fleet_account"] == pytest.approx(0.5 * a_intensity)
+    assert d1["telemetry_pages_vs_fleet_account"] == pytest.approx(math.sqrt(0.75) * a_intensity)
+    # 720 pages at that share of the panel's 140 pages a week a year earlier
+    days = 7 * 720 / (0.5 * a_intensity) / 140
+    assert n2["supply_days_to_threshold_est_calendar"] == pytest.approx(days)
+    # D1's own figures are its own
+    assert d1["telemetry_pages_vs_fleet_730d"] == pytest.approx(0.5)
+    assert d1["supply_pages_to_threshold_est"] == pytest.approx(800.0)
+    assert d1["supply_days_to_threshold_est_calendar"] == pytest.approx(7 * 1600 / 140)
+    # without the prior N2 has no pages to go and no days; without an install base no prior
+    plain = row(run("supply_usage", tel, [str(CAL)], **args), device_id="N2", color="black")
+    assert math.isnan(plain["supply_pages_to_threshold_est"])
+    assert math.isnan(plain["supply_days_to_threshold_est_calendar"])
+    bare = {"telemetry": tel["telemetry"]}
+    alone = row(run("supply_usage", bare, [str(CAL)], account_prior=True, **args), device_id="N2")
+    assert math.isnan(alone["supply_pct_per_kpage_account"])
+    assert math.isnan(alone["supply_days_to_threshold_est_calendar"])
+    with pytest.raises(ValueError, match="account_prior needs rate_by_fit and fleet_panel"):
+        run("supply_usage", tel, [str(CAL)], account_prior=True, **{**args, "rate_by_fit": False})

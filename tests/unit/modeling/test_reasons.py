@@ -144,6 +144,8 @@ BLACK = {"color": "black"}
         ("supply_days_to_empty_linear_30d", 211.7, BLACK, "black toner empty in about 212 days at the pace of the last 30 days"),
         ("supply_pct_per_kpage_mean_180d", 41.25, BLACK, "black toner falls 41.2 points every 1,000 pages"),
         ("supply_pct_per_kpage_fit_180d", 41.25, BLACK, "black toner falls 41.2 points every 1,000 pages (over its recent cartridges)"),
+        ("supply_pct_per_kpage_account", 125.0, BLACK, "this customer's printers use black toner at 125 points every 1,000 pages of a cartridge like this one"),
+        ("telemetry_pages_vs_fleet_account", 0.38, {}, "a printer like this one at this customer prints 62% less a day than the fleet's average"),
         ("days_since_supply_change", 74, BLACK, "black cartridge changed 74 days ago"),
         ("pages_since_supply_change", 7141, BLACK, "7,141 pages printed since the black cartridge was changed"),
         ("supply_page_yield_mean", 4800.0, BLACK, "its black cartridges are rated for 4,800 pages on average"),
