@@ -243,42 +243,21 @@ def supply_level(
     """
     last = supply_latest.select(*DEVICE_COLOR, "cutoff", "cday", supply_level_last="value")
     chg = supply_last_change.select(
-        c_partner="partner_id",
-        c_device="device_id",
-        c_color="color",
-        c_cutoff="cutoff",
+        **keyed(supply_last_change, "c_", DEVICE_COLOR_CUTOFF),
         change_day="change_day",
         change_pages="change_pages",
     )
-    base = last.left_join(
-        chg,
-        [
-            last.partner_id == chg.c_partner,
-            last.device_id == chg.c_device,
-            last.color == chg.c_color,
-            last.cutoff == chg.c_cutoff,
-        ],
-    ).select(*DEVICE_COLOR, "cutoff", "cday", "supply_level_last", "change_day", "change_pages")
+    base = last.left_join(chg, on_keys(last, chg, "c_", DEVICE_COLOR_CUTOFF)).select(
+        *DEVICE_COLOR, "cutoff", "cday", "supply_level_last", "change_day", "change_pages"
+    )
     # slopes over the readings since the last change, per window
     top = max(windows)
     r = supply_readings.select(*DEVICE_COLOR, "day", "value")
     win = window_join(in_range(r, cutoff_days, top), cutoffs, days=top)
-    c = chg.select(
-        k_partner="c_partner",
-        k_device="c_device",
-        k_color="c_color",
-        k_cutoff="c_cutoff",
-        since="change_day",
+    c = chg.select(*(f"c_{k}" for k in DEVICE_COLOR_CUTOFF), since="change_day")
+    win = win.left_join(c, on_keys(win, c, "c_", DEVICE_COLOR_CUTOFF)).select(
+        *DEVICE_COLOR, "cutoff", "cday", "day", "value", "since"
     )
-    win = win.left_join(
-        c,
-        [
-            win.partner_id == c.k_partner,
-            win.device_id == c.k_device,
-            win.color == c.k_color,
-            win.cutoff == c.k_cutoff,
-        ],
-    ).select(*DEVICE_COLOR, "cutoff", "cday", "day", "value", "since")
     win = win.filter(win.since.isnull() | (win.day >= win.since))
     x = (win.day - win.cday).cast("float64")
     win = win.mutate(
@@ -632,11 +611,12 @@ def _account_prior(
     mean over the account's devices of their shares over their families'. A device's own
     figures count in its account's.
     """
-    y = family_yields(products, cutoffs).rename(y_cutoff="cutoff", y_color="color")
+    y = family_yields(products, cutoffs)
+    y = y.select(**keyed(y, "y_", ("family", "color", "cutoff")), page_yield=y.page_yield)
     dev = ib_devices.select("partner_id", "account_id", "device_id", "family")
     f = fit.filter(fit.fit > 0)
     f = f.join(dev, [f.f_partner_id == dev.partner_id, f.f_device_id == dev.device_id])
-    f = f.join(y, [f.family == y.family, f.f_color == y.y_color, f.f_cutoff == y.y_cutoff])
+    f = f.join(y, [f.family == y.y_family, f.f_color == y.y_color, f.f_cutoff == y.y_cutoff])
     f = f.select(
         "partner_id",
         "account_id",
@@ -644,21 +624,24 @@ def _account_prior(
         cutoff="f_cutoff",
         lc=(f.fit * f.page_yield).ln(),
     )
-    cov = f.group_by(["partner_id", "account_id", "color", "cutoff"]).aggregate(lc=f.lc.mean())
-    cov = cov.rename(c_partner_id="partner_id", c_account_id="account_id", c_color="color")
-    cov = cov.rename(c_cutoff="cutoff")
+    acc_color = ("partner_id", "account_id", "color", "cutoff")
+    cov = f.group_by(list(acc_color)).aggregate(lc=f.lc.mean())
+    cov = cov.select(**keyed(cov, "c_", acc_color), lc=cov.lc)
     fleet_cov = f.group_by(["color", "cutoff"]).aggregate(lc_fleet=f.lc.mean())
-    fleet_cov = fleet_cov.rename(k_color="color", k_cutoff="cutoff")
+    fleet_cov = fleet_cov.select(
+        **keyed(fleet_cov, "k_", ("color", "cutoff")), lc_fleet=fleet_cov.lc_fleet
+    )
     s = share.filter(share.h_vs_fleet > 0)
     s = s.join(dev, [s.h_partner_id == dev.partner_id, s.h_device_id == dev.device_id])
     s = s.select("partner_id", "account_id", "family", cutoff="h_cutoff", ls=s.h_vs_fleet.ln())
     fam = s.group_by(["family", "cutoff"]).aggregate(lf=s.ls.mean())
-    fam = fam.rename(m_family="family", m_cutoff="cutoff")
-    s = s.join(fam, [s.family == fam.m_family, s.cutoff == fam.m_cutoff])
-    pace = s.group_by(["partner_id", "account_id", "cutoff"]).aggregate(la=(s.ls - s.lf).mean())
-    pace = pace.rename(p_partner_id="partner_id", p_account_id="account_id", p_cutoff="cutoff")
+    fam = fam.select(**keyed(fam, "m_", ("family", "cutoff")), lf=fam.lf)
+    s = s.join(fam, on_keys(s, fam, "m_", ("family", "cutoff")))
+    acc = ("partner_id", "account_id", "cutoff")
+    pace = s.group_by(list(acc)).aggregate(la=(s.ls - s.lf).mean())
+    pace = pace.select(**keyed(pace, "p_", acc), la=pace.la)
     # every colour of every device at the cutoffs where its family has cartridges
-    t = dev.join(y, dev.family == y.family).select(
+    t = dev.join(y, dev.family == y.y_family).select(
         "partner_id",
         "account_id",
         "device_id",
@@ -667,29 +650,13 @@ def _account_prior(
         cutoff="y_cutoff",
         own="page_yield",
     )
-    t = t.left_join(
-        cov,
-        [
-            t.partner_id == cov.c_partner_id,
-            t.account_id == cov.c_account_id,
-            t.color == cov.c_color,
-            t.cutoff == cov.c_cutoff,
-        ],
-    ).select(*t.columns, "lc")
-    t = t.left_join(
-        fleet_cov, [t.color == fleet_cov.k_color, t.cutoff == fleet_cov.k_cutoff]
-    ).select(*t.columns, "lc_fleet")
-    t = t.left_join(
-        pace,
-        [
-            t.partner_id == pace.p_partner_id,
-            t.account_id == pace.p_account_id,
-            t.cutoff == pace.p_cutoff,
-        ],
-    ).select(*t.columns, "la")
-    t = t.left_join(fam, [t.family == fam.m_family, t.cutoff == fam.m_cutoff]).select(
-        *t.columns, "lf"
-    )
+    for right, prefix, keys, col in [
+        (cov, "c_", acc_color, "lc"),
+        (fleet_cov, "k_", ("color", "cutoff"), "lc_fleet"),
+        (pace, "p_", acc, "la"),
+        (fam, "m_", ("family", "cutoff"), "lf"),
+    ]:
+        t = t.left_join(right, on_keys(t, right, prefix, keys)).select(*t.columns, col)
     lc = ibis.coalesce(t.lc, t.lc_fleet)
     return t.select(
         **keyed(t, "a_", DEVICE_COLOR_CUTOFF),
