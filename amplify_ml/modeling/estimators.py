@@ -501,7 +501,7 @@ class CensoredQuantileRegressor(_FrameMixin, RegressorMixin, BaseEstimator):
                     "columns of X (an estimate of the days); drop offset_feature from the "
                     "estimator's options or add the feature to the feature set"
                 )
-            self.offset_fallback_ = float(np.median(target[~early_censored]))
+            self.offset_fallback_ = float(np.median(target[keep]))
             self.offset_index_ = list(Xp.columns).index(self.offset_feature)
         base = self._base(Xp)
         self.offset_mean_ = 0.0 if base is None else float(base[keep].mean())
