@@ -823,21 +823,20 @@ class PandasFeatures:
         res = {"supply_level": out}
         if "supply_usage" in s:
             res["supply_usage"] = self.supply_usage(c, s["supply_usage"])
+        y = self.family_yields(c).rename(columns={"page_yield": "supply_page_yield_mean"})
+        res["supply_yield"] = self.ib[["partner_id", "device_id", "family"]].merge(y, on="family")[
+            [*DC, "supply_page_yield_mean"]
+        ]
+        return res
+
+    def family_yields(self, c: int) -> pd.DataFrame:
+        """Per family and colour, the mean rated page yield of the cartridges launched by c."""
         sup = self.products[
             (self.products["category"] == "supplies")
             & self.products["color"].notna()
             & (self.products["day"] <= c)
         ]
-        y = (
-            sup.groupby(["family", "color"])["page_yield"]
-            .mean()
-            .rename("supply_page_yield_mean")
-            .reset_index()
-        )
-        res["supply_yield"] = self.ib[["partner_id", "device_id", "family"]].merge(y, on="family")[
-            [*DC, "supply_page_yield_mean"]
-        ]
-        return res
+        return sup.groupby(["family", "color"])["page_yield"].mean().reset_index()
 
     def supply_usage(self, c: int, s: dict[str, Any]) -> pd.DataFrame:
         DC = ["partner_id", "device_id", "color"]
@@ -1006,12 +1005,7 @@ class PandasFeatures:
         device's yield (the fleet's where the account has none) and the account's share over
         its families' times the device's family's (``a_rate``, ``a_share``)."""
         D, A = ["partner_id", "device_id"], ["partner_id", "account_id"]
-        sup = self.products[
-            (self.products["category"] == "supplies")
-            & self.products["color"].notna()
-            & (self.products["day"] <= c)
-        ]
-        y = sup.groupby(["family", "color"])["page_yield"].mean().reset_index()
+        y = self.family_yields(c)
         dev = self.ib[[*A, "device_id", "family"]]
         f = fit[fit["fit"] > 0].merge(dev, on=D).merge(y, on=["family", "color"])
         f["lc"] = np.log(f["fit"] * f["page_yield"])

@@ -615,7 +615,7 @@ def _account_prior(
     y = y.select(**keyed(y, "y_", ("family", "color", "cutoff")), page_yield=y.page_yield)
     dev = ib_devices.select("partner_id", "account_id", "device_id", "family")
     f = fit.filter(fit.fit > 0)
-    f = f.join(dev, [f.f_partner_id == dev.partner_id, f.f_device_id == dev.device_id])
+    f = f.join(dev, on_keys(dev, f, "f_", DEVICE))
     f = f.join(y, [f.family == y.y_family, f.f_color == y.y_color, f.f_cutoff == y.y_cutoff])
     f = f.select(
         "partner_id",
@@ -632,7 +632,7 @@ def _account_prior(
         **keyed(fleet_cov, "k_", ("color", "cutoff")), lc_fleet=fleet_cov.lc_fleet
     )
     s = share.filter(share.h_vs_fleet > 0)
-    s = s.join(dev, [s.h_partner_id == dev.partner_id, s.h_device_id == dev.device_id])
+    s = s.join(dev, on_keys(dev, s, "h_", DEVICE))
     s = s.select("partner_id", "account_id", "family", cutoff="h_cutoff", ls=s.h_vs_fleet.ln())
     fam = s.group_by(["family", "cutoff"]).aggregate(lf=s.ls.mean())
     fam = fam.select(**keyed(fam, "m_", ("family", "cutoff")), lf=fam.lf)
@@ -766,8 +766,7 @@ def _share_of_panel(
     j = window_join(r, cutoffs, days=days)
     j = j.join(f, [j.cutoff == f.f_cutoff, j.day == f.f_day])
     d = j.group_by([*DEVICE, "cutoff"]).aggregate(
-        pages=j.delta.sum().cast("float64"),
-        fleet=(j.gap * j.f_rate).sum(),
+        pages=j.delta.sum().cast("float64"), fleet=(j.gap * j.f_rate).sum()
     )
     return d.select(
         **keyed(d, "h_", DEVICE_CUTOFF),
