@@ -888,7 +888,10 @@ class PandasFeatures:
             seen = self.pages[(self.pages["day"] <= c) & (self.pages["day"] > c - long)]
             last = seen.groupby(["partner_id", "device_id"])["observed_at"].max()
             last = last[last.index.isin(rl.index)]  # devices with a pace over the window
-            stale = (c + 1.0 - _seconds(last) / 86400.0).rename("stale").reset_index()
+            u = _seconds(last) / 86400.0
+            stale = pd.DataFrame(
+                {"stale": c + 1.0 - u, "stale_days": c - np.floor(u - 0.5)}
+            ).reset_index()
             df = df.merge(stale, on=["partner_id", "device_id"], how="left")
         share_days = s.get("share_days")
         panel = None
@@ -958,7 +961,19 @@ class PandasFeatures:
         since_pages = (df["now"] - df["p1"]).where(df["now"] - df["p1"] >= 0)
         left = df["v1"] - rate * since_pages - thr
         to_go = left.clip(lower=0.0) / rate
-        gap_pages = (df["per_day_long"] * df["stale"]).fillna(0.0) if at_cutoff else 0.0
+        profile = None
+        if s.get("weekday_profile", False):
+            profile = self.weekday_profile(c, share)
+        gap_pages = 0.0
+        if at_cutoff:
+            gap_days = df["stale"]
+            if profile is not None:
+                # each day the latest reading has not counted at its day of the week's weight
+                back = np.concatenate([[0.0], np.cumsum(profile[(c - np.arange(6) + 3) % 7])])
+                n = df["stale_days"]
+                part = pd.Series(back[(n % 7).fillna(0).astype(int)], index=n.index)
+                gap_days = 7.0 * (n // 7) + part.where(n.notna())
+            gap_pages = (df["per_day_long"] * gap_days).fillna(0.0)
         if at_cutoff:
             to_go = (to_go - gap_pages).where(to_go > gap_pages, to_go * 0.0)
         out = df[DC].copy()
@@ -997,6 +1012,7 @@ class PandasFeatures:
                 (need / share_now).to_numpy(float),
                 fleet_long,
                 self.pages if panel is None else panel,
+                profile,
             )
         return out
 
@@ -1052,18 +1068,28 @@ class PandasFeatures:
 
     @staticmethod
     def days_by_calendar(
-        c: int, need: np.ndarray, fleet_long: float, pages: pd.DataFrame
+        c: int,
+        need: np.ndarray,
+        fleet_long: float,
+        pages: pd.DataFrame,
+        profile: np.ndarray | None = None,
     ) -> np.ndarray:
         """Days until the ``pages`` a device-day in the 52 weeks after the cutoff's date a
-        year earlier (weeks without readings at ``fleet_long``) add up to ``need``."""
+        year earlier (weeks without readings at ``fleet_long``) add up to ``need``: linearly
+        within a week, or day by day at each day of the week's weight in ``profile``."""
         pg = pages[
             pages["delta"].notna() & (pages["day"] > c - 365) & (pages["day"] <= c - 365 + 7 * 52)
         ]
         week = (pg["day"] - (c - 365) - 1) // 7 + 1
         g = pg.groupby(week)[["delta", "gap"]].sum().reindex(range(1, 53))
         rate = (g["delta"] / g["gap"]).where(g["gap"] > 0).fillna(fleet_long).to_numpy(float)
-        hi = np.cumsum(7.0 * rate)
-        lo = hi - 7.0 * rate
+        width, centre, pages_per = 7.0, 0.0, 7.0 * rate
+        if profile is not None:
+            days = np.arange(1, 7 * 52 + 1)
+            width, centre = 1.0, 0.5
+            pages_per = np.repeat(rate, 7) * profile[(c + days + 3) % 7]
+        hi = np.cumsum(pages_per)
+        lo = hi - pages_per
         out = np.full(len(need), 365.0)
         for i, n in enumerate(need):
             if not np.isfinite(n):
@@ -1074,8 +1100,44 @@ class PandasFeatures:
                 k = np.flatnonzero((n > lo) & (n <= hi))
                 if len(k):
                     w = k[0]
-                    out[i] = 7.0 * w + 7.0 * (n - lo[w]) / (hi[w] - lo[w])
+                    out[i] = width * w + width * (n - lo[w]) / (hi[w] - lo[w]) + centre
         return out
+
+    def weekday_profile(self, c: int, share: pd.Series) -> np.ndarray:
+        """The fleet's pages on each day of the week (Monday first) over the mean day's, from
+        the counter increments of the 364 days to c over each device's share: increments over
+        k + 1 days to a day less those over k days to the day before; flat when a day has none.
+        """
+        pc = self.pages[self.pages["delta"].notna()]
+        mid = np.floor(_seconds(pc["observed_at"]) / 86400.0 - 0.5)
+        span = mid - mid.groupby([pc["partner_id"], pc["device_id"]]).shift()
+        r = pc.assign(span=span, wd=(mid + 3) % 7)
+        r = r[(r["span"] >= 1) & (r["span"] <= 7) & (r["day"] <= c) & (r["day"] > c - 364)]
+        d = r.groupby(["partner_id", "device_id", "span", "wd"])["delta"].agg(["sum", "size"])
+        d = d.join(share.rename("share"), on=["partner_id", "device_id"], how="inner")
+        d = d[d["share"] > 0]
+        d["y"] = d["sum"] / d["share"]
+        m = d.groupby(["span", "wd"])[["y", "size"]].sum()
+        m["y"] = m["y"] / m["size"]
+        est, wt = np.zeros(7), np.zeros(7)
+        for (k, b), row in m.iterrows():
+            if k == 1:
+                e, n = row["y"], row["size"]
+            elif (k - 1, (b + 6) % 7) in m.index:
+                lo = m.loc[(k - 1, (b + 6) % 7)]
+                e, n = row["y"] - lo["y"], min(row["size"], lo["size"])
+            else:
+                continue
+            est[int(b)] += e * n
+            wt[int(b)] += n
+        if (wt == 0).any():
+            return np.ones(7)
+        beta = est / wt
+        top = beta.max()
+        if not top > 0:
+            return np.ones(7)
+        beta = np.maximum(beta, 0.01 * top)
+        return 7.0 * beta / beta.sum()
 
     def previous_cartridge(
         self, c: int, since: pd.DataFrame, thr: float, steps: pd.DataFrame

@@ -61,6 +61,15 @@ CALENDAR_WEEKS = 52
 """The fleet's calendar a year earlier is read in this many weeks after the cutoff's date."""
 CALENDAR_CAP_DAYS = 365
 """Days to the threshold by the calendar are capped here (pages to go beyond the year)."""
+PROFILE_DAYS = 364
+"""With ``weekday_profile``, the fleet's pages by day of the week are measured over the
+counter readings of this many days up to the cutoff (52 whole weeks)."""
+PROFILE_MAX_GAP_DAYS = 7
+"""Counter increments over more days than this (outages) are left out of the weekday
+profile: they tell little about any one day."""
+PROFILE_MIN_WEIGHT = 0.01
+"""A day of the week's share of the profile is at least this (times the mean day's), so that
+every day moves the calendar on."""
 
 
 @node()
@@ -320,6 +329,7 @@ def supply_usage(
     rate_by_fit: bool = False,
     fleet_panel: bool = False,
     account_prior: bool = False,
+    weekday_profile: bool = False,
 ) -> ir.Table:
     """Toner used per 1000 pages, pages since the level last fell, days to the threshold.
 
@@ -376,6 +386,8 @@ def supply_usage(
     _check_lookback((long,))
     if account_prior and not (rate_by_fit and fleet_panel):
         raise ValueError("account_prior needs rate_by_fit and fleet_panel: it pools their figures")
+    if weekday_profile and not fleet_panel:
+        raise ValueError("weekday_profile needs fleet_panel: it spreads the panel's calendar")
     prior = account_prior and ib_devices is not None and products is not None
     steps, ch = supply_steps.filter(supply_steps.prev.notnull()), supply_last_change
     if first_full_as_change:
@@ -414,14 +426,16 @@ def supply_usage(
         seen = latest_as_of(
             page_readings, cutoffs, cutoff_days, group=list(DEVICE), values=["observed_at"]
         )
+        u = seen.observed_at.epoch_seconds().cast("float64") / 86400.0
         sn = seen.select(
             **keyed(seen, "t_", DEVICE_CUTOFF),
-            stale=(seen.cday + 1).cast("float64")
-            - seen.observed_at.epoch_seconds().cast("float64") / 86400.0,
+            stale=(seen.cday + 1).cast("float64") - u,
+            # the days the latest reading has not counted yet (see _weekday_profile)
+            stale_days=seen.cday - (u - 0.5).floor().cast("int64"),
         )
         cols = rate.columns
         rate = rate.join(sn, on_keys(rate, sn, "t_", DEVICE_CUTOFF))
-        rate = rate.select(*cols, "stale")
+        rate = rate.select(*cols, "stale", "stale_days")
     fleet = rate.group_by("cutoff").aggregate(
         season=(rate.ps.sum() / rate.gs.sum()) / (rate.pl.sum() / rate.gl.sum()),
         fleet_long=rate.pl.sum() / rate.gl.sum(),
@@ -439,10 +453,11 @@ def supply_usage(
             rate.pl / rate.gl / rate.fleet_long,
             ibis.null("float64"),
         ),
-        **({"stale": rate.stale} if at_cutoff else {}),
+        **({"stale": rate.stale, "stale_days": rate.stale_days} if at_cutoff else {}),
     )
+    stale_cols = ["stale", "stale_days"] if at_cutoff else []
     g = g.left_join(rate, on_keys(g, rate, "r_", DEVICE_CUTOFF)).select(
-        *g.columns, "per_day", "per_day_long", "vs_fleet", *(["stale"] if at_cutoff else [])
+        *g.columns, "per_day", "per_day_long", "vs_fleet", *stale_cols
     )
     share_col = f"telemetry_pages_vs_fleet_{long}d"
     if fleet_panel and share_days is None:
@@ -464,6 +479,12 @@ def supply_usage(
             *keep, vs_fleet="h_vs_fleet"
         )
         share_col = f"telemetry_pages_vs_fleet_{share_days}d"
+    profile = _weekday_profile(hist, cutoffs, cutoff_days, sh) if weekday_profile else None
+    if profile is not None and at_cutoff:
+        back = _profile_back(profile, cutoffs)
+        g = g.left_join(back, [g.cutoff == back.b_cutoff, g.stale_days % 7 == back.b_n]).select(
+            *g.columns, "b_weight"
+        )
     cyc = _previous_cartridge(steps, page_readings, threshold_pct)
     # the previous change too within the lookback of every cutoff (as when scoring one cutoff)
     cyc = cyc.join(
@@ -514,7 +535,11 @@ def supply_usage(
         extra[f"supply_pct_per_kpage_fit_{CHANGE_LOOKBACK_DAYS}d"] = 1000.0 * g.fit
     if at_cutoff:
         # pages expected since the latest counter reading (none known: none taken off)
-        gap_pages = ibis.coalesce(g.per_day_long * g.stale, 0.0)
+        gap_days = g.stale
+        if profile is not None:
+            # each day not counted yet at its day of the week's weight
+            gap_days = 7.0 * (g.stale_days // 7) + g.b_weight
+        gap_pages = ibis.coalesce(g.per_day_long * gap_days, 0.0)
         to_go = ibis.cases((to_go > gap_pages, to_go - gap_pages), else_=to_go * 0.0)
         rest = rest - gap_pages
         extra["days_since_page_reading"] = g.stale
@@ -526,7 +551,7 @@ def supply_usage(
     if calendar:
         need = ibis.coalesce(to_go, by_prev) if prev_fallback else to_go
         share = ibis.coalesce(g.vs_fleet, g.a_share) if prior else g.vs_fleet
-        g, by_calendar = _days_by_calendar(g, need / share, fleet_calendar, fleet)
+        g, by_calendar = _days_by_calendar(g, need / share, fleet_calendar, fleet, profile)
         extra = {
             **extra,
             share_col: g.vs_fleet,
@@ -787,26 +812,122 @@ def _panel_calendar(pace: ir.Table, cutoffs: ir.Table, long: int) -> tuple[ir.Ta
     return _weekly_calendar(pace, cutoffs), fl
 
 
+def _weekday_profile(
+    page_history: ir.Table, cutoffs: ir.Table, cutoff_days: tuple[int, ...], share: ir.Table
+) -> ir.Table:
+    """Per cutoff, the fleet's pages on each day of the week over the mean day's (``wd``
+    0 = Monday .. 6, ``beta``), from the page counter readings of the ``PROFILE_DAYS`` up to
+    the cutoff.
+
+    An increment counts the pages of the days whose middle falls between its reading and the
+    one before (a reading at 02:00 counts the day before, not the day it is dated), taken
+    over each device's share of the fleet's pages (``share``, see :func:`_share_of_panel`) so
+    that big and small printers weigh alike. On the mean, the increments over ``k + 1`` days
+    to a day of the week less those over ``k`` days to the day before are that day's pages
+    (``k = 0``: one day, nothing taken off); the estimate pools them over ``k``, each by the
+    smaller of its two counts. Where a day of the week has no such pair (readings all equally
+    far apart: the days cannot be told apart), every day weighs the same.
+    """
+    r = page_history.filter(page_history.delta.notnull())
+    mid = (r.observed_at.epoch_seconds().cast("float64") / 86400.0 - 0.5).floor().cast("int64")
+    w = ibis.window(group_by=[r.partner_id, r.device_id], order_by=[r.observed_at])
+    r = r.mutate(_end=mid, _span=mid - mid.lag().over(w))
+    r = r.filter((r._span >= 1) & (r._span <= PROFILE_MAX_GAP_DAYS))
+    r = r.select(*DEVICE, "day", "delta", span=r._span, wd=(r._end + 3) % 7)
+    s = window_sums(
+        r,
+        cutoffs,
+        cutoff_days,
+        group=[*DEVICE, "span", "wd"],
+        values=["delta"],
+        windows=(PROFILE_DAYS,),
+    )
+    s = s.join(share, on_keys(s, share, "h_", DEVICE_CUTOFF))
+    s = s.filter(s.h_vs_fleet > 0)
+    m = s.group_by(["cutoff", "span", "wd"]).aggregate(
+        y=(s[f"delta_{PROFILE_DAYS}d"] / s.h_vs_fleet).sum(),
+        n=s[f"_n_{PROFILE_DAYS}d"].sum(),
+    )
+    m = m.mutate(y=m.y / m.n)
+    lo = m.select(l_cutoff="cutoff", l_span="span", l_wd="wd", l_y="y", l_n="n")
+    p = m.left_join(
+        lo, [m.cutoff == lo.l_cutoff, lo.l_span == m.span - 1, lo.l_wd == (m.wd + 6) % 7]
+    )
+    one = p.span == 1
+    p = p.select(
+        "cutoff",
+        "wd",
+        est=ibis.ifelse(one, p.y, p.y - p.l_y),
+        n=ibis.ifelse(one, p.n, ibis.least(p.n, p.l_n)).cast("float64"),
+    )
+    p = p.filter(p.est.notnull())
+    b = p.group_by(["cutoff", "wd"]).aggregate(beta=(p.est * p.n).sum() / p.n.sum())
+    top = b.group_by("cutoff").aggregate(t_top=b.beta.max()).rename(t_cutoff="cutoff")
+    b = b.join(top, b.cutoff == top.t_cutoff)
+    b = b.mutate(beta=ibis.greatest(b.beta, PROFILE_MIN_WEIGHT * b.t_top))
+    tot = b.group_by("cutoff").aggregate(t_sum=b.beta.sum(), t_n=b.count())
+    tot = tot.rename(t_cutoff="cutoff")
+    b = b.join(tot, b.cutoff == tot.t_cutoff)
+    b = b.filter((b.t_n == 7) & (b.t_top > 0))
+    b = b.select(b_cutoff="cutoff", b_wd="wd", b_beta=7.0 * b.beta / b.t_sum)
+    # every day of the week at every cutoff: flat where the days cannot be told apart
+    grid = cutoffs.select("cutoff", _w=ibis.range(7).unnest())
+    grid = grid.select("cutoff", wd=grid._w.cast("int64"))
+    out = grid.left_join(b, [grid.cutoff == b.b_cutoff, grid.wd == b.b_wd])
+    return out.select(p_cutoff="cutoff", p_wd="wd", beta=ibis.coalesce(out.b_beta, 1.0))
+
+
+def _profile_back(profile: ir.Table, cutoffs: ir.Table) -> ir.Table:
+    """Per cutoff and ``b_n`` 0..6, the weights in ``profile`` of the ``b_n`` days up to the
+    cutoff day (``b_weight``: 0 for none)."""
+    grid = cutoffs.select("cutoff", "cday", _k=ibis.range(7).unnest())
+    grid = grid.select("cutoff", n=grid._k.cast("int64") + 1, wd=(grid.cday - grid._k + 3) % 7)
+    t = grid.join(profile, [grid.cutoff == profile.p_cutoff, grid.wd == profile.p_wd])
+    w = ibis.window(group_by=t.cutoff, order_by=t.n, rows=(None, 0))
+    t = t.select("cutoff", "n", weight=t.beta.sum().over(w))
+    zero = cutoffs.select("cutoff", n=ibis.literal(0, "int64"), weight=ibis.literal(0.0))
+    t = t.union(zero)
+    return t.select(b_cutoff="cutoff", b_n="n", b_weight="weight")
+
+
 def _days_by_calendar(
-    g: ir.Table, need: ir.NumericValue, fleet_calendar: ir.Table, fleet: ir.Table
+    g: ir.Table,
+    need: ir.NumericValue,
+    fleet_calendar: ir.Table,
+    fleet: ir.Table,
+    profile: ir.Table | None = None,
 ) -> tuple[ir.Table, ir.NumericValue]:
     """``g`` with its rows' days until the fleet's calendar a year earlier adds up to ``need``
-    pages a device (see :func:`supply_usage`), and that expression over the returned table."""
+    pages a device (see :func:`supply_usage`), and that expression over the returned table.
+
+    Without ``profile`` the pages go linearly within a week; with it (see
+    :func:`_weekday_profile`) day by day, each day of a week at its week's rate times its
+    day of the week's weight (a week holds each day once, and the weights average 1)."""
     cal = fleet_calendar.join(fleet, fleet_calendar.cutoff == fleet.f_cutoff)
-    cal = cal.mutate(pages=7.0 * ibis.coalesce(cal.rate, cal.fleet_long))
-    w = ibis.window(group_by=cal.cutoff, order_by=cal.week, rows=(None, 0))
+    cal = cal.mutate(rate=ibis.coalesce(cal.rate, cal.fleet_long))
+    if profile is None:
+        width, centre = 7.0, 0.0
+        cal = cal.select("cutoff", unit=cal.week, pages=7.0 * cal.rate)
+    else:
+        width, centre = 1.0, 0.5
+        cal = cal.mutate(_j=ibis.range(1, 8).unnest())
+        cal = cal.mutate(unit=(7 * (cal.week - 1) + cal._j).cast("int64"))
+        cal = cal.mutate(_wd=(day_of(cal.cutoff) + cal.unit + 3) % 7)
+        cal = cal.join(profile, [cal.cutoff == profile.p_cutoff, cal._wd == profile.p_wd])
+        cal = cal.select("cutoff", "unit", pages=cal.rate * cal.beta)
+    w = ibis.window(group_by=cal.cutoff, order_by=cal.unit, rows=(None, 0))
     cal = cal.mutate(hi=cal.pages.sum().over(w))
-    cal = cal.select(k_cutoff="cutoff", k_week="week", k_lo=cal.hi - cal.pages, k_hi="hi")
+    cal = cal.select(k_cutoff="cutoff", k_unit="unit", k_lo=cal.hi - cal.pages, k_hi="hi")
     g = g.mutate(_need=need)
     j = g.left_join(
         cal, [g.cutoff == cal.k_cutoff, g._need > cal.k_lo, g._need <= cal.k_hi]
-    ).select(*g.columns, "k_week", "k_lo", "k_hi")
+    ).select(*g.columns, "k_unit", "k_lo", "k_hi")
     days = ibis.cases(
         (j._need.isnull(), ibis.null("float64")),
         (j._need <= 0, 0.0),
         (
-            j.k_week.notnull(),
-            7.0 * (j.k_week - 1) + 7.0 * (j._need - j.k_lo) / (j.k_hi - j.k_lo),
+            j.k_unit.notnull(),
+            width * (j.k_unit - 1) + width * (j._need - j.k_lo) / (j.k_hi - j.k_lo) + centre,
         ),
         else_=float(CALENDAR_CAP_DAYS),
     )

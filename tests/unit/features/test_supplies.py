@@ -600,3 +600,138 @@ def test_supply_usage_starts_a_colour_without_figures_of_its_own_from_its_accoun
     assert math.isnan(alone["supply_days_to_threshold_est_calendar"])
     with pytest.raises(ValueError, match="account_prior needs rate_by_fit and fleet_panel"):
         run("supply_usage", tel, [str(CAL)], account_prior=True, **{**args, "rate_by_fit": False})
+
+
+# -- the calendar day by day (weekday_profile) -------------------------------------------------
+
+PATTERN = (10.0, 10.0, 10.0, 10.0, 10.0, 2.0, 2.0)
+"""Pages a day, Monday first: an office printer."""
+
+
+def _printed_before(first: date, day: date, scale: float) -> float:
+    """Pages printed from ``first`` to the day before ``day`` at ``scale`` x ``PATTERN``."""
+    return sum(
+        scale * PATTERN[(first + timedelta(days=i)).weekday()] for i in range((day - first).days)
+    )
+
+
+def _office_printer(device: str, every: int, scale: float, days: int, hour: int = 3) -> list:
+    """Counter readings every ``every`` days at ``hour``:00 up to ``CAL``, from ``days`` before
+    it, of a printer printing ``scale`` x ``PATTERN`` (a reading counts the days before its own
+    at 03:00, and its own day too at 15:00)."""
+    first = CAL - timedelta(days=days)
+    out = []
+    for back in range(days, -1, -every):
+        day = CAL - timedelta(days=back)
+        counted = day + timedelta(days=1) if hour >= 12 else day
+        out.append((device, f"{day}T{hour:02d}:00:00Z", _printed_before(first, counted, scale)))
+    return out
+
+
+def _weekday_profile_of(readings: list, shares: dict[str, float]) -> list[float]:
+    """``_weekday_profile`` at ``CAL`` over these counter readings and devices' shares."""
+    from amplify_ml.features.builders.supplies import _weekday_profile
+    from amplify_ml.features.cutoffs import epoch_day
+    from amplify_ml.features.engine import DuckDBEngine
+    from amplify_ml.features.graph import drop_day_grid, register_cutoffs
+
+    ph = pd.DataFrame(readings, columns=["device_id", "observed_at", "value"])
+    ph["partner_id"] = "P001"
+    ph["observed_at"] = pd.to_datetime(ph["observed_at"], utc=True)
+    ph["day"] = (ph["observed_at"].dt.tz_localize(None) - pd.Timestamp("1970-01-01")).dt.days
+    ph = ph.sort_values(["device_id", "observed_at"])
+    g = ph.groupby("device_id")
+    ph["delta"] = ph["value"] - g["value"].shift()
+    ph["gap"] = (ph["day"] - g["day"].shift()).astype("float64")
+    sh = pd.DataFrame(
+        {
+            "h_partner_id": "P001",
+            "h_device_id": list(shares),
+            "h_cutoff": CAL,
+            "h_vs_fleet": list(shares.values()),
+        }
+    )
+    engine = DuckDBEngine(memory_limit="1GB", threads=1)
+    cut = register_cutoffs(engine, "cutoffs", [CAL])
+    try:
+        prof = _weekday_profile(
+            engine.register_frame("ph", ph),
+            cut,
+            (epoch_day(CAL),),
+            engine.register_frame("sh", sh),
+        )
+        out = engine.to_arrow(prof).to_pandas().sort_values("p_wd")
+    finally:
+        drop_day_grid(cut)
+        engine.close()
+    assert list(out["p_wd"]) == list(range(7))
+    return list(out["beta"])
+
+
+def test_the_weekday_profile_is_read_from_increments_over_different_numbers_of_days() -> None:
+    # the weights average 1: 54 pages a week, 7 x 10 / 54 on a weekday, 7 x 2 / 54 at weekends
+    expected = [7.0 * p / sum(PATTERN) for p in PATTERN]
+    # read every 2 and every 3 days at night (each reading counts the days before it), one
+    # printing three times as much as the other: over 3 days to a day less over 2 days to the
+    # day before is that day's pages, in shares of the fleet's
+    readings = _office_printer("A", 2, 1.0, 400) + _office_printer("B", 3, 3.0, 400)
+    assert _weekday_profile_of(readings, {"A": 1.0, "B": 3.0}) == pytest.approx(expected)
+    # read every day in the afternoon: each reading counts its own day
+    daily = _office_printer("C", 1, 2.0, 100, hour=15)
+    assert _weekday_profile_of(daily, {"C": 2.0}) == pytest.approx(expected)
+    # read every 2 days only: the days cannot be told apart, so every day weighs the same
+    assert _weekday_profile_of(_office_printer("A", 2, 1.0, 400), {"A": 1.0}) == [1.0] * 7
+    # a device without a share of the fleet's pages does not count
+    assert _weekday_profile_of(readings, {"A": 1.0}) == [1.0] * 7
+
+
+def test_supply_usage_spreads_the_calendar_over_the_days_of_the_week() -> None:
+    # the panel: P1 and P2 read every night for two years, printing 1 and 3 x PATTERN; D1 (not
+    # in it) read for 30 days, 10 pages a day, 800 pages to go at its latest reading
+    rows = [
+        _reading(d, t, "page_count", v)
+        for d, t, v in _office_printer("P1", 1, 1.0, 740) + _office_printer("P2", 1, 3.0, 740)
+    ]
+    rows += _d1_read_for_30_days()
+    tel = {"telemetry": table("telemetry", rows)}
+    args = dict(
+        windows=(28, 84), calendar=True, share_days=730, share_by_day=True, fleet_panel=True
+    )
+    flat = row(run("supply_usage", tel, [str(CAL)], **args), device_id="D1")
+    out = row(
+        run("supply_usage", tel, [str(CAL)], **args, weekday_profile=True, at_cutoff=True),
+        device_id="D1",
+    )
+    # any 7 nights' readings count one whole week: the panel prints (54 + 162) / 14 a
+    # device-day, D1 300 over 30 days of it
+    pace = (54.0 + 162.0) / 14.0
+    share = 300.0 / (30.0 * pace)
+    assert out["telemetry_pages_vs_fleet_730d"] == pytest.approx(share)
+    # D1's latest reading (03:00 on the cutoff day, a Monday) has not counted the cutoff day:
+    # one Monday at D1's pace over the long window (10 a day) times the season (the fleet's
+    # pace over the 28 days over the 84: P1 and P2 print 4 and 12 weeks; D1 300 over 30 days)
+    season = ((4 * 54.0 + 4 * 162.0 + 300.0) / 86.0) / ((12 * 54.0 + 12 * 162.0 + 300.0) / 198.0)
+    monday = 7.0 * 10.0 / 54.0
+    to_go = 800.0 - season * 10.0 * monday
+    assert out["supply_pages_to_threshold_est"] == pytest.approx(to_go)
+    assert flat["supply_pages_to_threshold_est"] == pytest.approx(800.0)
+    # a year earlier the panel printed the same each week, 2 x PATTERN a device-day: D1's pages
+    # to go are to_go / share of them, printed from Tuesday 1 July; the day they run out counts
+    # whole, and the estimate is centred on it (its day less a half, plus the part of its pages)
+    need, day = to_go / share, 0
+    while need > 2.0 * PATTERN[(CAL + timedelta(days=day + 1)).weekday()]:
+        need -= 2.0 * PATTERN[(CAL + timedelta(days=day + 1)).weekday()]
+        day += 1
+    last = 2.0 * PATTERN[(CAL + timedelta(days=day + 1)).weekday()]
+    assert out["supply_days_to_threshold_est_calendar"] == pytest.approx(day + need / last + 0.5)
+    # evenly through a week: 800 / share pages at 108 a week
+    weeks = 800.0 / share / 108.0
+    assert flat["supply_days_to_threshold_est_calendar"] == pytest.approx(7.0 * weeks)
+    with pytest.raises(ValueError, match="weekday_profile needs fleet_panel"):
+        run(
+            "supply_usage",
+            tel,
+            [str(CAL)],
+            **{**args, "fleet_panel": False},
+            weekday_profile=True,
+        )
