@@ -170,8 +170,8 @@ class PandasFeatures:
                 & ((sup["value"] < sup["prev"]) | (sup["value"] - sup["prev"] >= 30.0))
             ]
             steps = steps.merge(
-                pc[["partner_id", "device_id", "observed_at", "value"]].rename(
-                    columns={"value": "page_value"}
+                pc[["partner_id", "device_id", "observed_at", "value", "delta"]].rename(
+                    columns={"value": "page_value", "delta": "page_delta"}
                 ),
                 on=["partner_id", "device_id", "observed_at"],
                 how="left",
@@ -180,8 +180,8 @@ class PandasFeatures:
             # each colour's first reading when full, as a change (a jump up from nothing)
             first = sup[sup["prev"].isna() & (sup["value"] >= 100.0)]
             first = first.merge(
-                pc[["partner_id", "device_id", "observed_at", "value"]].rename(
-                    columns={"value": "page_value"}
+                pc[["partner_id", "device_id", "observed_at", "value", "delta"]].rename(
+                    columns={"value": "page_value", "delta": "page_delta"}
                 ),
                 on=["partner_id", "device_id", "observed_at"],
                 how="left",
@@ -854,7 +854,7 @@ class PandasFeatures:
         g = pts.groupby(DC)
         first, last = g.head(1).set_index(DC), g.tail(1).set_index(DC)
         df = pd.DataFrame({"v0": first["value"], "p0": first["page_value"]}).join(
-            pd.DataFrame({"v1": last["value"], "p1": last["page_value"]})
+            pd.DataFrame({"v1": last["value"], "p1": last["page_value"], "d1": last["page_delta"]})
         )
         df = df.reset_index()
         pl = self.pages[self.pages["day"] <= c].groupby(["partner_id", "device_id"]).tail(1)
@@ -958,8 +958,22 @@ class PandasFeatures:
         if prior:
             df = df.merge(self.account_prior(c, fit, share), on=DC, how="left")
             rate = rate.fillna(df["a_rate"])
+        level = df["v1"]
+        if s.get("step_midpoint", False):
+            # the level below the step reading: half the smaller of one display step (the
+            # smallest fall seen above the threshold) and the use of the pages in between
+            fell = st[(st["prev"] > st["value"]) & (st["value"] > thr)]
+            shown = (fell["prev"] - fell["value"]).groupby([fell[k] for k in DC]).min()
+            df = df.merge(shown.rename("shown").reset_index(), on=DC, how="left")
+            within = rate * df["d1"]
+            lag = np.where(
+                df["d1"].isna(),
+                df["shown"].fillna(0.0),
+                np.where(df["shown"].isna() | (within < df["shown"]), within, df["shown"]),
+            )
+            level = df["v1"] - pd.Series(lag, index=df.index).fillna(0.0) / 2.0
         since_pages = (df["now"] - df["p1"]).where(df["now"] - df["p1"] >= 0)
-        left = df["v1"] - rate * since_pages - thr
+        left = level - rate * since_pages - thr
         to_go = left.clip(lower=0.0) / rate
         profile = None
         if s.get("weekday_profile", False):

@@ -152,8 +152,9 @@ def supply_steps(
 
     Looked for up to ``CHANGE_LOOKBACK_DAYS`` before the first cutoff; ``prev`` is the
     colour's previous reading however old; the page counter is the one read at the same time
-    (periodic readings report both; supply alerts have none). Also the colour's first reading
-    when it reads full (``prev`` null: neither a fall nor a change; see
+    (periodic readings report both; supply alerts have none), with the pages since the
+    device's counter reading before it (``page_delta``). Also the colour's first reading when
+    it reads full (``prev`` null: neither a fall nor a change; see
     ``supply_usage(first_full_as_change=...)``).
     """
     s = supply_readings
@@ -171,9 +172,13 @@ def supply_steps(
     st = t.filter(~t._before & (step | (t.prev.isnull() & (t.value >= FULL_PCT))))
     st = st.select(*DEVICE_COLOR, "observed_at", "day", "value", "prev")
     at = (*DEVICE, "observed_at")
-    p = page_readings.select(**keyed(page_readings, "p_", at), page_value=page_readings.value)
+    p = page_readings.select(
+        **keyed(page_readings, "p_", at), page_value=page_readings.value, page_delta="delta"
+    )
     j = st.left_join(p, on_keys(st, p, "p_", at))
-    return j.select(*DEVICE_COLOR, "observed_at", "day", "value", "prev", "page_value")
+    return j.select(
+        *DEVICE_COLOR, "observed_at", "day", "value", "prev", "page_value", "page_delta"
+    )
 
 
 @node()
@@ -330,6 +335,7 @@ def supply_usage(
     fleet_panel: bool = False,
     account_prior: bool = False,
     weekday_profile: bool = False,
+    step_midpoint: bool = False,
 ) -> ir.Table:
     """Toner used per 1000 pages, pages since the level last fell, days to the threshold.
 
@@ -403,7 +409,18 @@ def supply_usage(
         p0=pts.page_value.argmin(pts.observed_at),
         v1=pts.value.argmax(pts.observed_at),
         p1=pts.page_value.argmax(pts.observed_at),
+        d1=pts.page_delta.argmax(pts.observed_at),
     )
+    if step_midpoint:
+        # the gauge's display step: the smallest fall seen above the threshold
+        fell = j.filter((j.prev > j.value) & (j.value > threshold_pct))
+        shown = fell.group_by([*DEVICE_COLOR, "cutoff"]).aggregate(
+            shown=(fell.prev - fell.value).min()
+        )
+        shown = shown.select(**keyed(shown, "s_", DEVICE_COLOR_CUTOFF), shown=shown.shown)
+        g = g.left_join(shown, on_keys(g, shown, "s_", DEVICE_COLOR_CUTOFF)).select(
+            *g.columns, "shown"
+        )
     pl = page_latest.select(**keyed(page_latest, "q_", DEVICE_CUTOFF), now=page_latest.value)
     g = g.left_join(pl, on_keys(g, pl, "q_", DEVICE_CUTOFF)).select(*g.columns, "now")
     # mean daily pages per device over both windows, and the fleet's over all devices
@@ -526,7 +543,17 @@ def supply_usage(
         rate = ibis.coalesce(rate, g.a_rate)
     since = g.now - g.p1
     since = ibis.ifelse(since >= 0, since, ibis.null("float64"))
-    left = g.v1 - rate * since - threshold_pct
+    level = g.v1
+    if step_midpoint:
+        # the level crossed what the step reading shows since the reading before: it is below
+        # it by up to the use of the pages in between, and by at most one display step
+        lag = ibis.cases(
+            (g.d1.isnull(), ibis.coalesce(g.shown, 0.0)),
+            (g.shown.isnull() | (rate * g.d1 < g.shown), rate * g.d1),
+            else_=g.shown,
+        )
+        level = g.v1 - ibis.coalesce(lag, 0.0) / 2.0
+    left = level - rate * since - threshold_pct
     to_go = ibis.cases((left > 0, left / rate), (left <= 0, 0.0), else_=ibis.null("float64"))
     printed = g.now - g.start_pages
     rest = ibis.ifelse(printed >= 0, g.cycle_pages - printed, ibis.null("float64"))

@@ -735,3 +735,50 @@ def test_supply_usage_spreads_the_calendar_over_the_days_of_the_week() -> None:
             **{**args, "fleet_panel": False},
             weekday_profile=True,
         )
+
+
+def test_supply_usage_takes_the_level_at_a_step_reading_below_what_it_shows() -> None:
+    # (days before the cutoff, level, page counter): a cartridge change 50 days back, then
+    # steps. D: a gauge in steps of 10 read every 100-400 pages; E: a gauge in whole percent
+    # falling 3 points between readings (1 once)
+    series = {
+        "D": [
+            (60, 25, 0),
+            (50, 100, 500),
+            (40, 90, 900),
+            (30, 90, 1100),
+            (20, 80, 1300),
+            (10, 80, 1500),
+            (0, 80, 1600),
+        ],
+        "E": [
+            (60, 30, 0),
+            (50, 100, 500),
+            (40, 97, 560),
+            (30, 96, 580),
+            (20, 93, 640),
+            (0, 93, 650),
+        ],
+    }
+    rows = []
+    for device, readings in series.items():
+        for back, level, pages in readings:
+            rows.append(_reading(device, at(back), BLACK, float(level)))
+            rows.append(_reading(device, at(back), "page_count", float(pages)))
+    tel = {"telemetry": table("telemetry", rows)}
+    plain = run("supply_usage", tel, [str(CAL)], windows=(30, 90))
+    mid = run("supply_usage", tel, [str(CAL)], windows=(30, 90), step_midpoint=True)
+    # D: 20 points over 800 pages since the change (0.025 a page); 300 pages since it read 80.
+    # That reading came 200 pages after the one before (which read 90): the level crossed 80
+    # in those 200 pages, so it is up to 5 points below 80 (within one step of 10): 77.5
+    d_plain, d_mid = row(plain, device_id="D"), row(mid, device_id="D")
+    assert d_plain["supply_pages_to_threshold_est"] == pytest.approx((80 - 7.5 - 10) / 0.025)
+    assert d_mid["supply_pages_to_threshold_est"] == pytest.approx((77.5 - 7.5 - 10) / 0.025)
+    # E: 7 points over 140 pages (0.05 a page); 3 points fell between its last two step
+    # readings, but a whole-percent gauge shows the level within one point: 92.5
+    e_plain, e_mid = row(plain, device_id="E"), row(mid, device_id="E")
+    assert e_plain["supply_pages_to_threshold_est"] == pytest.approx((93 - 0.5 - 10) / 0.05)
+    assert e_mid["supply_pages_to_threshold_est"] == pytest.approx((92.5 - 0.5 - 10) / 0.05)
+    # the use per page itself is unchanged
+    for a, b in [(d_plain, d_mid), (e_plain, e_mid)]:
+        assert a["supply_pct_per_kpage_mean_180d"] == b["supply_pct_per_kpage_mean_180d"]
