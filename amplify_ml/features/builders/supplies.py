@@ -387,6 +387,14 @@ def supply_usage(
     share of the fleet's pages of its own (no page counter increments yet) its account's
     (``supply_pct_per_kpage_account``, ``telemetry_pages_vs_fleet_account``; see
     :func:`_account_prior`): a new device starts from what its account's other devices print.
+    With ``weekday_profile`` (with ``fleet_panel``), the calendar goes day by day, each day of a
+    week at its day of the week's weight in the fleet's profile (see :func:`_weekday_profile`),
+    and so do the pages expected since the latest counter reading with ``at_cutoff``: offices
+    print little at weekends. With ``step_midpoint``, the level at the last point is taken at
+    the middle of what it can be: a gauge shows the level rounded up to its display step, and
+    the level crossed the value a step reading shows since the reading before, so it is below
+    that value by up to the use of the pages in between and by at most one display step (the
+    smallest fall seen above the threshold): half the smaller of the two is taken off.
     """
     short, long = sorted(windows)
     _check_lookback((long,))
@@ -409,7 +417,7 @@ def supply_usage(
         p0=pts.page_value.argmin(pts.observed_at),
         v1=pts.value.argmax(pts.observed_at),
         p1=pts.page_value.argmax(pts.observed_at),
-        d1=pts.page_delta.argmax(pts.observed_at),
+        **({"d1": pts.page_delta.argmax(pts.observed_at)} if step_midpoint else {}),
     )
     if step_midpoint:
         # the gauge's display step: the smallest fall seen above the threshold
@@ -907,7 +915,7 @@ def _weekday_profile(
 def _profile_back(profile: ir.Table, cutoffs: ir.Table) -> ir.Table:
     """Per cutoff and ``b_n`` 0..6, the weights in ``profile`` of the ``b_n`` days up to the
     cutoff day (``b_weight``: 0 for none)."""
-    grid = cutoffs.select("cutoff", "cday", _k=ibis.range(7).unnest())
+    grid = cutoffs.select("cutoff", "cday", _k=ibis.range(6).unnest())
     grid = grid.select("cutoff", n=grid._k.cast("int64") + 1, wd=(grid.cday - grid._k + 3) % 7)
     t = grid.join(profile, [grid.cutoff == profile.p_cutoff, grid.wd == profile.p_wd])
     w = ibis.window(group_by=t.cutoff, order_by=t.n, rows=(None, 0))
@@ -929,7 +937,9 @@ def _days_by_calendar(
 
     Without ``profile`` the pages go linearly within a week; with it (see
     :func:`_weekday_profile`) day by day, each day of a week at its week's rate times its
-    day of the week's weight (a week holds each day once, and the weights average 1)."""
+    day of the week's weight (a week holds each day once, and the weights average 1). The
+    label counts the day the threshold is reached whole (day ``k`` for any hour of it), so
+    day by day the estimate is centred on it: ``k - 1/2`` plus the part of the day's pages."""
     cal = fleet_calendar.join(fleet, fleet_calendar.cutoff == fleet.f_cutoff)
     cal = cal.mutate(rate=ibis.coalesce(cal.rate, cal.fleet_long))
     if profile is None:
