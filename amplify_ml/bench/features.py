@@ -153,6 +153,10 @@ class PandasFeatures:
                 ),
                 gap=(pc["day"] - g["day"].shift()).astype("float64"),
             )
+            # the days an increment counts: those whose middle falls since the reading before
+            mid = np.floor(_seconds(pc["observed_at"]) / 86400.0 - 0.5)
+            span = mid - mid.groupby([pc["partner_id"], pc["device_id"]]).shift()
+            pc = pc.assign(span=span.fillna(pc["gap"]), wd_end=(mid + 3) % 7)
             self.pages = pc
             # the fleet's increments and the days they cover, per reading day
             inc = pc[pc["delta"].notna()]
@@ -894,7 +898,7 @@ class PandasFeatures:
             ).reset_index()
             df = df.merge(stale, on=["partner_id", "device_id"], how="left")
         share_days = s.get("share_days")
-        panel = None
+        panel, profile = None, None
         if s.get("fleet_panel", False):
             # the same devices throughout the share's history: read within 28 days of its
             # first reading and of the cutoff
@@ -925,6 +929,21 @@ class PandasFeatures:
                 h = h[h["fleet"].notna()]
                 hs = h.groupby(["partner_id", "device_id"])[["delta", "fleet"]].sum()
                 share = (hs["delta"] / hs["fleet"]).where(hs["fleet"] > 0)
+                if s.get("weekday_profile", False):
+                    profile = self.weekday_profile(c, share)
+                if s.get("share_by_weekday", False):
+                    # each day a reading counts at its day of the week's weight
+                    back = np.array(
+                        [
+                            [profile[(e - np.arange(n)) % 7].sum() for n in range(7)]
+                            for e in range(7)
+                        ]
+                    )
+                    span = h["span"].astype(int)
+                    days = 7.0 * (span // 7) + back[h["wd_end"].astype(int), span % 7]
+                    hs = h.assign(fleet=days * f_rate.reindex(h["day"]).to_numpy())
+                    hs = hs.groupby(["partner_id", "device_id"])[["delta", "fleet"]].sum()
+                    share = (hs["delta"] / hs["fleet"]).where(hs["fleet"] > 0)
             elif s.get("share_by_day", False):
                 # each reading's days at the fleet's pages a device-day over the 7 days to its day
                 f = self.fleet_days.reindex(range(c - share_days - 6, c + 1), fill_value=0.0)
@@ -975,9 +994,6 @@ class PandasFeatures:
         since_pages = (df["now"] - df["p1"]).where(df["now"] - df["p1"] >= 0)
         left = level - rate * since_pages - thr
         to_go = left.clip(lower=0.0) / rate
-        profile = None
-        if s.get("weekday_profile", False):
-            profile = self.weekday_profile(c, share)
         gap_pages = 0.0
         if at_cutoff:
             gap_days = df["stale"]
@@ -1122,10 +1138,7 @@ class PandasFeatures:
         the counter increments of the 364 days to c over each device's share: increments over
         k + 1 days to a day less those over k days to the day before; flat when a day has none.
         """
-        pc = self.pages[self.pages["delta"].notna()]
-        mid = np.floor(_seconds(pc["observed_at"]) / 86400.0 - 0.5)
-        span = mid - mid.groupby([pc["partner_id"], pc["device_id"]]).shift()
-        r = pc.assign(span=span, wd=(mid + 3) % 7)
+        r = self.pages[self.pages["delta"].notna()].rename(columns={"wd_end": "wd"})
         r = r[(r["span"] >= 1) & (r["span"] <= 7) & (r["day"] <= c) & (r["day"] > c - 364)]
         d = r.groupby(["partner_id", "device_id", "span", "wd"])["delta"].agg(["sum", "size"])
         d = d.join(share.rename("share"), on=["partner_id", "device_id"], how="inner")

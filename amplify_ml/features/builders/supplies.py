@@ -336,6 +336,7 @@ def supply_usage(
     account_prior: bool = False,
     weekday_profile: bool = False,
     step_midpoint: bool = False,
+    share_by_weekday: bool = False,
 ) -> ir.Table:
     """Toner used per 1000 pages, pages since the level last fell, days to the threshold.
 
@@ -394,7 +395,11 @@ def supply_usage(
     the middle of what it can be: a gauge shows the level rounded up to its display step, and
     the level crossed the value a step reading shows since the reading before, so it is below
     that value by up to the use of the pages in between and by at most one display step (the
-    smallest fall seen above the threshold): half the smaller of the two is taken off.
+    smallest fall seen above the threshold): half the smaller of the two is taken off. With
+    ``share_by_weekday`` (with ``weekday_profile``), the device's share of the panel's pages
+    weighs each day a reading counts at its day of the week's weight (see
+    :func:`_share_of_panel`): a device read for a few days that held a weekend is not taken for
+    one that prints little.
     """
     short, long = sorted(windows)
     _check_lookback((long,))
@@ -402,6 +407,8 @@ def supply_usage(
         raise ValueError("account_prior needs rate_by_fit and fleet_panel: it pools their figures")
     if weekday_profile and not fleet_panel:
         raise ValueError("weekday_profile needs fleet_panel: it spreads the panel's calendar")
+    if share_by_weekday and not weekday_profile:
+        raise ValueError("share_by_weekday needs weekday_profile: it weighs the days by it")
     prior = account_prior and ib_devices is not None and products is not None
     steps, ch = supply_steps.filter(supply_steps.prev.notnull()), supply_last_change
     if first_full_as_change:
@@ -485,6 +492,7 @@ def supply_usage(
         *g.columns, "per_day", "per_day_long", "vs_fleet", *stale_cols
     )
     share_col = f"telemetry_pages_vs_fleet_{long}d"
+    profile = None
     if fleet_panel and share_days is None:
         raise ValueError("fleet_panel needs share_days: the panel spans the share's history")
     if share_days is not None:
@@ -496,6 +504,10 @@ def supply_usage(
                 raise ValueError("fleet_panel needs share_by_day and calendar")
             pace = _panel_pace(hist, cutoffs, reach)
             sh = _share_of_panel(hist, cutoffs, share_days, pace)
+            if weekday_profile:
+                profile = _weekday_profile(hist, cutoffs, cutoff_days, sh)
+            if share_by_weekday:
+                sh = _share_of_panel(hist, cutoffs, share_days, pace, _weekday_sums(profile))
             fleet_calendar, fleet = _panel_calendar(pace, cutoffs, long)
         else:
             sh = _share_of_fleet(hist, cutoffs, cutoff_days, share_days, by_day=share_by_day)
@@ -504,12 +516,13 @@ def supply_usage(
             *keep, vs_fleet="h_vs_fleet"
         )
         share_col = f"telemetry_pages_vs_fleet_{share_days}d"
-    profile = _weekday_profile(hist, cutoffs, cutoff_days, sh) if weekday_profile else None
     if profile is not None and at_cutoff:
-        back = _profile_back(profile, cutoffs)
-        g = g.left_join(back, [g.cutoff == back.b_cutoff, g.stale_days % 7 == back.b_n]).select(
-            *g.columns, "b_weight"
-        )
+        back = _weekday_sums(profile)
+        end = (day_of(g.cutoff) + 3) % 7
+        g = g.left_join(
+            back,
+            [g.cutoff == back.w_cutoff, end == back.w_end, g.stale_days % 7 == back.w_n],
+        ).select(*g.columns, b_weight="w_weight")
     cyc = _previous_cartridge(steps, page_readings, threshold_pct)
     # the previous change too within the lookback of every cutoff (as when scoring one cutoff)
     cyc = cyc.join(
@@ -801,12 +814,19 @@ def _panel_pace(page_history: ir.Table, cutoffs: ir.Table, days: int) -> ir.Tabl
 
 
 def _share_of_panel(
-    page_history: ir.Table, cutoffs: ir.Table, days: int, pace: ir.Table
+    page_history: ir.Table,
+    cutoffs: ir.Table,
+    days: int,
+    pace: ir.Table,
+    weekday_sums: ir.Table | None = None,
 ) -> ir.Table:
     """Each device's pages over the ``days`` before each cutoff relative to those its fleet
     panel's pace would have printed on the days of its readings (each reading's days at the
     panel's pages a device-day over the ``FLEET_PACE_DAYS`` up to its day; a reading with no
-    panel reading in those days is left out of both), as ``h_vs_fleet``."""
+    panel reading in those days is left out of both), as ``h_vs_fleet``. With
+    ``weekday_sums`` (see :func:`_weekday_sums`), each day a reading counts (see
+    :func:`_covered_days`) weighs its day of the week's weight, not 1: a printer read on a
+    Monday morning printed little since Friday's reading."""
     # every day of the span (a literal range: Spark's range over columns comes back empty)
     span = days + FLEET_PACE_DAYS
     grid = cutoffs.select("cutoff", "cday", _k=ibis.range(span).unnest())
@@ -822,11 +842,21 @@ def _share_of_panel(
     )
     f = f.filter(f.f_gap > 0)
     f = f.select("f_cutoff", "f_day", f_rate=f.f_pages / f.f_gap)
-    r = page_history.filter(page_history.delta.notnull())
-    j = window_join(r, cutoffs, days=days)
+    if weekday_sums is None:
+        r = page_history.filter(page_history.delta.notnull())
+        j = window_join(r, cutoffs, days=days)
+        j = j.mutate(_days=j.gap)
+    else:
+        r = _covered_days(page_history)
+        j = window_join(r, cutoffs, days=days)
+        ws = weekday_sums
+        j = j.left_join(
+            ws,
+            [j.cutoff == ws.w_cutoff, j.wd == ws.w_end, j.span % 7 == ws.w_n],
+        ).select(*j.columns, _days=7.0 * (j.span // 7) + ws.w_weight)
     j = j.join(f, [j.cutoff == f.f_cutoff, j.day == f.f_day])
     d = j.group_by([*DEVICE, "cutoff"]).aggregate(
-        pages=j.delta.sum().cast("float64"), fleet=(j.gap * j.f_rate).sum()
+        pages=j.delta.sum().cast("float64"), fleet=(j._days * j.f_rate).sum()
     )
     return d.select(
         **keyed(d, "h_", DEVICE_CUTOFF),
@@ -847,6 +877,20 @@ def _panel_calendar(pace: ir.Table, cutoffs: ir.Table, long: int) -> tuple[ir.Ta
     return _weekly_calendar(pace, cutoffs), fl
 
 
+def _covered_days(page_history: ir.Table) -> ir.Table:
+    """The counter increments with the days they count: those whose middle falls between the
+    reading and the one before (a reading at 02:00 counts the day before, not the day it is
+    dated): ``span`` of them, the last a ``wd`` (0 = Monday .. 6). A reading whose predecessor
+    is before the history counts the days between their dates (``gap``)."""
+    t = page_history
+    mid = (t.observed_at.epoch_seconds().cast("float64") / 86400.0 - 0.5).floor().cast("int64")
+    w = ibis.window(group_by=[t.partner_id, t.device_id], order_by=[t.observed_at])
+    t = t.mutate(_end=mid, _span=mid - mid.lag().over(w))
+    t = t.filter(t.delta.notnull())
+    span = ibis.coalesce(t._span, t.gap.cast("int64"))
+    return t.mutate(span=span, wd=(t._end + 3) % 7).drop("_end", "_span")
+
+
 def _weekday_profile(
     page_history: ir.Table, cutoffs: ir.Table, cutoff_days: tuple[int, ...], share: ir.Table
 ) -> ir.Table:
@@ -863,12 +907,9 @@ def _weekday_profile(
     smaller of its two counts. Where a day of the week has no such pair (readings all equally
     far apart: the days cannot be told apart), every day weighs the same.
     """
-    r = page_history.filter(page_history.delta.notnull())
-    mid = (r.observed_at.epoch_seconds().cast("float64") / 86400.0 - 0.5).floor().cast("int64")
-    w = ibis.window(group_by=[r.partner_id, r.device_id], order_by=[r.observed_at])
-    r = r.mutate(_end=mid, _span=mid - mid.lag().over(w))
-    r = r.filter((r._span >= 1) & (r._span <= PROFILE_MAX_GAP_DAYS))
-    r = r.select(*DEVICE, "day", "delta", span=r._span, wd=(r._end + 3) % 7)
+    r = _covered_days(page_history)
+    r = r.filter((r.span >= 1) & (r.span <= PROFILE_MAX_GAP_DAYS))
+    r = r.select(*DEVICE, "day", "delta", "span", "wd")
     s = window_sums(
         r,
         cutoffs,
@@ -912,17 +953,20 @@ def _weekday_profile(
     return out.select(p_cutoff="cutoff", p_wd="wd", beta=ibis.coalesce(out.b_beta, 1.0))
 
 
-def _profile_back(profile: ir.Table, cutoffs: ir.Table) -> ir.Table:
-    """Per cutoff and ``b_n`` 0..6, the weights in ``profile`` of the ``b_n`` days up to the
-    cutoff day (``b_weight``: 0 for none)."""
-    grid = cutoffs.select("cutoff", "cday", _k=ibis.range(6).unnest())
-    grid = grid.select("cutoff", n=grid._k.cast("int64") + 1, wd=(grid.cday - grid._k + 3) % 7)
-    t = grid.join(profile, [grid.cutoff == profile.p_cutoff, grid.wd == profile.p_wd])
-    w = ibis.window(group_by=t.cutoff, order_by=t.n, rows=(None, 0))
-    t = t.select("cutoff", "n", weight=t.beta.sum().over(w))
-    zero = cutoffs.select("cutoff", n=ibis.literal(0, "int64"), weight=ibis.literal(0.0))
+def _weekday_sums(profile: ir.Table) -> ir.Table:
+    """Per cutoff, day of the week ``w_end`` and ``w_n`` 0..6: the weights in ``profile`` of
+    the ``w_n`` days up to a ``w_end`` (``w_weight``: 0 for none)."""
+    ends = profile.select(e_cutoff="p_cutoff", e_end="p_wd")
+    grid = ends.mutate(_k=ibis.range(6).unnest())
+    grid = grid.select(
+        "e_cutoff", "e_end", n=grid._k.cast("int64") + 1, wd=(grid.e_end - grid._k + 7) % 7
+    )
+    t = grid.join(profile, [grid.e_cutoff == profile.p_cutoff, grid.wd == profile.p_wd])
+    w = ibis.window(group_by=[t.e_cutoff, t.e_end], order_by=t.n, rows=(None, 0))
+    t = t.select("e_cutoff", "e_end", "n", weight=t.beta.sum().over(w))
+    zero = ends.select("e_cutoff", "e_end", n=ibis.literal(0, "int64"), weight=ibis.literal(0.0))
     t = t.union(zero)
-    return t.select(b_cutoff="cutoff", b_n="n", b_weight="weight")
+    return t.select(w_cutoff="e_cutoff", w_end="e_end", w_n="n", w_weight="weight")
 
 
 def _days_by_calendar(

@@ -724,6 +724,16 @@ def test_supply_usage_spreads_the_calendar_over_the_days_of_the_week() -> None:
         day += 1
     last = 2.0 * PATTERN[(CAL + timedelta(days=day + 1)).weekday()]
     assert out["supply_days_to_threshold_est_calendar"] == pytest.approx(day + need / last + 0.5)
+    # each day a reading counts at its day of the week's weight: D1's reading at 03:00 on the
+    # cutoff day counts the 30 days up to Sunday, 4 weeks and a Saturday and a Sunday
+    weighed = row(
+        run("supply_usage", tel, [str(CAL)], **args, weekday_profile=True, share_by_weekday=True),
+        device_id="D1",
+    )
+    weekend = 7.0 * 2.0 / 54.0
+    assert weighed["telemetry_pages_vs_fleet_730d"] == pytest.approx(
+        300.0 / ((28.0 + 2.0 * weekend) * pace)
+    )
     # evenly through a week: 800 / share pages at 108 a week
     weeks = 800.0 / share / 108.0
     assert flat["supply_days_to_threshold_est_calendar"] == pytest.approx(7.0 * weeks)
@@ -735,6 +745,8 @@ def test_supply_usage_spreads_the_calendar_over_the_days_of_the_week() -> None:
             **{**args, "fleet_panel": False},
             weekday_profile=True,
         )
+    with pytest.raises(ValueError, match="share_by_weekday needs weekday_profile"):
+        run("supply_usage", tel, [str(CAL)], **args, share_by_weekday=True)
 
 
 def test_supply_usage_takes_the_level_at_a_step_reading_below_what_it_shows() -> None:
