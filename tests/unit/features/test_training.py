@@ -56,7 +56,7 @@ def test_monthly_cutoffs() -> None:
         as_cutoffs([])
 
 
-LATEST = {"consumable_depletion": 8, "device_failure": 3, "propensity_to_buy": 3}
+LATEST = {"consumable_depletion": 9, "device_failure": 3, "propensity_to_buy": 3}
 """Feature-set versions above 1 (the others have only v1)."""
 
 
