@@ -930,7 +930,7 @@ class PandasFeatures:
                 hs = h.groupby(["partner_id", "device_id"])[["delta", "fleet"]].sum()
                 share = (hs["delta"] / hs["fleet"]).where(hs["fleet"] > 0)
                 if s.get("weekday_profile", False):
-                    profile = self.weekday_profile(c, share)
+                    profile = self.weekday_profile(c)
                 if s.get("share_by_weekday", False):
                     # each day a reading counts at its day of the week's weight
                     back = np.array(
@@ -1133,17 +1133,19 @@ class PandasFeatures:
                     out[i] = width * w + width * (n - lo[w]) / (hi[w] - lo[w]) + centre
         return out
 
-    def weekday_profile(self, c: int, share: pd.Series) -> np.ndarray:
+    def weekday_profile(self, c: int) -> np.ndarray:
         """The fleet's pages on each day of the week (Monday first) over the mean day's, from
-        the counter increments of the 364 days to c over each device's share: increments over
-        k + 1 days to a day less those over k days to the day before; flat when a day has none.
-        """
+        the counter increments of the 364 days to c over the device's mean pages a day over
+        them: increments over k + 1 days to a day less those over k days to the day before;
+        flat when a day has none."""
         r = self.pages[self.pages["delta"].notna()].rename(columns={"wd_end": "wd"})
         r = r[(r["span"] >= 1) & (r["span"] <= 7) & (r["day"] <= c) & (r["day"] > c - 364)]
         d = r.groupby(["partner_id", "device_id", "span", "wd"])["delta"].agg(["sum", "size"])
-        d = d.join(share.rename("share"), on=["partner_id", "device_id"], how="inner")
-        d = d[d["share"] > 0]
-        d["y"] = d["sum"] / d["share"]
+        d["days"] = d["size"] * d.index.get_level_values("span")
+        dev = d.groupby(level=["partner_id", "device_id"])[["sum", "days"]].sum()
+        d = d.join((dev["sum"] / dev["days"]).rename("v"), on=["partner_id", "device_id"])
+        d = d[d["v"] > 0]
+        d["y"] = d["sum"] / d["v"]
         m = d.groupby(["span", "wd"])[["y", "size"]].sum()
         m["y"] = m["y"] / m["size"]
         est, wt = np.zeros(7), np.zeros(7)

@@ -503,11 +503,10 @@ def supply_usage(
             if not (share_by_day and calendar):
                 raise ValueError("fleet_panel needs share_by_day and calendar")
             pace = _panel_pace(hist, cutoffs, reach)
-            sh = _share_of_panel(hist, cutoffs, share_days, pace)
             if weekday_profile:
-                profile = _weekday_profile(hist, cutoffs, cutoff_days, sh)
-            if share_by_weekday:
-                sh = _share_of_panel(hist, cutoffs, share_days, pace, _weekday_sums(profile))
+                profile = _weekday_profile(page_history, cutoffs, cutoff_days)
+            weights = _weekday_sums(profile) if share_by_weekday else None
+            sh = _share_of_panel(hist, cutoffs, share_days, pace, weights)
             fleet_calendar, fleet = _panel_calendar(pace, cutoffs, long)
         else:
             sh = _share_of_fleet(hist, cutoffs, cutoff_days, share_days, by_day=share_by_day)
@@ -892,7 +891,7 @@ def _covered_days(page_history: ir.Table) -> ir.Table:
 
 
 def _weekday_profile(
-    page_history: ir.Table, cutoffs: ir.Table, cutoff_days: tuple[int, ...], share: ir.Table
+    page_history: ir.Table, cutoffs: ir.Table, cutoff_days: tuple[int, ...]
 ) -> ir.Table:
     """Per cutoff, the fleet's pages on each day of the week over the mean day's (``wd``
     0 = Monday .. 6, ``beta``), from the page counter readings of the ``PROFILE_DAYS`` up to
@@ -900,8 +899,8 @@ def _weekday_profile(
 
     An increment counts the pages of the days whose middle falls between its reading and the
     one before (a reading at 02:00 counts the day before, not the day it is dated), taken
-    over each device's share of the fleet's pages (``share``, see :func:`_share_of_panel`) so
-    that big and small printers weigh alike. On the mean, the increments over ``k + 1`` days
+    over the device's mean pages a day over the same increments, so that big and small
+    printers weigh alike. On the mean, the increments over ``k + 1`` days
     to a day of the week less those over ``k`` days to the day before are that day's pages
     (``k = 0``: one day, nothing taken off); the estimate pools them over ``k``, each by the
     smaller of its two counts. Where a day of the week has no such pair (readings all equally
@@ -918,12 +917,13 @@ def _weekday_profile(
         values=["delta"],
         windows=(PROFILE_DAYS,),
     )
-    s = s.join(share, on_keys(s, share, "h_", DEVICE_CUTOFF))
-    s = s.filter(s.h_vs_fleet > 0)
-    m = s.group_by(["cutoff", "span", "wd"]).aggregate(
-        y=(s[f"delta_{PROFILE_DAYS}d"] / s.h_vs_fleet).sum(),
-        n=s[f"_n_{PROFILE_DAYS}d"].sum(),
-    )
+    pages, n = s[f"delta_{PROFILE_DAYS}d"].cast("float64"), s[f"_n_{PROFILE_DAYS}d"]
+    s = s.mutate(_pages=pages, _n=n, _days=(n * s.span).cast("float64"))
+    dev = s.group_by([*DEVICE, "cutoff"]).aggregate(v=s._pages.sum() / s._days.sum())
+    dev = dev.select(**keyed(dev, "v_", DEVICE_CUTOFF), v=dev.v)
+    s = s.join(dev, on_keys(s, dev, "v_", DEVICE_CUTOFF))
+    s = s.filter(s.v > 0)
+    m = s.group_by(["cutoff", "span", "wd"]).aggregate(y=(s._pages / s.v).sum(), n=s._n.sum())
     m = m.mutate(y=m.y / m.n)
     lo = m.select(l_cutoff="cutoff", l_span="span", l_wd="wd", l_y="y", l_n="n")
     p = m.left_join(

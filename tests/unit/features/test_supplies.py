@@ -628,8 +628,8 @@ def _office_printer(device: str, every: int, scale: float, days: int, hour: int 
     return out
 
 
-def _weekday_profile_of(readings: list, shares: dict[str, float]) -> list[float]:
-    """``_weekday_profile`` at ``CAL`` over these counter readings and devices' shares."""
+def _weekday_profile_of(readings: list) -> list[float]:
+    """``_weekday_profile`` at ``CAL`` over these counter readings."""
     from amplify_ml.features.builders.supplies import _weekday_profile
     from amplify_ml.features.cutoffs import epoch_day
     from amplify_ml.features.engine import DuckDBEngine
@@ -643,23 +643,10 @@ def _weekday_profile_of(readings: list, shares: dict[str, float]) -> list[float]
     g = ph.groupby("device_id")
     ph["delta"] = ph["value"] - g["value"].shift()
     ph["gap"] = (ph["day"] - g["day"].shift()).astype("float64")
-    sh = pd.DataFrame(
-        {
-            "h_partner_id": "P001",
-            "h_device_id": list(shares),
-            "h_cutoff": CAL,
-            "h_vs_fleet": list(shares.values()),
-        }
-    )
     engine = DuckDBEngine(memory_limit="1GB", threads=1)
     cut = register_cutoffs(engine, "cutoffs", [CAL])
     try:
-        prof = _weekday_profile(
-            engine.register_frame("ph", ph),
-            cut,
-            (epoch_day(CAL),),
-            engine.register_frame("sh", sh),
-        )
+        prof = _weekday_profile(engine.register_frame("ph", ph), cut, (epoch_day(CAL),))
         out = engine.to_arrow(prof).to_pandas().sort_values("p_wd")
     finally:
         drop_day_grid(cut)
@@ -673,16 +660,15 @@ def test_the_weekday_profile_is_read_from_increments_over_different_numbers_of_d
     expected = [7.0 * p / sum(PATTERN) for p in PATTERN]
     # read every 2 and every 3 days at night (each reading counts the days before it), one
     # printing three times as much as the other: over 3 days to a day less over 2 days to the
-    # day before is that day's pages, in shares of the fleet's
-    readings = _office_printer("A", 2, 1.0, 400) + _office_printer("B", 3, 3.0, 400)
-    assert _weekday_profile_of(readings, {"A": 1.0, "B": 3.0}) == pytest.approx(expected)
+    # day before is that day's pages, each device's over its own mean day's (both count whole
+    # weeks in the year to the cutoff: A 52, B 51 from its first reading)
+    readings = _office_printer("A", 2, 1.0, 400) + _office_printer("B", 3, 3.0, 357)
+    assert _weekday_profile_of(readings) == pytest.approx(expected)
     # read every day in the afternoon: each reading counts its own day
-    daily = _office_printer("C", 1, 2.0, 100, hour=15)
-    assert _weekday_profile_of(daily, {"C": 2.0}) == pytest.approx(expected)
+    daily = _office_printer("C", 1, 2.0, 98, hour=15)
+    assert _weekday_profile_of(daily) == pytest.approx(expected)
     # read every 2 days only: the days cannot be told apart, so every day weighs the same
-    assert _weekday_profile_of(_office_printer("A", 2, 1.0, 400), {"A": 1.0}) == [1.0] * 7
-    # a device without a share of the fleet's pages does not count
-    assert _weekday_profile_of(readings, {"A": 1.0}) == [1.0] * 7
+    assert _weekday_profile_of(_office_printer("A", 2, 1.0, 400)) == [1.0] * 7
 
 
 def test_supply_usage_spreads_the_calendar_over_the_days_of_the_week() -> None:
