@@ -56,6 +56,11 @@ def _seconds(s: pd.Series) -> pd.Series:
     return v.astype("datetime64[us]").astype("int64") / 1e6
 
 
+def _weekday_sums(profile: np.ndarray) -> np.ndarray:
+    """``[e, n]``: the weights in ``profile`` (Monday first) of the n days up to a day e."""
+    return np.array([[profile[(e - np.arange(n)) % 7].sum() for n in range(7)] for e in range(7)])
+
+
 def _days(s: pd.Series) -> pd.Series:
     """Dates or UTC timestamps as day numbers (nullable Int64)."""
     if isinstance(s.dtype, pd.DatetimeTZDtype) or str(s.dtype).startswith("datetime64"):
@@ -898,7 +903,7 @@ class PandasFeatures:
             ).reset_index()
             df = df.merge(stale, on=["partner_id", "device_id"], how="left")
         share_days = s.get("share_days")
-        panel, profile = None, None
+        panel, profile, sums = None, None, None
         if s.get("fleet_panel", False):
             # the same devices throughout the share's history: read within 28 days of its
             # first reading and of the cutoff
@@ -931,16 +936,11 @@ class PandasFeatures:
                 share = (hs["delta"] / hs["fleet"]).where(hs["fleet"] > 0)
                 if s.get("weekday_profile", False):
                     profile = self.weekday_profile(c)
+                    sums = _weekday_sums(profile)
                 if s.get("share_by_weekday", False):
                     # each day a reading counts at its day of the week's weight
-                    back = np.array(
-                        [
-                            [profile[(e - np.arange(n)) % 7].sum() for n in range(7)]
-                            for e in range(7)
-                        ]
-                    )
                     span = h["span"].astype(int)
-                    days = 7.0 * (span // 7) + back[h["wd_end"].astype(int), span % 7]
+                    days = 7.0 * (span // 7) + sums[h["wd_end"].astype(int), span % 7]
                     hs = h.assign(fleet=days * f_rate.reindex(h["day"]).to_numpy())
                     hs = hs.groupby(["partner_id", "device_id"])[["delta", "fleet"]].sum()
                     share = (hs["delta"] / hs["fleet"]).where(hs["fleet"] > 0)
@@ -999,9 +999,8 @@ class PandasFeatures:
             gap_days = df["stale"]
             if profile is not None:
                 # each day the latest reading has not counted at its day of the week's weight
-                back = np.concatenate([[0.0], np.cumsum(profile[(c - np.arange(6) + 3) % 7])])
                 n = df["stale_days"]
-                part = pd.Series(back[(n % 7).fillna(0).astype(int)], index=n.index)
+                part = pd.Series(sums[(c + 3) % 7, (n % 7).fillna(0).astype(int)], index=n.index)
                 gap_days = 7.0 * (n // 7) + part.where(n.notna())
             gap_pages = (df["per_day_long"] * gap_days).fillna(0.0)
         if at_cutoff:

@@ -492,7 +492,7 @@ def supply_usage(
         *g.columns, "per_day", "per_day_long", "vs_fleet", *stale_cols
     )
     share_col = f"telemetry_pages_vs_fleet_{long}d"
-    profile = None
+    profile = sums = None
     if fleet_panel and share_days is None:
         raise ValueError("fleet_panel needs share_days: the panel spans the share's history")
     if share_days is not None:
@@ -505,8 +505,10 @@ def supply_usage(
             pace = _panel_pace(hist, cutoffs, reach)
             if weekday_profile:
                 profile = _weekday_profile(page_history, cutoffs, cutoff_days)
-            weights = _weekday_sums(profile) if share_by_weekday else None
-            sh = _share_of_panel(hist, cutoffs, share_days, pace, weights)
+                sums = _weekday_sums(profile)
+            sh = _share_of_panel(
+                hist, cutoffs, share_days, pace, sums if share_by_weekday else None
+            )
             fleet_calendar, fleet = _panel_calendar(pace, cutoffs, long)
         else:
             sh = _share_of_fleet(hist, cutoffs, cutoff_days, share_days, by_day=share_by_day)
@@ -515,12 +517,11 @@ def supply_usage(
             *keep, vs_fleet="h_vs_fleet"
         )
         share_col = f"telemetry_pages_vs_fleet_{share_days}d"
-    if profile is not None and at_cutoff:
-        back = _weekday_sums(profile)
+    if sums is not None and at_cutoff:
         end = (day_of(g.cutoff) + 3) % 7
         g = g.left_join(
-            back,
-            [g.cutoff == back.w_cutoff, end == back.w_end, g.stale_days % 7 == back.w_n],
+            sums,
+            [g.cutoff == sums.w_cutoff, end == sums.w_end, g.stale_days % 7 == sums.w_n],
         ).select(*g.columns, b_weight="w_weight")
     cyc = _previous_cartridge(steps, page_readings, threshold_pct)
     # the previous change too within the lookback of every cutoff (as when scoring one cutoff)
