@@ -249,10 +249,13 @@ def test_a_killed_ingest_leaves_the_lake_unchanged_and_a_rerun_succeeds(
     pack = write_partner_pack(tmp_path / "P001")
     snapshot_before = lake.snapshot().to_json()
     reads_before = {t: len(lake.read(t)) for t in ("partners", "products")}
+    # a killed process cannot remove its scratch folders: keep them under tmp_path, not /tmp
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
     proc = subprocess.run(
         [sys.executable, "-c", CRASH_SCRIPT, str(pack), str(lake.root), kill_after],
         cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
+        env={**os.environ, "PYTHONPATH": str(REPO), "TMPDIR": str(scratch)},
         capture_output=True,
         timeout=120,
     )
