@@ -414,16 +414,22 @@ def _binary(
         (c, cutoffs == c) for c in sorted(set(cutoffs))
     ]
     for scope, sm in scopes:
-        auc_oracle = float("nan")
+        auc_oracle = exp_oracle = float("nan")
         if ORACLE in scores:
             om = sm & np.isfinite(scores[ORACLE])
-            auc_oracle = M.roc_auc(y[om], scores[ORACLE][om])
+            q = scores[ORACLE][om]
+            auc_oracle = M.roc_auc(y[om], q)
+            exp_oracle = M.expected_roc_auc(q, q)
         for name, s in scores.items():
             m = sm & (np.isfinite(scores[ORACLE]) if name == ORACLE else mask)
             rep = _binary_metrics(y[m], s[m], budgets)
             if ORACLE in scores and name != ORACLE:
                 om = sm & np.isfinite(scores[ORACLE])
                 rep["skill_ratio"] = M.skill_ratio(M.roc_auc(y[om], s[om]), auc_oracle)
+                # the same, expected over the outcomes (the oracle's p_true as soft labels)
+                rep["skill_ratio_expected"] = M.skill_ratio(
+                    M.expected_roc_auc(scores[ORACLE][om], s[om]), exp_oracle
+                )
             rows += [(scope, name, k, float(v)) for k, v in rep.items()]
     rows += _binary_intervals(y, scores, _clusters(ev, keys))
     metrics = pd.DataFrame(rows, columns=["scope", "scorer", "metric", "value"])

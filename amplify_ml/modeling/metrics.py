@@ -113,6 +113,20 @@ def precision_recall_at(y: object, p: object, fraction: float) -> tuple[float, f
     return float(hits / len(top)), float(hits / positives) if positives else float("nan")
 
 
+def expected_roc_auc(p_true: object, p: object) -> float:
+    """ROC AUC of ``p`` expected over the outcomes the true probabilities ``p_true`` give: each
+    row counts as a positive with weight ``p_true`` and as a negative with ``1 - p_true``
+    (every pair of rows weighed by the chance that the first is the positive one). Free of
+    the draw of the outcomes, it tells a real gain from luck on the evaluation rows; NaN
+    without rows or when every ``p_true`` is 0 or 1 alike."""
+    q_arr, p_arr = _arrays(p_true, p)
+    q_arr = np.clip(q_arr, 0.0, 1.0)
+    if len(q_arr) == 0 or q_arr.sum() == 0 or (1 - q_arr).sum() == 0:
+        return float("nan")
+    y = np.r_[np.ones(len(q_arr)), np.zeros(len(q_arr))]
+    return float(roc_auc_score(y, np.r_[p_arr, p_arr], sample_weight=np.r_[q_arr, 1 - q_arr]))
+
+
 def skill_ratio(auc: float, auc_oracle: float) -> float:
     """(AUC - 0.5) / (AUC_oracle - 0.5): the share of the oracle's skill a model reaches."""
     if not np.isfinite(auc) or not np.isfinite(auc_oracle) or auc_oracle <= 0.5:

@@ -250,6 +250,7 @@ def interval_line(bt: Backtest) -> str | None:
 def card_columns(bt: Backtest) -> list[str]:
     if bt.spec.task == "binary":
         cols = ["roc_auc", "pr_auc", "lift_top_decile", "brier", "ece", "skill_ratio"]
+        cols += ["skill_ratio_expected"]
         cols += sorted(
             c for c in set(bt.metrics.metric) if c.startswith(("precision_at", "recall_at"))
         )
@@ -332,7 +333,9 @@ def model_card(
     if ORACLE in bt.scores:
         lines += [
             "The oracle is the synthetic world's true probability (or days); the skill ratio is "
-            "(AUC - 0.5) / (AUC of the oracle - 0.5) on the same rows.",
+            "(AUC - 0.5) / (AUC of the oracle - 0.5) on the same rows; skill_ratio_expected is "
+            "the same with the AUCs expected over the outcomes (each row a positive with weight "
+            "the oracle's probability, a negative with the rest), free of the luck of the draw.",
             "",
         ]
     if len(pc):

@@ -68,6 +68,26 @@ def test_ece_by_chance_is_the_ece_of_a_calibrated_model_on_this_many_rows() -> N
     assert np.isnan(m.ece_by_chance([]))
 
 
+def test_expected_roc_auc_worked_by_hand() -> None:
+    # rows A (score 0.9, p_true 0.8) and B (0.1, 0.2): positive A, negative B weighs
+    # 0.8 x 0.8 and ranks right; positive B, negative A weighs 0.2 x 0.2 and ranks wrong;
+    # a row against itself (0.8 x 0.2 twice) is a tie and counts one half
+    assert m.expected_roc_auc([0.8, 0.2], [0.9, 0.1]) == pytest.approx(0.64 + 0.5 * 0.32)
+    # certain outcomes: the plain ROC AUC
+    y = np.array([1, 0, 1, 0, 0]), np.array([0.7, 0.2, 0.4, 0.5, 0.1])
+    assert m.expected_roc_auc(y[0], y[1]) == pytest.approx(m.roc_auc(*y))
+    assert math.isnan(m.expected_roc_auc([0.0, 0.0], [0.3, 0.4]))
+
+
+def test_expected_roc_auc_is_the_mean_over_outcome_draws() -> None:
+    rng = np.random.default_rng(3)
+    q = rng.beta(0.5, 3.0, 3000)
+    p = q + rng.normal(0, 0.1, len(q))  # a model that knows q up to noise
+    draws = [m.roc_auc(rng.random(len(q)) < q, p) for _ in range(200)]
+    assert np.std(draws) > 0.005  # one draw is a noisy yardstick ...
+    assert m.expected_roc_auc(q, p) == pytest.approx(np.mean(draws), abs=0.002)  # ... not this
+
+
 def test_skill_ratio() -> None:
     assert m.skill_ratio(0.8, 0.9) == pytest.approx(0.75)
     assert math.isnan(m.skill_ratio(0.8, 0.5))
