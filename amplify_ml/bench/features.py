@@ -771,6 +771,7 @@ class PandasFeatures:
             y=h["value"],
         ).sort_values("observed_at")
         cols["comp_health_last"] = h.groupby(K)["value"].last()
+        health_day = h[h["value"].notna()].groupby(K)["day"].max().rename("_health_day")
         cols[f"comp_health_slope_{hw}d"] = h.groupby(K)[["x", "y"]].apply(_ols)
         out = spine[K].assign(component_name=spine["component"])
         for name, v in cols.items():
@@ -790,6 +791,26 @@ class PandasFeatures:
         rate = (g["delta"] / g["gap"]).where(g["gap"] > 0).rename("_rate").reset_index()
         out = out.merge(rate, on=["partner_id", "device_id"], how="left")
         out["comp_use_pages_est"] = out["comp_age_days"] * out.pop("_rate")
+        if sc.get("wear_exponent") is not None:
+            a, k = float(sc["wear_exponent"]), float(sc.get("failure_shape", 3.0))
+            h = int(sc["horizon"])
+            age = out["comp_age_days"].astype("float64").clip(lower=1.0)
+            seen = age.clip(lower=90.0)
+            lo = (age - lookback).clip(lower=0.0)
+            n = out[f"comp_events_count_since_repair_{lookback}d"].fillna(0).astype("float64")
+            wear = ((n + 0.5) * (a + 1) / (seen ** (a + 1) - lo ** (a + 1))) ** (1 / a) * age
+            hd = out[K].merge(health_day.reset_index(), on=K, how="left")["_health_day"]
+            fresh = (c - hd.to_numpy()) < out["comp_age_days"].to_numpy()
+            health = out["comp_health_last"].astype("float64").where(fresh)
+            for part, e in zip(
+                sc.get("health_components", ()), sc.get("health_exponents", ()), strict=True
+            ):
+                told = (out["component_name"] == part) & health.notna()
+                worn = ((100.0 - health).clip(lower=0.0) / 100.0) ** (1 / float(e))
+                wear = wear.where(~told, worn)
+            out["comp_warning_rate"] = n / seen.clip(upper=float(lookback))
+            out["comp_wear_index"] = wear
+            out[f"comp_hazard_index_next_{h}d"] = wear**k * ((1.0 + h / seen) ** k - 1.0)
         return out
 
     # -- supplies (one cutoff) -------------------------------------------------------------------

@@ -759,6 +759,27 @@ def _comp_health_slope(m: re.Match[str], v: Any, c: Context) -> str:
     return f"{what} {way} {fmt_number(abs(per_month))} points a month {_window(m)}"
 
 
+# the wear model of the row's own part (device_failure v4) ---------------------------------
+
+
+@template("comp_warning_rate", lambda m, c: f"warnings of {_part(c)} not known")
+def _comp_warning_rate(m: re.Match[str], v: Any, c: Context) -> str:
+    return f"{fmt_number(7 * float(v))} warnings a week from {_part(c)} since it was new"
+
+
+@template("comp_wear_index", lambda m, c: f"wear of {_part(c)} not known")
+def _comp_wear_index(m: re.Match[str], v: Any, c: Context) -> str:
+    return f"{_part(c)} worn to {float(v):.2g} (its wear index: its warnings for its age, or its health)"
+
+
+@template(rf"comp_hazard_index_next_{_W}", lambda m, c: f"wear of {_part(c)} not known")
+def _comp_hazard_index(m: re.Match[str], v: Any, c: Context) -> str:
+    return (
+        f"failure hazard of {_part(c)} over the next {int(m['w']):,} days at {float(v):.2g} "
+        "(its wear carried forward)"
+    )
+
+
 # device profile -------------------------------------------------------------------------
 
 

@@ -434,6 +434,77 @@ def test_component_state_own_component_under_common_names(component_world) -> No
     assert math.isnan(row(out, device_id="D2", component="other")["comp_health_last"])
 
 
+def test_component_state_reads_wear_from_warnings_and_health(component_world) -> None:
+    kw = dict(
+        settings_of={"device_component_spine": SPINE},
+        components=("fuser", "drum", "roller", "battery"),
+        code_prefixes=("50", "31", "13", "61"),
+        windows=(7, 30),
+        lookback=365,
+        use_window=30,
+    )
+    plain = run("component_state", component_world, [C], **kw)
+    assert not {"comp_warning_rate", "comp_wear_index"} & set(plain.columns)  # v3 unchanged
+    out = run(
+        "component_state",
+        component_world,
+        [C],
+        **kw,
+        wear_exponent=2.0,
+        failure_shape=2.0,
+        health_components=("battery",),
+        health_exponents=(2.0,),
+        horizon=30,
+    )
+    fuser = row(out, device_id="D1", component="fuser")
+    # 1 warning in the 10 days since its repair, read as if over 90 days (WEAR_MIN_DAYS):
+    # r^2 = (1 + 1/2) x 3 / 90^3, wear 10 r, hazard over 30 days W^2 ((1 + 30/90)^2 - 1)
+    w = 10 * math.sqrt(4.5 / 90**3)
+    assert fuser["comp_warning_rate"] == pytest.approx(1 / 90)
+    assert fuser["comp_wear_index"] == pytest.approx(w)
+    assert fuser["comp_hazard_index_next_30d"] == pytest.approx(w**2 * 7 / 9)
+    # the drum is 546 days old: its warning counts over the last 365 (days 181 to 546)
+    drum = row(out, device_id="D1", component="drum")
+    r = math.sqrt(1.5 * 3 / (546**3 - 181**3))
+    assert drum["comp_wear_index"] == pytest.approx(546 * r)
+    assert drum["comp_warning_rate"] == pytest.approx(1 / 365)
+    assert drum["comp_hazard_index_next_30d"] == pytest.approx(
+        (546 * r) ** 2 * ((1 + 30 / 546) ** 2 - 1)
+    )
+    roller = row(out, device_id="D1", component="roller")  # 2 warnings, more worn
+    assert roller["comp_wear_index"] == pytest.approx(1461 * math.sqrt(7.5 / (1461**3 - 1096**3)))
+    assert (
+        roller["comp_hazard_index_next_30d"]
+        > row(out, device_id="D1", component="other")["comp_hazard_index_next_30d"]
+    )
+    # the battery was renewed today: its health readings describe the old one, so its wear
+    # comes from its warnings (none) over its day of age
+    battery = row(out, device_id="D2", component="battery")
+    assert battery["comp_wear_index"] == pytest.approx(math.sqrt(1.5 / 90**3))
+    assert battery["comp_warning_rate"] == 0
+    # without that repair, its last reading (78) gives its wear: sqrt(0.22)
+    world = dict(component_world)
+    t = world["service_events"]
+    world["service_events"] = t[~((t["device_id"] == "D2") & (t["component"] == "battery"))]
+    kept = run(
+        "component_state",
+        world,
+        [C],
+        **kw,
+        wear_exponent=2.0,
+        failure_shape=2.0,
+        health_components=("battery",),
+        health_exponents=(2.0,),
+        horizon=30,
+    )
+    battery = row(kept, device_id="D2", component="battery")
+    age = battery["comp_age_days"]
+    assert age > 90 and battery["comp_wear_index"] == pytest.approx(math.sqrt(0.22))
+    assert battery["comp_hazard_index_next_30d"] == pytest.approx(0.22 * ((1 + 30 / age) ** 2 - 1))
+    with pytest.raises(ConfigError, match=r"wear model needs .* a horizon"):
+        run("component_state", component_world, [C], **kw, wear_exponent=2.0)
+
+
 def test_component_state_reads_nothing_after_the_cutoff(component_world) -> None:
     kw = dict(
         settings_of={"device_component_spine": SPINE},

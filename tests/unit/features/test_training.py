@@ -56,7 +56,7 @@ def test_monthly_cutoffs() -> None:
         as_cutoffs([])
 
 
-LATEST = {"consumable_depletion": 9, "device_failure": 3, "propensity_to_buy": 3}
+LATEST = {"consumable_depletion": 9, "device_failure": 4, "propensity_to_buy": 3}
 """Feature-set versions above 1 (the others have only v1)."""
 
 
@@ -99,7 +99,8 @@ def test_an_earlier_feature_set_version_still_builds(lake: Lake) -> None:
 def test_failure_v3_has_a_row_per_component_and_the_devices_labels(lake: Lake) -> None:
     v2 = load_spec("device_failure", version=2)
     dev, _ = training_set("device_failure", lake, cutoffs=CUTOFFS, spec=v2)
-    comp, meta = training_set("device_failure", lake, cutoffs=CUTOFFS)
+    v3 = load_spec("device_failure", version=3)
+    comp, meta = training_set("device_failure", lake, cutoffs=CUTOFFS, spec=v3)
     assert meta.spec["version"] == 3
     assert meta.keys == ["partner_id", "account_id", "device_id", "component"]
     assert {"component_name", "comp_age_days", "comp_events_count_30d"} <= set(meta.features)
@@ -114,6 +115,17 @@ def test_failure_v3_has_a_row_per_component_and_the_devices_labels(lake: Lake) -
     assert (both["label"] == both["label_c"]).all()
     assert set(both.loc[both.device_category.isin(["printer", "pc"]), "n"]) == {5}
     assert (comp["component_name"] == comp["component"]).all()
+
+
+def test_failure_v4_only_adds_the_wear_model(lake: Lake) -> None:
+    v3 = load_spec("device_failure", version=3)
+    old, meta3 = training_set("device_failure", lake, cutoffs=CUTOFFS, spec=v3)
+    new, meta4 = training_set("device_failure", lake, cutoffs=CUTOFFS)
+    assert meta4.spec["version"] == 4
+    added = set(meta4.features) - set(meta3.features)
+    assert added == {"comp_warning_rate", "comp_wear_index", "comp_hazard_index_next_30d"}
+    pd.testing.assert_frame_equal(old, new[old.columns])
+    assert new["comp_wear_index"].notna().all() and (new["comp_wear_index"] > 0).all()
 
 
 def test_propensity_v1_still_builds_and_v2_only_adds_columns(lake: Lake) -> None:
