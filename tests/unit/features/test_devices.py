@@ -445,17 +445,14 @@ def test_component_state_reads_wear_from_warnings_and_health(component_world) ->
     )
     plain = run("component_state", component_world, [C], **kw)
     assert not {"comp_warning_rate", "comp_wear_index"} & set(plain.columns)  # v3 unchanged
-    out = run(
-        "component_state",
-        component_world,
-        [C],
-        **kw,
+    wear = dict(
         wear_exponent=2.0,
         failure_shape=2.0,
         health_components=("battery",),
         health_exponents=(2.0,),
         horizon=30,
     )
+    out = run("component_state", component_world, [C], **kw, **wear)
     fuser = row(out, device_id="D1", component="fuser")
     # 1 warning in the 10 days since its repair, read as if over 90 days (WEAR_MIN_DAYS):
     # r^2 = (1 + 1/2) x 3 / 90^3, wear 10 r, hazard over 30 days W^2 ((1 + 30/90)^2 - 1)
@@ -486,17 +483,7 @@ def test_component_state_reads_wear_from_warnings_and_health(component_world) ->
     world = dict(component_world)
     t = world["service_events"]
     world["service_events"] = t[~((t["device_id"] == "D2") & (t["component"] == "battery"))]
-    kept = run(
-        "component_state",
-        world,
-        [C],
-        **kw,
-        wear_exponent=2.0,
-        failure_shape=2.0,
-        health_components=("battery",),
-        health_exponents=(2.0,),
-        horizon=30,
-    )
+    kept = run("component_state", world, [C], **kw, **wear)
     battery = row(kept, device_id="D2", component="battery")
     age = battery["comp_age_days"]
     assert age > 90 and battery["comp_wear_index"] == pytest.approx(math.sqrt(0.22))
