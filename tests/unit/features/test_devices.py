@@ -434,15 +434,18 @@ def test_component_state_own_component_under_common_names(component_world) -> No
     assert math.isnan(row(out, device_id="D2", component="other")["comp_health_last"])
 
 
+COMPONENT_STATE = dict(
+    settings_of={"device_component_spine": SPINE},
+    components=("fuser", "drum", "roller", "battery"),
+    code_prefixes=("50", "31", "13", "61"),
+    windows=(7, 30),
+    use_window=30,
+)
+"""component_state's settings for the component world (lookback: the default 365 days)."""
+
+
 def test_component_state_reads_wear_from_warnings_and_health(component_world) -> None:
-    kw = dict(
-        settings_of={"device_component_spine": SPINE},
-        components=("fuser", "drum", "roller", "battery"),
-        code_prefixes=("50", "31", "13", "61"),
-        windows=(7, 30),
-        lookback=365,
-        use_window=30,
-    )
+    kw = COMPONENT_STATE
     plain = run("component_state", component_world, [C], **kw)
     assert not {"comp_warning_rate", "comp_wear_index"} & set(plain.columns)  # v3 unchanged
     wear = dict(
@@ -493,13 +496,7 @@ def test_component_state_reads_wear_from_warnings_and_health(component_world) ->
 
 
 def test_component_state_reads_nothing_after_the_cutoff(component_world) -> None:
-    kw = dict(
-        settings_of={"device_component_spine": SPINE},
-        components=("fuser", "drum", "roller", "battery"),
-        code_prefixes=("50", "31", "13", "61"),
-        windows=(7, 30),
-        use_window=30,
-    )
+    kw = COMPONENT_STATE
     before = run("component_state", component_world, [C], **kw)
     when = {
         "service_events": "opened_at",
