@@ -771,7 +771,6 @@ class PandasFeatures:
             y=h["value"],
         ).sort_values("observed_at")
         cols["comp_health_last"] = h.groupby(K)["value"].last()
-        health_day = h[h["value"].notna()].groupby(K)["day"].max().rename("_health_day")
         cols[f"comp_health_slope_{hw}d"] = h.groupby(K)[["x", "y"]].apply(_ols)
         out = spine[K].assign(component_name=spine["component"])
         for name, v in cols.items():
@@ -793,7 +792,8 @@ class PandasFeatures:
         out["comp_use_pages_est"] = out["comp_age_days"] * out.pop("_rate")
         if sc.get("wear_exponent") is not None:
             a, k = float(sc["wear_exponent"]), float(sc.get("failure_shape", 3.0))
-            h = int(sc["horizon"])
+            hz = int(sc["horizon"])
+            health_day = h[h["value"].notna()].groupby(K)["day"].max().rename("_health_day")
             age = out["comp_age_days"].astype("float64").clip(lower=1.0)
             seen = age.clip(lower=90.0)
             lo = (age - lookback).clip(lower=0.0)
@@ -810,7 +810,7 @@ class PandasFeatures:
                 wear = wear.where(~told, worn)
             out["comp_warning_rate"] = n / seen.clip(upper=float(lookback))
             out["comp_wear_index"] = wear
-            out[f"comp_hazard_index_next_{h}d"] = wear**k * ((1.0 + h / seen) ** k - 1.0)
+            out[f"comp_hazard_index_next_{hz}d"] = wear**k * ((1.0 + hz / seen) ** k - 1.0)
         return out
 
     # -- supplies (one cutoff) -------------------------------------------------------------------

@@ -428,7 +428,7 @@ def _binary(
                 rep["skill_ratio"] = M.skill_ratio(M.roc_auc(y[om], s[om]), auc_oracle)
                 # the same, expected over the outcomes (the oracle's p_true as soft labels)
                 rep["skill_ratio_expected"] = M.skill_ratio(
-                    M.expected_roc_auc(scores[ORACLE][om], s[om]), exp_oracle
+                    M.expected_roc_auc(q, s[om]), exp_oracle
                 )
             rows += [(scope, name, k, float(v)) for k, v in rep.items()]
     rows += _binary_intervals(y, scores, _clusters(ev, keys))

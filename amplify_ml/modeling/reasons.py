@@ -769,7 +769,10 @@ def _comp_warning_rate(m: re.Match[str], v: Any, c: Context) -> str:
 
 @template("comp_wear_index", lambda m, c: f"wear of {_part(c)} not known")
 def _comp_wear_index(m: re.Match[str], v: Any, c: Context) -> str:
-    return f"{_part(c)} worn to {float(v):.2g} (its wear index: its warnings for its age, or its health)"
+    return (
+        f"{_part(c)} worn to {float(v):.2g} "
+        "(its wear index: its warnings for its age, or its health)"
+    )
 
 
 @template(rf"comp_hazard_index_next_{_W}", lambda m, c: f"wear of {_part(c)} not known")

@@ -698,9 +698,11 @@ def component_state(
         h = h.mutate(component=h.metric.substr(0, h.metric.length() - len(HEALTH_SUFFIX)))
         j = window_join(h, cutoffs, days=health_window)
         x = (j.day - j.cday).cast("float64")
+        # the wear model takes a reading only if it is from after the part was renewed
+        when = {"_health_day": j.day.max(where=j.value.notnull())} if wear_exponent else {}
         g = j.group_by(on).aggregate(
             comp_health_last=last_value(j.value, j.observed_at, j.value.notnull()),
-            _health_day=j.day.max(where=j.value.notnull()),
+            **when,
             _n=j.count(),
             _x=x.sum(),
             _xx=(x * x).sum(),
@@ -710,10 +712,7 @@ def component_state(
         slope = ols_slope(g._n, g._x, g._y, g._xy, g._xx)
         parts.append(
             g.select(
-                *on,
-                "comp_health_last",
-                "_health_day",
-                **{f"comp_health_slope_{health_window}d": slope},
+                *on, "comp_health_last", *when, **{f"comp_health_slope_{health_window}d": slope}
             )
         )
     sp = device_component_spine
@@ -796,11 +795,11 @@ def _wear_columns(
     horizon / A)^k - 1)``; a part younger than :data:`WEAR_MIN_DAYS` counts as that old in
     the rate and the hazard's growth. A part with a health metric reports its wear: its last
     reading ``h`` since it was renewed gives ``W = ((100 - h) / 100)^(1 / e)`` with the
-    metric's exponent ``e`` and takes precedence. The two scales differ by a constant per kind of part, which the model
-    knows from ``component_name``. Trees cannot form these ratios and powers from the
-    columns themselves with a few hundred repairs to learn from; a wrong exponent keeps most
-    of the gain (device_failure v4 on the small world: exponents 2/2 or 3/4 instead of
-    2.5/3 lose little).
+    metric's exponent ``e`` and takes precedence. The two scales differ by a constant per
+    kind of part, which the model knows from ``component_name``. Trees cannot form these
+    ratios and powers from the columns themselves with a few hundred repairs to learn from;
+    a wrong exponent keeps most of the gain (device_failure v4 on the small world: exponents
+    2/2 or 3/4 instead of 2.5/3 lose little).
     """
     A = ibis.greatest(age, 1.0)
     seen = ibis.greatest(A, float(WEAR_MIN_DAYS))
