@@ -24,6 +24,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -111,9 +112,10 @@ def _one_row(ws: Path) -> dict[str, Any]:
 
     configure_tracking(ws)
     ch = champion(ONLINE_MODEL, ws)
-    example = mlflow.models.Model.load(ch.uri).load_input_example(
-        mlflow.artifacts.download_artifacts(ch.uri)
-    )
+    with tempfile.TemporaryDirectory(prefix="amplify-bench-") as tmp:
+        example = mlflow.models.Model.load(ch.uri).load_input_example(
+            mlflow.artifacts.download_artifacts(ch.uri, dst_path=tmp)
+        )
     if example is None:
         raise AmplifyError(f"the {ONLINE_MODEL} champion was logged without an input example")
     row = json.loads(example.iloc[[0]].to_json(orient="records", date_format="iso"))[0]

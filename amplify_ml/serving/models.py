@@ -16,6 +16,7 @@ each value against the model's signature with messages that name the row and the
 from __future__ import annotations
 
 import logging
+import tempfile
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -364,13 +365,16 @@ class ChampionStore:
         from amplify_ml.scoring.score import champion_of_run
 
         uri = client.get_model_version_download_uri(registered_name(model), mv.version)
-        if not str(uri).startswith("file:"):
-            uri = mlflow.artifacts.download_artifacts(
-                artifact_uri=uri, tracking_uri=self.tracking_uri
-            )
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            pyfunc = mlflow.pyfunc.load_model(uri)
+        # a remote artifact is copied for the load and removed after it: the pyfunc is in memory
+        # then, and a server reloading champions for months must not fill the disk with copies
+        with tempfile.TemporaryDirectory(prefix="amplify-model-") as tmp:
+            if not str(uri).startswith("file:"):
+                uri = mlflow.artifacts.download_artifacts(
+                    artifact_uri=uri, dst_path=tmp, tracking_uri=self.tracking_uri
+                )
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                pyfunc = mlflow.pyfunc.load_model(uri)
         ch = champion_of_run(model, str(mv.version), pyfunc, client.get_run(mv.run_id))
         est = ch.estimator
         schema = pyfunc.metadata.get_input_schema()

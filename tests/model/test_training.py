@@ -65,14 +65,14 @@ def test_round_trip_gate_and_card(tiny_lake: Lake, tiny_world: Path, tmp_path: P
     assert {"metrics.csv", "partners.csv", "top_reasons.csv"} <= backtest_files
     top = pd.read_csv(
         mlflow.artifacts.download_artifacts(
-            run_id=first.run_id, artifact_path="backtest/top_reasons.csv"
+            run_id=first.run_id, artifact_path="backtest/top_reasons.csv", dst_path=tmp_path
         )
     )
     assert top["probability"].is_monotonic_decreasing and top["reason_1"].notna().all()
     fp = json.loads(
         Path(
             mlflow.artifacts.download_artifacts(
-                run_id=first.run_id, artifact_path="fingerprint.json"
+                run_id=first.run_id, artifact_path="fingerprint.json", dst_path=tmp_path
             )
         ).read_text()
     )

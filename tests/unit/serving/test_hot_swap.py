@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import shutil
+import tempfile
 import time
 import uuid
 import warnings
@@ -27,6 +28,7 @@ from amplify_ml.modeling.registry import (
 )
 from amplify_ml.serving.app import create_app
 from amplify_ml.serving.keys import KeyStore
+from amplify_ml.serving.models import ChampionStore
 from amplify_ml.serving.service import Service
 from tests.unit.serving.conftest import api_settings
 from tests.workspaces import ApiWorkspace
@@ -192,3 +194,45 @@ def test_a_champion_that_cannot_load_at_start_answers_503_saying_why(
             "/v1/models/refresh_due/score", json={"rows": [{}]}, headers={"X-API-Key": keys["key"]}
         )
         assert other.status_code == 422  # the other models serve as before
+
+
+def test_a_remote_champion_is_copied_for_the_load_and_the_copy_removed(
+    api_workspace: ApiWorkspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a registry whose artifacts are not local files (a tracking server) answers a URI that
+    # must be downloaded; a server that reloads champions for months must not keep the copies
+    ws = tmp_path / "ws"
+    shutil.copytree(api_workspace.path, ws)
+    uri = resolve_tracking_uri(ws)
+    mlflow.set_tracking_uri(uri)
+    store = ChampionStore(tracking_uri=uri, models=[MODEL])
+    real = store.client()
+    seen: list[str] = []
+
+    class RemoteClient:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(real, name)
+
+        def get_model_version_download_uri(self, name: str, version: str) -> str:
+            seen.append(f"models:/{name}/{version}")
+            return seen[-1]
+
+    download = mlflow.artifacts.download_artifacts
+
+    def remote_download(artifact_uri: str, dst_path: str | None = None, **kw: Any) -> str:
+        # a remote repository copies, into a new temporary folder when given no destination
+        # (a local one hands back its own path, so the copy is made here)
+        return download(artifact_uri=artifact_uri, dst_path=dst_path or tempfile.mkdtemp(), **kw)
+
+    monkeypatch.setattr(store, "client", RemoteClient)
+    monkeypatch.setattr(mlflow.artifacts, "download_artifacts", remote_download)
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+
+    assert store.refresh() == {MODEL: "loaded"}, store.status()
+    loaded = store.require(MODEL)
+    assert seen == [f"models:/{registered_name(MODEL)}/{loaded.version}"]
+    frame = pd.DataFrame(loaded.champion.pyfunc.input_example)
+    assert len(loaded.champion.pyfunc.predict(frame)) == len(frame)  # scores after the removal
+    assert list(scratch.iterdir()) == []
