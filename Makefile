@@ -10,7 +10,7 @@ STAMP := $(VENV)/.synced-$(shell cat uv.lock pyproject.toml 2>/dev/null | cksum 
 export UV_PYTHON_DOWNLOADS := never
 export UV_PYTHON_PREFERENCE := only-system
 
-.PHONY: demo test test-fast lint format bench serve env browser clean
+.PHONY: demo test test-fast lint format bench quality serve env browser clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -51,6 +51,15 @@ lint: $(STAMP) ## ruff: lint and format check
 format: $(STAMP)
 	$(VENV)/bin/ruff format amplify_ml tests
 	$(VENV)/bin/ruff check --fix amplify_ml tests
+
+bench: $(STAMP) ## the performance benchmarks on the small world (figures printed and written as JSON under the workspace)
+	$(VENV)/bin/amplify bench ingest --scale small
+	$(VENV)/bin/amplify bench features --scale small
+	$(VENV)/bin/amplify bench scoring --scale small
+	$(VENV)/bin/amplify bench serving
+
+quality: $(STAMP) ## the four models against their targets on small worlds of three seeds (about 20 minutes)
+	$(VENV)/bin/amplify bench quality --scale small --seed 7 --seed 1 --seed 2
 
 serve: $(STAMP) ## the API on 127.0.0.1:8000 (docs at /docs) over the workspace (AMPLIFY_WORKSPACE or .amplify)
 	$(VENV)/bin/amplify serve

@@ -1310,6 +1310,29 @@ def bench_scoring(
     )
 
 
+@bench_app.command("quality")
+def bench_quality(
+    scale: Annotated[str, typer.Option(help="World scale: tiny, small or medium.")] = "small",
+    seed: Annotated[
+        list[int], typer.Option(help="Random seed of a world (repeat the option for several).")
+    ] = [7],  # noqa: B006 - Typer reads the default, never mutates it
+    model: Annotated[
+        list[str] | None, typer.Option(help="A model to evaluate (repeat); default: all four.")
+    ] = None,
+    memory_limit: Annotated[str, typer.Option(help="DuckDB's memory cap.")] = "3GB",
+    workspace: Workspace = None,
+) -> None:
+    """Model quality on synthetic worlds against the targets: each model's backtest against
+    its baselines and the oracle (skill ratio, ECE, MAE vs the oracle), per seed and across."""
+    from amplify_ml.bench.quality import MODELS, run
+
+    models = _models_arg(model, False) if model else list(MODELS)
+    try:
+        run(scale, _workspace(workspace), seeds=seed, models=models, memory_limit=memory_limit)
+    except AmplifyError as exc:
+        _fail(exc)
+
+
 @bench_app.command("serving")
 def bench_serving(
     rate: Annotated[

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import multiprocessing as mp
 import resource
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -45,3 +46,24 @@ def write_result(path: Path, data: dict[str, Any]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=2, default=str) + "\n")
     return path
+
+
+def world_lake(base: Path, scale: str, seed: int, memory_limit: str) -> tuple[Path, Any]:
+    """The synthetic world at ``scale`` and ``seed`` under ``base`` and its lake, generated and
+    ingested on first use and reused after (the benchmarks share them)."""
+    from amplify_ml.bench.features import _ingest
+    from amplify_ml.datasets import generate
+    from amplify_ml.lake import Lake
+
+    world = base / f"world-{scale}-{seed}"
+    if not (world / "world.json").exists():
+        shutil.rmtree(world, ignore_errors=True)
+        t0 = time.perf_counter()
+        generate(scale, seed=seed, out=world)  # type: ignore[arg-type]
+        print(f"generated the {scale} world (seed {seed}) in {time.perf_counter() - t0:.1f} s")
+    root = base / f"features-lake-{scale}-{seed}"
+    if not (root / "CURRENT").exists():
+        t0 = time.perf_counter()
+        _ingest(world, root, memory_limit)
+        print(f"ingested the {scale} world (seed {seed}) in {time.perf_counter() - t0:.1f} s")
+    return world, Lake(root)

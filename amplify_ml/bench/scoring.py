@@ -21,31 +21,19 @@ reused at every scale (a model does not depend on the size of the lake it scores
 from __future__ import annotations
 
 import os
-import shutil
 import time
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from amplify_ml.bench import write_result
+from amplify_ml.bench import world_lake, write_result
 
 MODELS = ("propensity_to_buy", "refresh_due", "device_failure", "consumable_depletion")
 
 
 def _lake(base: Path, scale: str, seed: int, memory_limit: str) -> Any:
-    from amplify_ml.bench.features import _ingest
-    from amplify_ml.datasets import generate
-    from amplify_ml.lake import Lake
-
-    world = base / f"world-{scale}-{seed}"
-    if not (world / "world.json").exists():
-        shutil.rmtree(world, ignore_errors=True)
-        generate(scale, seed=seed, out=world)  # type: ignore[arg-type]
-    root = base / f"features-lake-{scale}-{seed}"
-    if not (root / "CURRENT").exists():
-        _ingest(world, root, memory_limit)
-    return Lake(root)
+    return world_lake(base, scale, seed, memory_limit)[1]
 
 
 def _champions(
