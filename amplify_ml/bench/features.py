@@ -82,6 +82,22 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_") or "blank"
 
 
+def _counter(tel: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """A cumulative counter's readings in time order, with ``delta`` (the increment since the
+    device's previous reading; the reading itself after a reset) and ``gap`` (days since it)."""
+    pc = tel[tel["metric"] == metric].sort_values(["partner_id", "device_id", "observed_at"])
+    g = pc.groupby(["partner_id", "device_id"], sort=False)
+    prev = g["value"].shift()
+    return pc.assign(
+        delta=np.where(
+            prev.isna(),
+            np.nan,
+            np.where(pc["value"] >= prev, pc["value"] - prev, pc["value"]),
+        ),
+        gap=(pc["day"] - g["day"].shift()).astype("float64"),
+    )
+
+
 def _ols(g: pd.DataFrame) -> float:
     n = len(g)
     if n < 2:
@@ -145,19 +161,8 @@ class PandasFeatures:
         if "telemetry" in T:
             tel = T["telemetry"]
             tel = tel.assign(day=_days(tel["observed_at"]))
-            pc = tel[tel["metric"] == "page_count"].sort_values(
-                ["partner_id", "device_id", "observed_at"]
-            )
-            g = pc.groupby(["partner_id", "device_id"], sort=False)
-            prev = g["value"].shift()
-            pc = pc.assign(
-                delta=np.where(
-                    prev.isna(),
-                    np.nan,
-                    np.where(pc["value"] >= prev, pc["value"] - prev, pc["value"]),
-                ),
-                gap=(pc["day"] - g["day"].shift()).astype("float64"),
-            )
+            pc = _counter(tel, "page_count")
+            self.cycles = _counter(tel, "battery_cycle_count")
             # the days an increment counts: those whose middle falls since the reading before
             mid = np.floor(_seconds(pc["observed_at"]) / 86400.0 - 0.5)
             span = mid - mid.groupby([pc["partner_id"], pc["device_id"]]).shift()
@@ -605,15 +610,10 @@ class PandasFeatures:
             out["telemetry_pages"] = df.reset_index()
             if "telemetry_pages_vs_family" in names:
                 w = s["telemetry_pages_vs_family"]["window"]
-                x = pg[pg["day"] > c - w]
-                g = x.groupby(D)[["delta", "gap"]].sum()
-                g = g[g["gap"] > 0]
-                g["rate"] = g["delta"] / g["gap"]
-                g = g.reset_index().merge(self.ib[[*D, "family"]], on=D)
-                g = g[g["family"].notna()]
-                g["fam"] = g.groupby("family")["rate"].transform("mean")
-                g[f"telemetry_pages_vs_family_{w}d"] = (g["rate"] / g["fam"]).where(g["fam"] > 0)
-                out["telemetry_pages_vs_family"] = g[[*D, f"telemetry_pages_vs_family_{w}d"]]
+                rel = self.use_vs_family(self.pages, c, w)
+                out["telemetry_pages_vs_family"] = rel.rename(
+                    f"telemetry_pages_vs_family_{w}d"
+                ).reset_index()
         if "telemetry_health" in names:
             ws = s["telemetry_health"]["windows"]
             h = self.health[(self.health["day"] <= c) & (self.health["day"] > c - max(ws))]
@@ -737,6 +737,19 @@ class PandasFeatures:
             ).reset_index()
         return out
 
+    def use_vs_family(self, readings: pd.DataFrame, c: int, w: int) -> pd.Series:
+        """A counter's mean daily increment over the ``w`` days to ``c`` per device, relative
+        to the mean of its family's devices (``_usage_vs_family``)."""
+        D = ["partner_id", "device_id"]
+        x = readings[(readings["day"] <= c) & (readings["day"] > c - w) & readings["delta"].notna()]
+        g = x.groupby(D)[["delta", "gap"]].sum()
+        g = g[g["gap"] > 0]
+        g["rate"] = g["delta"] / g["gap"]
+        g = g.reset_index().merge(self.ib[[*D, "family"]], on=D)
+        g = g[g["family"].notna()]
+        g["fam"] = g.groupby("family")["rate"].transform("mean")
+        return (g["rate"] / g["fam"]).where(g["fam"] > 0).set_axis(pd.MultiIndex.from_frame(g[D]))
+
     def component_state(self, c: int, sc: dict[str, Any], spine: pd.DataFrame) -> pd.DataFrame:
         """The row's own component's columns (``component_state``), one row per spine row."""
         K = ["partner_id", "device_id", "component"]
@@ -811,6 +824,16 @@ class PandasFeatures:
             out["comp_warning_rate"] = n / seen.clip(upper=float(lookback))
             out["comp_wear_index"] = wear
             out[f"comp_hazard_index_next_{hz}d"] = wear**k * ((1.0 + hz / seen) ** k - 1.0)
+        if sc.get("usage_wear"):
+            k, hz = float(sc.get("failure_shape", 3.0)), int(sc["horizon"])
+            counters = pd.concat([self.pages[self.cycles.columns], self.cycles])
+            rel = self.use_vs_family(counters, c, uw).rename("comp_use_rel").reset_index()
+            out = out.merge(rel, on=["partner_id", "device_id"], how="left")
+            age = out["comp_age_days"].astype("float64").clip(lower=1.0)
+            seen = age.clip(lower=90.0)
+            w = out["comp_use_rel"] * age / 365.25
+            out["comp_use_wear_index"] = w
+            out[f"comp_use_hazard_index_next_{hz}d"] = w**k * ((1.0 + hz / seen) ** k - 1.0)
         return out
 
     # -- supplies (one cutoff) -------------------------------------------------------------------

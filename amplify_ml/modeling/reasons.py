@@ -783,6 +783,27 @@ def _comp_hazard_index(m: re.Match[str], v: Any, c: Context) -> str:
     )
 
 
+# the wear the part's use implies (device_failure v5) ----------------------------------------
+
+
+@template("comp_use_rel", "use of the device not known (no page or charge-cycle counter read)")
+def _comp_use_rel(m: re.Match[str], v: Any, c: Context) -> str:
+    return f"used {float(v):.2g} times as much as the average device of its model"
+
+
+@template("comp_use_wear_index", lambda m, c: f"use of {_part(c)} not known")
+def _comp_use_wear_index(m: re.Match[str], v: Any, c: Context) -> str:
+    return f"{_part(c)} worn to {float(v):.2g} by its use (its device's use for its age in years)"
+
+
+@template(rf"comp_use_hazard_index_next_{_W}", lambda m, c: f"use of {_part(c)} not known")
+def _comp_use_hazard_index(m: re.Match[str], v: Any, c: Context) -> str:
+    return (
+        f"failure hazard of {_part(c)} from its use over the next {int(m['w']):,} days at "
+        f"{float(v):.2g}"
+    )
+
+
 # device profile -------------------------------------------------------------------------
 
 

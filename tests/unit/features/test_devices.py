@@ -495,6 +495,70 @@ def test_component_state_reads_wear_from_warnings_and_health(component_world) ->
         run("component_state", component_world, [C], **kw, wear_exponent=2.0)
 
 
+def test_component_state_reads_wear_from_use(component_world) -> None:
+    kw = {**COMPONENT_STATE, "failure_shape": 2.0, "horizon": 30}
+    plain = run("component_state", component_world, [C], **kw)
+    assert not {c for c in plain.columns if c.startswith("comp_use_") and c != "comp_use_pages_est"}
+
+    def reading(device: str, metric: str, at: str, v: float) -> dict:
+        return dict(device_id=device, observed_at=at, metric=metric, value=v)
+
+    world = dict(component_world)
+    world["telemetry"] = pd.concat(
+        [
+            world["telemetry"],
+            table(
+                "telemetry",
+                [
+                    # D5 (a PR-1 like D1, under no contract: no row, but in the family's mean)
+                    reading("D5", "page_count", "2024-06-10T05:00:00Z", 0.0),
+                    reading("D5", "page_count", "2024-06-30T05:00:00Z", 500.0),
+                    # D2's charge cycles: +4 in 10 days, then the new battery's first 2
+                    reading("D2", "battery_cycle_count", "2024-06-10T02:00:00Z", 100.0),
+                    reading("D2", "battery_cycle_count", "2024-06-20T02:00:00Z", 104.0),
+                    reading("D2", "battery_cycle_count", "2024-06-30T02:00:00Z", 2.0),
+                    reading("D2", "battery_cycle_count", "2024-07-10T02:00:00Z", 90.0),  # after
+                ],
+            ),
+        ],
+        ignore_index=True,
+    )
+    out = run("component_state", world, [C], **kw, usage_wear=True)
+    # D1 printed 75 pages a day over the 30 days (as comp_use_pages_est), D5 25: their family's
+    # mean is 50, so D1 is used 1.5 times as much; the fuser is 10 days old (90 in the growth)
+    fuser = row(out, device_id="D1", component="fuser")
+    w = 1.5 * 10 / 365.25
+    assert fuser["comp_use_rel"] == pytest.approx(1.5)
+    assert fuser["comp_use_wear_index"] == pytest.approx(w)
+    assert fuser["comp_use_hazard_index_next_30d"] == pytest.approx(w**2 * 7 / 9)
+    drum = row(out, device_id="D1", component="drum")  # 546 days old: the same use, more wear
+    w = 1.5 * 546 / 365.25
+    assert drum["comp_use_wear_index"] == pytest.approx(w)
+    assert drum["comp_use_hazard_index_next_30d"] == pytest.approx(w**2 * ((1 + 30 / 546) ** 2 - 1))
+    # D2 is the only PC-1 that reports cycles (6 over 20 days, the reset read as 2): as used
+    # as its family; its battery is new today (a day old in the wear, 90 in the growth)
+    battery = row(out, device_id="D2", component="battery")
+    assert battery["comp_use_rel"] == pytest.approx(1.0)
+    assert battery["comp_use_wear_index"] == pytest.approx(1 / 365.25)
+    assert battery["comp_use_hazard_index_next_30d"] == pytest.approx((1 / 365.25) ** 2 * 7 / 9)
+    # D5's pages are the family's: without them D1 is as used as its family
+    t = world["telemetry"]
+    alone = run(
+        "component_state",
+        {**world, "telemetry": t[t["device_id"] != "D5"]},
+        [C],
+        **kw,
+        usage_wear=True,
+    )
+    assert row(alone, device_id="D1", component="fuser")["comp_use_rel"] == pytest.approx(1.0)
+    # no counter read: no use, and no wear from it (null, not zero)
+    none = run("component_state", component_world, [C], **kw, usage_wear=True)
+    battery = row(none, device_id="D2", component="battery")
+    assert math.isnan(battery["comp_use_rel"]) and math.isnan(battery["comp_use_wear_index"])
+    with pytest.raises(ConfigError, match=r"usage_wear needs .* a horizon"):
+        run("component_state", world, [C], **COMPONENT_STATE, usage_wear=True)
+
+
 def test_component_state_reads_nothing_after_the_cutoff(component_world) -> None:
     kw = COMPONENT_STATE
     before = run("component_state", component_world, [C], **kw)

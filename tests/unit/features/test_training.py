@@ -56,7 +56,7 @@ def test_monthly_cutoffs() -> None:
         as_cutoffs([])
 
 
-LATEST = {"consumable_depletion": 9, "device_failure": 4, "propensity_to_buy": 3}
+LATEST = {"consumable_depletion": 9, "device_failure": 5, "propensity_to_buy": 3}
 """Feature-set versions above 1 (the others have only v1)."""
 
 
@@ -120,12 +120,29 @@ def test_failure_v3_has_a_row_per_component_and_the_devices_labels(lake: Lake) -
 def test_failure_v4_only_adds_the_wear_model(lake: Lake) -> None:
     v3 = load_spec("device_failure", version=3)
     old, meta3 = training_set("device_failure", lake, cutoffs=CUTOFFS, spec=v3)
-    new, meta4 = training_set("device_failure", lake, cutoffs=CUTOFFS)
+    v4 = load_spec("device_failure", version=4)
+    new, meta4 = training_set("device_failure", lake, cutoffs=CUTOFFS, spec=v4)
     assert meta4.spec["version"] == 4
     added = set(meta4.features) - set(meta3.features)
     assert added == {"comp_warning_rate", "comp_wear_index", "comp_hazard_index_next_30d"}
     pd.testing.assert_frame_equal(old, new[old.columns])
     assert new["comp_wear_index"].notna().all() and (new["comp_wear_index"] > 0).all()
+
+
+def test_failure_v5_only_adds_the_wear_from_use(lake: Lake) -> None:
+    v4 = load_spec("device_failure", version=4)
+    old, meta4 = training_set("device_failure", lake, cutoffs=CUTOFFS, spec=v4)
+    new, meta5 = training_set("device_failure", lake, cutoffs=CUTOFFS)
+    assert meta5.spec["version"] == 5
+    added = set(meta5.features) - set(meta4.features)
+    assert added == {"comp_use_rel", "comp_use_wear_index", "comp_use_hazard_index_next_30d"}
+    pd.testing.assert_frame_equal(old, new[old.columns])
+    # printers read their pages; the pack's PC reports its health but no charge cycles: no
+    # use (null, not zero)
+    printers = new[new["device_category"] == "printer"]
+    assert printers["comp_use_rel"].notna().any()
+    assert (printers["comp_use_wear_index"].dropna() > 0).all()
+    assert new.loc[new["device_category"] == "pc", "comp_use_wear_index"].isna().all()
 
 
 def test_propensity_v1_still_builds_and_v2_only_adds_columns(lake: Lake) -> None:

@@ -180,6 +180,14 @@ DRUM, OTHER = {"component": "drum"}, {"component": "other"}
         ("comp_health_last", 71.5, {"component": "battery"}, "the battery health at 71.5%"),
         ("comp_health_slope_60d", -0.1, {"component": "battery"}, "the battery health falling 3 points a month in the last 60 days"),
         ("comp_health_last", np.nan, {}, "no health reading of the part in recent months"),
+        ("comp_warning_rate", 0.1, DRUM, "0.7 warnings a week from the drum since it was new"),
+        ("comp_wear_index", 0.4, DRUM, "the drum worn to 0.4 (its wear index: its warnings for its age, or its health)"),
+        ("comp_hazard_index_next_30d", 0.012, DRUM, "failure hazard of the drum over the next 30 days at 0.012 (its wear carried forward)"),
+        ("comp_use_rel", 1.5, DRUM, "used 1.5 times as much as the average device of its model"),
+        ("comp_use_wear_index", 0.62, DRUM, "the drum worn to 0.62 by its use (its device's use for its age in years)"),
+        ("comp_use_hazard_index_next_30d", 0.031, DRUM, "failure hazard of the drum from its use over the next 30 days at 0.031"),
+        ("comp_use_wear_index", np.nan, DRUM, "use of the drum not known"),
+        ("comp_use_rel", np.nan, DRUM, "use of the device not known (no page or charge-cycle counter read)"),
     ],
 )  # fmt: skip
 def test_sentences_of_the_rows_own_component(
