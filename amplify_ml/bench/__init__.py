@@ -48,12 +48,10 @@ def write_result(path: Path, data: dict[str, Any]) -> Path:
     return path
 
 
-def world_lake(base: Path, scale: str, seed: int, memory_limit: str) -> tuple[Path, Any]:
-    """The synthetic world at ``scale`` and ``seed`` under ``base`` and its lake, generated and
-    ingested on first use and reused after (the benchmarks share them)."""
-    from amplify_ml.bench.features import _ingest
+def synthetic_world(base: Path, scale: str, seed: int) -> Path:
+    """The synthetic world at ``scale`` and ``seed`` under ``base``, generated on first use
+    and reused after (the benchmarks share it)."""
     from amplify_ml.datasets import generate
-    from amplify_ml.lake import Lake
 
     world = base / f"world-{scale}-{seed}"
     if not (world / "world.json").exists():
@@ -61,6 +59,15 @@ def world_lake(base: Path, scale: str, seed: int, memory_limit: str) -> tuple[Pa
         t0 = time.perf_counter()
         generate(scale, seed=seed, out=world)  # type: ignore[arg-type]
         print(f"generated the {scale} world (seed {seed}) in {time.perf_counter() - t0:.1f} s")
+    return world
+
+
+def world_lake(base: Path, scale: str, seed: int, memory_limit: str) -> tuple[Path, Any]:
+    """:func:`synthetic_world` and its lake, ingested on first use and reused after."""
+    from amplify_ml.bench.features import _ingest
+    from amplify_ml.lake import Lake
+
+    world = synthetic_world(base, scale, seed)
     root = base / f"features-lake-{scale}-{seed}"
     if not (root / "CURRENT").exists():
         t0 = time.perf_counter()

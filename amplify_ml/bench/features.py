@@ -1472,21 +1472,11 @@ def run(
     """Build the four training sets at 12 monthly cutoffs on the world at ``scale``, time them
     against the pandas baseline (skipped at medium and large: it runs out of memory), check
     equal output, print the figures and write them to ``<workspace>/bench/features-<scale>.json``."""
-    from amplify_ml.datasets import generate
+    from amplify_ml.bench import world_lake
     from amplify_ml.features.cutoffs import monthly
 
     base = workspace / "bench"
-    world = base / f"world-{scale}-{seed}"
-    if not (world / "world.json").exists():
-        shutil.rmtree(world, ignore_errors=True)
-        t0 = time.perf_counter()
-        generate(scale, seed=seed, out=world)  # type: ignore[arg-type]
-        print(f"generated the {scale} world in {time.perf_counter() - t0:.1f} s")
-    lake_root = base / f"features-lake-{scale}-{seed}"
-    if not (lake_root / "CURRENT").exists():
-        t0 = time.perf_counter()
-        _ingest(world, lake_root, memory_limit)
-        print(f"ingested the {scale} world in {time.perf_counter() - t0:.1f} s")
+    lake_root = world_lake(base, scale, seed, memory_limit)[1].root
     cutoffs = [c.isoformat() for c in monthly(*CUTOFFS)]
     telemetry_rows = _rows(lake_root, "telemetry")
     load_before = os.getloadavg()

@@ -8,11 +8,10 @@ consent and privacy rules, quarantine and supersede cost on top.
 from __future__ import annotations
 
 import shutil
-import time
 from pathlib import Path
 from typing import Any
 
-from amplify_ml.bench import measure, write_result
+from amplify_ml.bench import measure, synthetic_world, write_result
 
 
 def _ingest_world(world: str, lake_root: str, memory_limit: str) -> dict[str, Any]:
@@ -59,15 +58,8 @@ def _copy_world(world: str, out: str, memory_limit: str) -> dict[str, Any]:
 
 def run(scale: str, workspace: Path, *, seed: int = 7, memory_limit: str = "6GB") -> dict[str, Any]:
     """Generate (or reuse) the world at ``scale``, then time ingestion against a plain copy."""
-    from amplify_ml.datasets import generate
-
     base = workspace / "bench"
-    world = base / f"world-{scale}-{seed}"
-    if not (world / "world.json").exists():
-        shutil.rmtree(world, ignore_errors=True)
-        t0 = time.perf_counter()
-        generate(scale, seed=seed, out=world)  # type: ignore[arg-type]
-        print(f"generated the {scale} world in {time.perf_counter() - t0:.1f} s")
+    world = synthetic_world(base, scale, seed)
     lake_root = base / f"lake-{scale}"
     copy_root = base / f"copy-{scale}"
     shutil.rmtree(lake_root, ignore_errors=True)
