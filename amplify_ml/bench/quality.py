@@ -47,6 +47,11 @@ def _num(v: Any) -> float | None:
     return None if math.isnan(f) else round(f, 4)
 
 
+def _ci(overall: Mapping[str, float], metric: str) -> list[float | None]:
+    """The 95 % interval of ``metric`` from the overall metrics (its ``_ci_low``/``_ci_high``)."""
+    return [_num(overall.get(f"{metric}_ci_low")), _num(overall.get(f"{metric}_ci_high"))]
+
+
 def binary_figures(table: Mapping[str, Mapping[str, float]], overall: Mapping[str, float]) -> dict:
     """Figures and checks of a binary model from its backtest table (scorer -> metric -> value,
     baselines and oracle included) and the model's overall metrics (with the intervals)."""
@@ -70,10 +75,7 @@ def binary_figures(table: Mapping[str, Mapping[str, float]], overall: Mapping[st
         "roc_auc": _num(model["roc_auc"]),
         "oracle_roc_auc": _num(table.get("oracle", {}).get("roc_auc")),
         "skill_ratio": _num(skill),
-        "skill_ratio_ci": [
-            _num(overall.get("skill_ratio_ci_low")),
-            _num(overall.get("skill_ratio_ci_high")),
-        ],
+        "skill_ratio_ci": _ci(overall, "skill_ratio"),
         "skill_ratio_expected": _num(overall.get("skill_ratio_expected")),
         "ece": _num(model["ece"]),
         "baselines": baselines,
@@ -120,10 +122,7 @@ def depletion_figures(
         "mae_days": _num(model["mae_days"]),
         "oracle_mae_days": _num(table.get("oracle", {}).get("mae_days")),
         "mae_ratio_vs_oracle": _num(ratio),
-        "mae_ratio_vs_oracle_ci": [
-            _num(overall.get("mae_ratio_vs_oracle_ci_low")),
-            _num(overall.get("mae_ratio_vs_oracle_ci_high")),
-        ],
+        "mae_ratio_vs_oracle_ci": _ci(overall, "mae_ratio_vs_oracle"),
         "coverage_p10_p90": _num(model.get("coverage_p10_p90")),
         "baselines": {
             "straight_line": {"mae_days": _num(line.get("mae_days"))},
