@@ -197,30 +197,37 @@ def summarise(per_seed: Mapping[int, Mapping[str, Mapping[str, Any]]]) -> dict[s
     return out
 
 
+def _f(v: float | None, spec: str) -> str:
+    """``v`` formatted, or "n/a" for a figure the backtest could not compute."""
+    return "n/a" if v is None else format(v, spec)
+
+
 def _line(model: str, seed: int, f: Mapping[str, Any]) -> str:
     if "skill_ratio" in f:
         lo, hi = f["skill_ratio_ci"]
-        fig = f"skill {f['skill_ratio']:.3f} ({lo:.3f}-{hi:.3f})"
-        exp = f["skill_ratio_expected"]
-        fig += f", expected {exp:.3f}" if exp is not None else ""
-        fig += f", ECE {f['ece']:.4f}"
-        best = max(f["baselines"].items(), key=lambda kv: kv[1]["roc_auc"] or 0.0)
-        base = f"AUC {f['roc_auc']:.3f} vs {best[0]} {best[1]['roc_auc']:.3f}"
+        fig = f"skill {_f(f['skill_ratio'], '.3f')} ({_f(lo, '.3f')}-{_f(hi, '.3f')})"
+        fig += f", expected {_f(f['skill_ratio_expected'], '.3f')}, ECE {_f(f['ece'], '.4f')}"
+        best = max(f["baselines"].items(), key=lambda kv: kv[1]["roc_auc"] or 0.0, default=None)
+        base = f"AUC {_f(f['roc_auc'], '.3f')}"
+        if best is not None:
+            base += f" vs {best[0]} {_f(best[1]['roc_auc'], '.3f')}"
     else:
         lo, hi = f["mae_ratio_vs_oracle_ci"]
         fig = (
-            f"MAE {f['mae_days']:.2f} d = {f['mae_ratio_vs_oracle']:.3f}x the oracle's "
-            f"({lo:.3f}-{hi:.3f}), P10-P90 coverage {f['coverage_p10_p90']:.3f}"
+            f"MAE {_f(f['mae_days'], '.2f')} d = {_f(f['mae_ratio_vs_oracle'], '.3f')}x the "
+            f"oracle's ({_f(lo, '.3f')}-{_f(hi, '.3f')}), "
+            f"P10-P90 coverage {_f(f['coverage_p10_p90'], '.3f')}"
         )
-        line = f["baselines"]["straight_line"]["mae_days"]
-        base = f"straight line {line:.2f} d"
+        base = f"straight line {_f(f['baselines']['straight_line']['mae_days'], '.2f')} d"
         trig, ship = f["baselines"]["trigger_12d_5pct"], f["shipping"]
         if ship is not None:
             base += (
-                f"; ship at alpha {ship['alpha']:g}: stockouts {ship['stockout_rate']:.3f}, "
-                f"waste {ship['waste_days_mean']:.1f} d vs the trigger's "
-                f"{trig['stockout_rate']:.3f}, {trig['waste_days_mean']:.1f} d"
+                f"; ship at alpha {ship['alpha']:g}: stockouts {_f(ship['stockout_rate'], '.3f')}, "
+                f"waste {_f(ship['waste_days_mean'], '.1f')} d vs the trigger's "
+                f"{_f(trig['stockout_rate'], '.3f')}, {_f(trig['waste_days_mean'], '.1f')} d"
             )
+        else:
+            base += "; no shipping threshold stocks out as rarely as the trigger"
     failed = [k for k, ok in f["checks"].items() if not ok]
     verdict = "all targets met" if not failed else "short: " + ", ".join(failed)
     return f"  {model:21s} seed {seed:<4d} {fig}; {base}; {verdict}"
@@ -256,10 +263,10 @@ def run(
     print(f"quality on the {scale} world, seeds {', '.join(map(str, seeds))}:")
     for m, s in result["summary"].items():
         passed = ", ".join(f"{k} {n}/{s['seeds']}" for k, n in s["passed"].items())
-        extra = f", expected {s['mean_expected']:.3f}" if s.get("mean_expected") else ""
+        extra = f", expected {_f(s['mean_expected'], '.3f')}" if "mean_expected" in s else ""
         print(
-            f"  {m:21s} {s['figure']} mean {s['mean']:.3f} (worst {s['worst']:.3f}{extra}); "
-            f"targets met on seeds: {passed}"
+            f"  {m:21s} {s['figure']} mean {_f(s['mean'], '.3f')} "
+            f"(worst {_f(s['worst'], '.3f')}{extra}); targets met on seeds: {passed}"
         )
     print(f"figures in {path}")
     return result

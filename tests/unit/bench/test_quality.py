@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from amplify_ml.bench.quality import binary_figures, depletion_figures, summarise
+from amplify_ml.bench.quality import _line, binary_figures, depletion_figures, summarise
 from amplify_ml.cli import app
 
 ORACLE = {"roc_auc": 0.90, "pr_auc": 0.70, "brier": 0.08, "ece": 0.004}
@@ -85,6 +85,17 @@ def test_the_summary_counts_seeds_and_shows_the_worst() -> None:
     d = s["consumable_depletion"]
     assert (d["figure"], d["mean"], d["worst"]) == ("mae_ratio_vs_oracle", 1.2, 1.3)
     assert d["passed"] == {"mae_ratio_vs_oracle": 1, "ahead_of_baselines": 0}
+
+
+def test_a_figure_the_backtest_could_not_compute_prints_as_such() -> None:
+    good = {"roc_auc": 0.885, "pr_auc": 0.62, "brier": 0.09, "ece": 0.015}
+    f = binary_figures({"model": good}, {})  # no oracle, no baseline
+    assert f["skill_ratio"] is None and f["checks"]["skill_ratio"] is False
+    line = _line("refresh_due", 7, f)
+    assert "skill n/a (n/a-n/a), expected n/a, ECE 0.0150; AUC 0.885;" in line
+    assert line.endswith("short: skill_ratio")
+    d = _depletion(1.1, {0.3: (0.3, 7.0)})
+    assert "no shipping threshold stocks out as rarely as the trigger" in _line("d", 7, d)
 
 
 def test_the_command_on_the_tiny_world(tmp_path: Path) -> None:
