@@ -15,6 +15,7 @@ each value against the model's signature with messages that name the row and the
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import tempfile
 import threading
@@ -367,8 +368,9 @@ class ChampionStore:
         uri = client.get_model_version_download_uri(registered_name(model), mv.version)
         # a remote artifact is copied for the load and removed after it: the pyfunc is in memory
         # then, and a server reloading champions for months must not fill the disk with copies
-        with tempfile.TemporaryDirectory(prefix="amplify-model-") as tmp:
+        with contextlib.ExitStack() as stack:
             if not str(uri).startswith("file:"):
+                tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="amplify-model-"))
                 uri = mlflow.artifacts.download_artifacts(
                     artifact_uri=uri, dst_path=tmp, tracking_uri=self.tracking_uri
                 )
