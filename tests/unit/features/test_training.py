@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 import ibis
 import pandas as pd
@@ -80,28 +82,47 @@ def test_specs_load_and_name_registered_builders() -> None:
         assert v1.version == 1 and v1.sha256 != load_spec(model).sha256
 
 
-def test_an_earlier_feature_set_version_still_builds(lake: Lake) -> None:
-    v1 = load_spec("device_failure", version=1)
-    old, meta = training_set("device_failure", lake, cutoffs=CUTOFFS, spec=v1)
-    v2 = load_spec("device_failure", version=2)
-    new, meta2 = training_set("device_failure", lake, cutoffs=CUTOFFS, spec=v2)
-    assert meta.spec["version"] == 1 and meta2.spec["version"] == 2
+@pytest.fixture(scope="module")
+def versions(lake: Lake) -> Callable[[str, int], tuple[pd.DataFrame, Any]]:
+    """A model's training set at a feature-set version (its spec's version checked), each
+    built once for the module: the version tests compare neighbours."""
+    built: dict[tuple[str, int], tuple[pd.DataFrame, Any]] = {}
+
+    def build(model: str, version: int) -> tuple[pd.DataFrame, Any]:
+        if (model, version) not in built:
+            spec = load_spec(model, version=version)
+            ts, meta = training_set(model, lake, cutoffs=CUTOFFS, spec=spec)
+            assert meta.spec["version"] == version
+            built[model, version] = (ts, meta)
+        return built[model, version]
+
+    return build
+
+
+def only_adds(versions, model: str, old: int, new: int) -> tuple[pd.DataFrame, Any, set[str]]:
+    """Version ``new`` of ``model``'s feature set: its training set, its metadata and the
+    features it adds to version ``old``, whose columns it must build unchanged."""
+    before, meta_before = versions(model, old)
+    after, meta_after = versions(model, new)
+    assert set(meta_before.features) < set(meta_after.features)
+    pd.testing.assert_frame_equal(before, after[before.columns])
+    return after, meta_after, set(meta_after.features) - set(meta_before.features)
+
+
+def test_an_earlier_feature_set_version_still_builds(versions) -> None:
+    _, meta, _ = only_adds(versions, "device_failure", 1, 2)  # version 2 only adds columns
+    meta1 = versions("device_failure", 1)[1]
     added = {
         "days_since_last_preventive",
         "days_since_fuser_repair",
         "dev_events_fuser_count_since_repair_365d",
     }
-    assert set(meta.features) < set(meta2.features) and not added & set(meta.features)
-    assert added <= set(meta2.features)
-    pd.testing.assert_frame_equal(old, new[old.columns])  # version 2 only adds columns
+    assert added <= set(meta.features) and not added & set(meta1.features)
 
 
-def test_failure_v3_has_a_row_per_component_and_the_devices_labels(lake: Lake) -> None:
-    v2 = load_spec("device_failure", version=2)
-    dev, _ = training_set("device_failure", lake, cutoffs=CUTOFFS, spec=v2)
-    v3 = load_spec("device_failure", version=3)
-    comp, meta = training_set("device_failure", lake, cutoffs=CUTOFFS, spec=v3)
-    assert meta.spec["version"] == 3
+def test_failure_v3_has_a_row_per_component_and_the_devices_labels(versions) -> None:
+    dev, _ = versions("device_failure", 2)
+    comp, meta = versions("device_failure", 3)
     assert meta.keys == ["partner_id", "account_id", "device_id", "component"]
     assert {"component_name", "comp_age_days", "comp_events_count_30d"} <= set(meta.features)
     assert not any(f.startswith("days_since_fuser") for f in meta.features)
@@ -117,26 +138,15 @@ def test_failure_v3_has_a_row_per_component_and_the_devices_labels(lake: Lake) -
     assert (comp["component_name"] == comp["component"]).all()
 
 
-def test_failure_v4_only_adds_the_wear_model(lake: Lake) -> None:
-    v3 = load_spec("device_failure", version=3)
-    old, meta3 = training_set("device_failure", lake, cutoffs=CUTOFFS, spec=v3)
-    v4 = load_spec("device_failure", version=4)
-    new, meta4 = training_set("device_failure", lake, cutoffs=CUTOFFS, spec=v4)
-    assert meta4.spec["version"] == 4
-    added = set(meta4.features) - set(meta3.features)
+def test_failure_v4_only_adds_the_wear_model(versions) -> None:
+    new, _, added = only_adds(versions, "device_failure", 3, 4)
     assert added == {"comp_warning_rate", "comp_wear_index", "comp_hazard_index_next_30d"}
-    pd.testing.assert_frame_equal(old, new[old.columns])
     assert new["comp_wear_index"].notna().all() and (new["comp_wear_index"] > 0).all()
 
 
-def test_failure_v5_only_adds_the_wear_from_use(lake: Lake) -> None:
-    v4 = load_spec("device_failure", version=4)
-    old, meta4 = training_set("device_failure", lake, cutoffs=CUTOFFS, spec=v4)
-    new, meta5 = training_set("device_failure", lake, cutoffs=CUTOFFS)
-    assert meta5.spec["version"] == 5
-    added = set(meta5.features) - set(meta4.features)
+def test_failure_v5_only_adds_the_wear_from_use(versions) -> None:
+    new, _, added = only_adds(versions, "device_failure", 4, 5)
     assert added == {"comp_use_rel", "comp_use_wear_index", "comp_use_hazard_index_next_30d"}
-    pd.testing.assert_frame_equal(old, new[old.columns])
     # printers read their pages; the pack's PC reports its health but no charge cycles: no
     # use (null, not zero)
     printers = new[new["device_category"] == "printer"]
@@ -145,36 +155,25 @@ def test_failure_v5_only_adds_the_wear_from_use(lake: Lake) -> None:
     assert new.loc[new["device_category"] == "pc", "comp_use_wear_index"].isna().all()
 
 
-def test_propensity_v1_still_builds_and_v2_only_adds_columns(lake: Lake) -> None:
-    v1 = load_spec("propensity_to_buy", version=1)
-    old, meta = training_set("propensity_to_buy", lake, cutoffs=CUTOFFS, spec=v1)
-    v2 = load_spec("propensity_to_buy", version=2)
-    new, meta2 = training_set("propensity_to_buy", lake, cutoffs=CUTOFFS, spec=v2)
-    assert meta.spec["version"] == 1 and meta2.spec["version"] == 2
-    added = set(meta2.features) - set(meta.features)
-    assert set(meta.features) < set(meta2.features)
+def test_propensity_v1_still_builds_and_v2_only_adds_columns(versions) -> None:
+    new, _, added = only_adds(versions, "propensity_to_buy", 1, 2)
     assert {"ib_cat_devices_count", "ib_warranty_due_overlap_sum_next_90d"} <= added
     assert all(f.startswith(("ib_cat_", "ib_warranty_")) for f in added)
-    pd.testing.assert_frame_equal(old, new[old.columns])
     # the warranty columns describe warranty rows only, the device ones printer and PC rows
     other = new[~new["category"].isin(["warranty"])]
     assert other["ib_warranty_due_count_next_90d"].isna().all()
     assert new.loc[~new["category"].isin(["printer", "pc"]), "ib_cat_devices_count"].isna().all()
 
 
-def test_propensity_v3_only_adds_the_category_and_its_intent_run(lake: Lake) -> None:
-    v2 = load_spec("propensity_to_buy", version=2)
-    old, meta2 = training_set("propensity_to_buy", lake, cutoffs=CUTOFFS, spec=v2)
-    new, meta3 = training_set("propensity_to_buy", lake, cutoffs=CUTOFFS)
-    assert meta3.spec["version"] == 3
-    assert set(meta3.features) - set(meta2.features) == {
+def test_propensity_v3_only_adds_the_category_and_its_intent_run(versions) -> None:
+    new, _, added = only_adds(versions, "propensity_to_buy", 2, 3)  # horizon "label": 90 days
+    assert added == {
         "product_category",
         "intent_cat_days_since_signal",
         "intent_cat_run_weeks",
         "intent_cat_run_intensity_last",
         "intent_cat_run_intensity_total",
     }
-    pd.testing.assert_frame_equal(old, new[old.columns])  # horizon = "label" builds 90 days
     assert (new["product_category"] == new["category"]).all()
     # no intent on record: the run's columns stay null (not zero: no run is not a short one)
     none = new["intent_cat_run_weeks"].isna()
