@@ -6,7 +6,11 @@ at the registry again every ``poll_seconds`` in a background thread (and on
 :meth:`ChampionStore.refresh`): when the alias points elsewhere it loads the new version
 aside and, once it is complete, swaps it in with one assignment, so a request sees either
 the old model or the new one. A version that fails to load is logged, counted and reported
-(``/ready``, ``/v1/models``) and never replaces the one serving.
+(``/ready``, ``/v1/models``) and never replaces the one serving. The poller tries a version
+that failed again after ``poll_seconds``, then twice as long after each failure, up to
+``max_retry_seconds`` (a registry whose artifacts are remote is not asked for a broken
+artifact at every poll); :meth:`ChampionStore.refresh` called by an operator
+(``POST /v1/models/refresh``) tries at once.
 
 Online scoring skips pandas: :class:`FeatureEncoder` turns JSON rows into the float matrix
 the estimators take on their fast path (feature order cached, categories as codes), checking
@@ -19,9 +23,10 @@ import contextlib
 import logging
 import tempfile
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import numpy as np
@@ -206,6 +211,12 @@ class LoadFailure:
     version: str
     error: str
     at: str
+    attempts: int = 1
+    """Failed loads of this version in a row."""
+    retry_at: str | None = None
+    """When the poller tries this version again (None: it does not poll)."""
+    retry_after: float = 0.0
+    """``time.monotonic()`` before which the poller does not try it again."""
 
 
 @dataclass
@@ -231,6 +242,7 @@ class ChampionStore:
     tracking_uri: str
     models: Sequence[str] = MODELS
     poll_seconds: float = 30.0
+    max_retry_seconds: float = 3600.0
     metrics: Metrics | None = None
     _loaded: dict[str, LoadedModel] = field(default_factory=dict)
     _states: dict[str, ModelState] = field(default_factory=dict)
@@ -279,6 +291,8 @@ class ChampionStore:
                         "version": st.failure.version,
                         "message": st.failure.error,
                         "at": st.failure.at,
+                        "attempts": st.failure.attempts,
+                        "retry_at": st.failure.retry_at,
                     }
                     if st.failure
                     else None
@@ -293,13 +307,20 @@ class ChampionStore:
 
         return mlflow.MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
 
-    def refresh(self) -> dict[str, str]:
+    def refresh(self, *, retry_failed: bool = True) -> dict[str, str]:
         """Look at the registry now and load every champion that changed: per model,
-        ``unchanged``, ``loaded``, ``failed``, ``no champion`` or ``registry error``."""
+        ``unchanged``, ``loaded``, ``failed``, ``no champion`` or ``registry error``.
+        ``retry_failed=False`` (the poller) leaves a version that failed to load alone until
+        its retry time; ``failed`` is then answered without loading it."""
         with self._refresh_lock:
-            return {m: self._refresh_one(m) for m in self.models}
+            return {m: self._refresh_one(m, retry_failed) for m in self.models}
 
-    def _refresh_one(self, model: str) -> str:
+    def _retry_delay(self, attempts: int) -> float:
+        """Seconds the poller waits before loading a version again after ``attempts`` failed
+        loads: ``poll_seconds``, doubled after each failure, at most ``max_retry_seconds``."""
+        return min(self.max_retry_seconds, self.poll_seconds * 2.0 ** min(attempts - 1, 60))
+
+    def _refresh_one(self, model: str, retry_failed: bool = True) -> str:
         from mlflow.exceptions import MlflowException
 
         from amplify_ml.modeling.registry import CHAMPION, registered_name
@@ -332,12 +353,16 @@ class ChampionStore:
         if current is not None and current.version == version:
             st.failure = None
             return "unchanged"
+        failed = st.failure if st.failure is not None and st.failure.version == version else None
+        if failed is not None and not retry_failed and time.monotonic() < failed.retry_after:
+            return "failed"
         try:
             loaded = self._load(client, model, mv)
         except Exception as exc:
             # the API says what kind of failure; the log says where (paths stay server-side)
             message = f"{type(exc).__name__} while loading the artifact; see the server log"
-            if st.failure is None or st.failure.version != version:
+            attempts = failed.attempts + 1 if failed is not None else 1
+            if failed is None:
                 log.error(
                     "champion %s version %s failed to load (%s: %s); still serving %s",
                     model,
@@ -348,7 +373,26 @@ class ChampionStore:
                 )
                 if self.metrics is not None:
                     self.metrics.load_failures.labels(model).inc()
-            st.failure = LoadFailure(version, message, _now())
+            else:
+                log.warning(
+                    "champion %s version %s failed to load again (%d attempts): %s",
+                    model,
+                    version,
+                    attempts,
+                    exc,
+                )
+            delay = self._retry_delay(attempts)
+            polls = self.poll_seconds > 0
+            st.failure = LoadFailure(
+                version,
+                message,
+                _now(),
+                attempts,
+                (datetime.now(UTC) + timedelta(seconds=delay)).isoformat(timespec="seconds")
+                if polls
+                else None,
+                time.monotonic() + delay,
+            )
             return "failed"
         self._loaded = {**self._loaded, model: loaded}  # one assignment: the swap
         st.failure = None
@@ -411,7 +455,7 @@ class ChampionStore:
     def _poll(self) -> None:
         while not self._stop.wait(self.poll_seconds):
             try:
-                self.refresh()
+                self.refresh(retry_failed=False)
             except Exception:  # pragma: no cover - refresh catches its own
                 log.exception("refreshing the champions failed")
 

@@ -58,7 +58,13 @@ class Health(Public):
 class LoadError(Public):
     version: str
     message: str
-    at: str
+    at: str = Field(description="When the last attempt failed.")
+    attempts: int = Field(description="Failed loads of this version in a row.")
+    retry_at: str | None = Field(
+        description="When the poller tries this version again (it waits twice as long after "
+        "each failure, up to an hour); POST /v1/models/refresh tries at once. None: the "
+        "server does not poll."
+    )
 
 
 class ModelReadiness(Public):

@@ -26,6 +26,7 @@ from amplify_ml.modeling.registry import (
     registered_name,
     resolve_tracking_uri,
 )
+from amplify_ml.serving import models as models_module
 from amplify_ml.serving.app import create_app
 from amplify_ml.serving.keys import KeyStore
 from amplify_ml.serving.models import ChampionStore
@@ -236,3 +237,58 @@ def test_a_remote_champion_is_copied_for_the_load_and_the_copy_removed(
     frame = pd.DataFrame(loaded.champion.pyfunc.input_example)
     assert len(loaded.champion.pyfunc.predict(frame)) == len(frame)  # scores after the removal
     assert list(scratch.iterdir()) == []
+
+
+def test_the_poller_tries_a_broken_champion_again_ever_less_often_and_an_operator_at_once(
+    api_workspace: ApiWorkspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # with a remote registry every try downloads the artifact: a version that cannot load must
+    # not be fetched at every poll for as long as it stays champion
+    ws = tmp_path / "ws"
+    shutil.copytree(api_workspace.path, ws)
+    uri = resolve_tracking_uri(ws)
+    store = ChampionStore(tracking_uri=uri, models=[MODEL], poll_seconds=10, max_retry_seconds=35)
+    assert store.refresh() == {MODEL: "loaded"}
+    good = store.require(MODEL)
+    signature = good.champion.pyfunc.metadata.signature
+    broken = _register(ws, good.champion.estimator, signature, broken=True)
+
+    clock = [1000.0]
+    monkeypatch.setattr(models_module.time, "monotonic", lambda: clock[0])
+    loads: list[float] = []
+    real_load = store._load
+
+    def counted(*args: Any) -> Any:
+        loads.append(clock[0])
+        return real_load(*args)
+
+    monkeypatch.setattr(store, "_load", counted)
+
+    def poll_at(t: float) -> str:
+        clock[0] = t
+        return store.refresh(retry_failed=False)[MODEL]
+
+    # tried at 1000, then after 10, 20, 35 (the cap) and 35 seconds
+    for t in (1000, 1005, 1009.9, 1010, 1029, 1030, 1064, 1065, 1099, 1100):
+        assert poll_at(t) == "failed"
+    assert loads == [1000, 1010, 1030, 1065, 1100]
+    assert store.require(MODEL).version == good.version  # the old version serves throughout
+    error = store.status()[MODEL]["load_error"]
+    assert (error["version"], error["message"], error["attempts"]) == (broken, BROKEN, 5)
+    assert error["retry_at"] is not None
+
+    # an operator's refresh tries at once, whatever the poller's wait
+    clock[0] = 1101
+    assert store.refresh() == {MODEL: "failed"}
+    assert loads[-1] == 1101 and store.status()[MODEL]["load_error"]["attempts"] == 6
+
+    # the alias moves back: the failure is forgotten, and a new broken version starts afresh
+    mlflow.MlflowClient(uri, uri).set_registered_model_alias(
+        registered_name(MODEL), "champion", good.version
+    )
+    assert poll_at(1102) == "unchanged" and store.status()[MODEL]["load_error"] is None
+    again = _register(ws, good.champion.estimator, signature, broken=True)
+    assert poll_at(1103) == "failed" and loads[-1] == 1103
+    assert store.status()[MODEL]["load_error"]["version"] == again
+    assert store.status()[MODEL]["load_error"]["attempts"] == 1
+    assert poll_at(1112) == "failed" and loads[-1] == 1103
