@@ -834,7 +834,31 @@ class PandasFeatures:
             w = out["comp_use_rel"] * age / 365.25
             out["comp_use_wear_index"] = w
             out[f"comp_use_hazard_index_next_{hz}d"] = w**k * ((1.0 + hz / seen) ** k - 1.0)
+        if sc.get("season"):
+            hz = int(sc["horizon"])
+            factor = self.fleet_season(c, hz)
+            out[f"fleet_use_next_{hz}d_vs_year"] = factor
+            out[f"comp_hazard_index_season_next_{hz}d"] = (
+                out[f"comp_hazard_index_next_{hz}d"] * factor
+            )
         return out
+
+    def fleet_season(self, c: int, horizon: int) -> float:
+        """The fleet's pages a device-day in the ``horizon`` days after ``c - 365`` over those
+        of the year to ``c`` (``_fleet_season``); NaN without a year of readings."""
+        f = self.fleet_days
+        year = f[(f.index > c - 365) & (f.index <= c)]
+        nxt = year[year.index <= c - 365 + horizon]
+        if (
+            len(year) == 0
+            or c - year.index.min() < 300  # devices.SEASON_MIN_DAYS
+            or nxt["gap"].sum() <= 0
+            or year["delta"].sum() <= 0
+        ):
+            return np.nan
+        return float(
+            (nxt["delta"].sum() / nxt["gap"].sum()) / (year["delta"].sum() / year["gap"].sum())
+        )
 
     # -- supplies (one cutoff) -------------------------------------------------------------------
     def supply_latest(self, c: int) -> pd.DataFrame:

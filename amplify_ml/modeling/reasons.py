@@ -804,6 +804,36 @@ def _comp_use_hazard_index(m: re.Match[str], v: Any, c: Context) -> str:
     )
 
 
+# the season of the horizon (device_failure v6) --------------------------------------------
+
+
+@template(
+    rf"fleet_use_next_{_W}_vs_year",
+    "the season ahead not known (less than a year of page counter readings)",
+)
+def _fleet_use_next(m: re.Match[str], v: Any, c: Context) -> str:
+    pct = 100 * (float(v) - 1)
+    days = f"the next {int(m['w']):,} days"
+    if round(pct) == 0:
+        return f"{days} a season of usual use (the fleet printed as much then a year ago)"
+    way = "more" if pct > 0 else "less"
+    return (
+        f"{days} a season of {fmt_pct(abs(round(pct)))} {way} use than the year's average "
+        "(the fleet a year ago)"
+    )
+
+
+@template(
+    rf"comp_hazard_index_season_next_{_W}",
+    lambda m, c: f"wear of {_part(c)} or the season ahead not known",
+)
+def _comp_hazard_index_season(m: re.Match[str], v: Any, c: Context) -> str:
+    return (
+        f"failure hazard of {_part(c)} over the next {int(m['w']):,} days at {float(v):.2g} "
+        "(its wear carried forward at the season's pace)"
+    )
+
+
 # device profile -------------------------------------------------------------------------
 
 

@@ -53,7 +53,7 @@ def test_a_per_component_champion_scores_devices_with_each_components_probabilit
     """device_failure v3 and later: a row per device, its probability that of any of its
     components, the likeliest one and every one's own probability."""
     ch = champion("device_failure", scored_ws)
-    assert ch.feature_set_version == 5
+    assert ch.feature_set_version == 6
     assert ch.combine_by == ["partner_id", "account_id", "device_id"]
     df = score("device_failure", tiny_lake, workspace=scored_ws, write=False).frame
     assert df[["partner_id", "device_id"]].duplicated().sum() == 0

@@ -647,6 +647,7 @@ def component_state(
     health_readings: ir.Table | None = None,
     page_readings: ir.Table | None = None,
     cycle_readings: ir.Table | None = None,
+    fleet_page_days: ir.Table | None = None,
     *,
     code_prefixes: tuple[str, ...] = (),
     components: tuple[str, ...] = (),
@@ -659,6 +660,7 @@ def component_state(
     health_components: tuple[str, ...] = (),
     health_exponents: tuple[float, ...] = (),
     usage_wear: bool = False,
+    season: bool = False,
     horizon: int | None = None,
 ) -> ir.Table:
     """The row's own component: its name, age, use, warnings, repairs, health, wear.
@@ -683,6 +685,11 @@ def component_state(
     printer, battery charge cycles for a PC), ``comp_use_rel``; that times the part's age,
     ``comp_use_wear_index``; and its hazard over the ``horizon``,
     ``comp_use_hazard_index_next_<horizon>d``.
+
+    With ``season`` (and the wear model), how much the fleet prints in the ``horizon`` days
+    after the cutoff's date relative to the whole year, as it did a year earlier
+    (:func:`_fleet_season`), ``fleet_use_next_<horizon>d_vs_year``, and the part's hazard over
+    the horizon at that pace, ``comp_hazard_index_season_next_<horizon>d``.
     """
     _check_lookback((use_window,))
     _check_components("component_state", components, code_prefixes, "code prefixes")
@@ -697,6 +704,11 @@ def component_state(
         raise ConfigError(
             "component_state: usage_wear needs failure_shape > 0 and a horizon (a number of "
             f'days, or "label"); got {failure_shape}, {horizon}'
+        )
+    if season and wear_exponent is None:
+        raise ConfigError(
+            "component_state: season scales the wear model's hazard and needs it: give "
+            "wear_exponent (and a horizon)"
         )
     on = [*DEVICE_COMPONENT, "cutoff"]
     t = tickets.filter(tickets.device_id.notnull() & tickets.kind.isin(REPAIR_KINDS))
@@ -810,9 +822,57 @@ def component_state(
                 horizon=int(horizon),
             )
         )
+    if season and horizon is not None:
+        factor = f"fleet_use_next_{horizon}d_vs_year"
+        if fleet_page_days is not None:
+            out = _left_on(
+                out, _fleet_season(fleet_page_days, cutoffs, int(horizon), factor), ["cutoff"]
+            )
+        else:
+            out = out.mutate(**{factor: ibis.null("float64")})
+        out = out.mutate(
+            **{
+                f"comp_hazard_index_season_next_{horizon}d": out[
+                    f"comp_hazard_index_next_{horizon}d"
+                ]
+                * out[factor]
+            }
+        )
     if "_health_day" in out.columns:
         out = out.drop("_health_day")
     return out.drop("cday", "inst")
+
+
+SEASON_MIN_DAYS = 300
+"""The fleet's year before a cutoff counts (:func:`_fleet_season`) only if its page counter
+increments cover at least this many days: a shorter history says nothing of the year."""
+
+
+def _fleet_season(
+    fleet_page_days: ir.Table, cutoffs: ir.Table, horizon: int, name: str
+) -> ir.Table:
+    """Per cutoff, column ``name``: the fleet's pages a device-day in the ``horizon`` days
+    after the cutoff's date a year earlier, over its pages a device-day in the year to the
+    cutoff (null without a year of readings behind the cutoff).
+
+    Offices print less in summer and at year end, and parts wear with use: a part's hazard
+    over a horizon in August is lower than over one in October at the same wear. A year
+    earlier is the nearest observed season (the fleet's calendar for depletion reads it the
+    same way); whole-fleet sums (every partner's devices) are stable where one partner's few
+    devices are not, and tell no partner anything of another's."""
+    j = window_join(fleet_page_days, cutoffs, days=365)
+    nxt = j.day <= j.cday - 365 + horizon
+    g = j.group_by("cutoff").aggregate(
+        _np=j.pages.sum(where=nxt),
+        _ng=j.gap.sum(where=nxt),
+        _yp=j.pages.sum(),
+        _yg=j.gap.sum(),
+        _first=j.day.min(),
+        _cday=j.cday.max(),
+    )
+    ok = (g._ng > 0) & (g._yp > 0) & (g._cday - g._first >= SEASON_MIN_DAYS)
+    rel = (g._np / g._ng) / (g._yp / g._yg)
+    return g.select("cutoff", **{name: ibis.ifelse(ok, rel, ibis.null("float64"))})
 
 
 WEAR_PRIOR_EVENTS = 0.5

@@ -559,6 +559,59 @@ def test_component_state_reads_wear_from_use(component_world) -> None:
         run("component_state", world, [C], **COMPONENT_STATE, usage_wear=True)
 
 
+def test_component_state_reads_the_season_of_the_horizon_from_the_fleet_a_year_earlier(
+    component_world,
+) -> None:
+    kw = {**COMPONENT_STATE, "wear_exponent": 2.0, "failure_shape": 2.0, "horizon": 30}
+    plain = run("component_state", component_world, [C], **kw)
+    assert not {c for c in plain.columns if "season" in c or c.startswith("fleet_")}
+    # the fleet's page counter read every 10 days from 370 days before the cutoff: 50 pages a
+    # day over the 30 days from a year before the cutoff (readings 360, 350 and 340 days before
+    # it), 100 a day otherwise
+    cday = pd.Timestamp(C)
+    days = range(-370, 1, 10)
+    pages = [0.0]
+    for d in days[1:]:
+        pages.append(pages[-1] + 10 * (50 if d <= -340 else 100))
+    t = component_world["telemetry"]
+    readings = table(
+        "telemetry",
+        [
+            dict(
+                device_id="D5",
+                observed_at=(cday + pd.Timedelta(days=d, hours=5)).isoformat() + "Z",
+                metric="page_count",
+                value=v,
+            )
+            for d, v in zip(days, pages, strict=True)
+        ],
+    )
+    world = {**component_world, "telemetry": pd.concat([t[t["metric"] != "page_count"], readings])}
+    out = run("component_state", world, [C], **kw, season=True)
+    # the horizon's days a year earlier: 1,500 pages over 30 days; the year: 35,500 over 370
+    factor = 50 / (35_500 / 370)
+    assert len(out) == len(plain) > 0
+    assert out["fleet_use_next_30d_vs_year"].to_numpy() == pytest.approx(factor)
+    for r in out.itertuples():
+        assert r.comp_hazard_index_season_next_30d == pytest.approx(
+            r.comp_hazard_index_next_30d * factor
+        )
+    # the other columns are the wear model's without the season
+    same = run("component_state", world, [C], **kw)
+    pd.testing.assert_frame_equal(out[same.columns], same)
+    # less than SEASON_MIN_DAYS of history behind the cutoff: no season (null, not 1)
+    t = world["telemetry"]
+    recent = t[
+        pd.to_datetime(t["observed_at"], utc=True)
+        > cday.tz_localize("UTC") - pd.Timedelta(days=250)
+    ]
+    short = run("component_state", {**world, "telemetry": recent}, [C], **kw, season=True)
+    assert short["fleet_use_next_30d_vs_year"].isna().all()
+    assert short["comp_hazard_index_season_next_30d"].isna().all()
+    with pytest.raises(ConfigError, match=r"season scales the wear model's hazard"):
+        run("component_state", world, [C], **COMPONENT_STATE, season=True)
+
+
 def test_component_state_reads_nothing_after_the_cutoff(component_world) -> None:
     kw = COMPONENT_STATE
     before = run("component_state", component_world, [C], **kw)

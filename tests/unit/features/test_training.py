@@ -58,7 +58,7 @@ def test_monthly_cutoffs() -> None:
         as_cutoffs([])
 
 
-LATEST = {"consumable_depletion": 9, "device_failure": 5, "propensity_to_buy": 3}
+LATEST = {"consumable_depletion": 9, "device_failure": 6, "propensity_to_buy": 3}
 """Feature-set versions above 1 (the others have only v1)."""
 
 
@@ -153,6 +153,17 @@ def test_failure_v5_only_adds_the_wear_from_use(versions) -> None:
     assert printers["comp_use_rel"].notna().any()
     assert (printers["comp_use_wear_index"].dropna() > 0).all()
     assert new.loc[new["device_category"] == "pc", "comp_use_wear_index"].isna().all()
+
+
+def test_failure_v6_only_adds_the_season_of_the_horizon(versions) -> None:
+    new, _, added = only_adds(versions, "device_failure", 5, 6)
+    assert added == {"fleet_use_next_30d_vs_year", "comp_hazard_index_season_next_30d"}
+    # the pack's readings start less than a year before these cutoffs: the season is not known
+    # (null, not a pace of 1), and neither is the hazard at its pace (the parity tests compare
+    # known values on later cutoffs of the tiny world)
+    assert new["comp_hazard_index_next_30d"].notna().all()
+    assert new["fleet_use_next_30d_vs_year"].isna().all()
+    assert new["comp_hazard_index_season_next_30d"].isna().all()
 
 
 def test_propensity_v1_still_builds_and_v2_only_adds_columns(versions) -> None:

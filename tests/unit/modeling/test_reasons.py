@@ -188,6 +188,12 @@ DRUM, OTHER = {"component": "drum"}, {"component": "other"}
         ("comp_use_hazard_index_next_30d", 0.031, DRUM, "failure hazard of the drum from its use over the next 30 days at 0.031"),
         ("comp_use_wear_index", np.nan, DRUM, "use of the drum not known"),
         ("comp_use_rel", np.nan, DRUM, "use of the device not known (no page or charge-cycle counter read)"),
+        ("fleet_use_next_30d_vs_year", 0.74, DRUM, "the next 30 days a season of 26% less use than the year's average (the fleet a year ago)"),
+        ("fleet_use_next_30d_vs_year", 1.08, DRUM, "the next 30 days a season of 8% more use than the year's average (the fleet a year ago)"),
+        ("fleet_use_next_30d_vs_year", 1.004, DRUM, "the next 30 days a season of usual use (the fleet printed as much then a year ago)"),
+        ("fleet_use_next_30d_vs_year", np.nan, DRUM, "the season ahead not known (less than a year of page counter readings)"),
+        ("comp_hazard_index_season_next_30d", 0.009, DRUM, "failure hazard of the drum over the next 30 days at 0.009 (its wear carried forward at the season's pace)"),
+        ("comp_hazard_index_season_next_30d", np.nan, DRUM, "wear of the drum or the season ahead not known"),
     ],
 )  # fmt: skip
 def test_sentences_of_the_rows_own_component(
