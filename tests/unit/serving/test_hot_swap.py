@@ -197,14 +197,20 @@ def test_a_champion_that_cannot_load_at_start_answers_503_saying_why(
         assert other.status_code == 422  # the other models serve as before
 
 
+@pytest.fixture
+def own_ws(api_workspace: ApiWorkspace, tmp_path: Path) -> Path:
+    """A copy of the tiny workspace for one test, whose registry it may change."""
+    ws = tmp_path / "ws"
+    shutil.copytree(api_workspace.path, ws)
+    return ws
+
+
 def test_a_remote_champion_is_copied_for_the_load_and_the_copy_removed(
-    api_workspace: ApiWorkspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    own_ws: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # a registry whose artifacts are not local files (a tracking server) answers a URI that
     # must be downloaded; a server that reloads champions for months must not keep the copies
-    ws = tmp_path / "ws"
-    shutil.copytree(api_workspace.path, ws)
-    uri = resolve_tracking_uri(ws)
+    uri = resolve_tracking_uri(own_ws)
     mlflow.set_tracking_uri(uri)
     store = ChampionStore(tracking_uri=uri, models=[MODEL])
     real = store.client()
@@ -240,12 +246,11 @@ def test_a_remote_champion_is_copied_for_the_load_and_the_copy_removed(
 
 
 def test_the_poller_tries_a_broken_champion_again_ever_less_often_and_an_operator_at_once(
-    api_workspace: ApiWorkspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    own_ws: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # with a remote registry every try downloads the artifact: a version that cannot load must
     # not be fetched at every poll for as long as it stays champion
-    ws = tmp_path / "ws"
-    shutil.copytree(api_workspace.path, ws)
+    ws = own_ws
     uri = resolve_tracking_uri(ws)
     store = ChampionStore(tracking_uri=uri, models=[MODEL], poll_seconds=10, max_retry_seconds=35)
     assert store.refresh() == {MODEL: "loaded"}
