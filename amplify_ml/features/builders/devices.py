@@ -306,10 +306,7 @@ def _usage_vs_family(
     """Per device and cutoff, column ``name``: the mean daily increment of its usage counter
     (``readings`` with ``delta`` and ``gap``) over the ``window`` days to the cutoff, relative
     to the mean of the devices of its family that report one (null when that is 0)."""
-    j = window_join(readings, cutoffs, days=window)
-    j = j.filter(j.delta.notnull())
-    g = j.group_by([*DEVICE, "cutoff"]).aggregate(_used=j.delta.sum(), _gap=j.gap.sum())
-    g = g.filter(g._gap > 0).mutate(_rate=g._used / g._gap)
+    g = _daily_rate(readings, cutoffs, window)
     fam = ib_devices.select("partner_id", "device_id", "family")
     g = g.join(fam, ["partner_id", "device_id"])
     g = g.filter(g.family.notnull())
@@ -317,6 +314,16 @@ def _usage_vs_family(
     g = g.join(typical, ["family", "cutoff"])
     rel = ibis.ifelse(g._family > 0, g._rate / g._family, ibis.null("float64"))
     return g.select(*DEVICE, "cutoff", **{name: rel})
+
+
+def _daily_rate(readings: ir.Table, cutoffs: ir.Table, window: int) -> ir.Table:
+    """Per device and cutoff, ``_rate``: the mean daily increment of a usage counter
+    (``readings`` with ``delta`` and ``gap``) over the ``window`` days to the cutoff; devices
+    without an increment in the window have no row."""
+    j = window_join(readings, cutoffs, days=window)
+    j = j.filter(j.delta.notnull())
+    g = j.group_by([*DEVICE, "cutoff"]).aggregate(_used=j.delta.sum(), _gap=j.gap.sum())
+    return g.filter(g._gap > 0).select(*DEVICE, "cutoff", _rate=g._used / g._gap)
 
 
 # -- telemetry: health --------------------------------------------------------------------------
@@ -769,11 +776,7 @@ def component_state(
     age = ibis.coalesce(out.days_since_comp_repair, (out.cday - out.inst).cast("int64"))
     out = out.mutate(comp_age_days=age)
     if page_readings is not None:
-        j = window_join(page_readings, cutoffs, days=use_window)
-        j = j.filter(j.delta.notnull())
-        g = j.group_by([*DEVICE, "cutoff"]).aggregate(_pages=j.delta.sum(), _gap=j.gap.sum())
-        g = g.filter(g._gap > 0).select(*DEVICE, "cutoff", _rate=g._pages / g._gap)
-        out = _left_on(out, g, [*DEVICE, "cutoff"])
+        out = _left_on(out, _daily_rate(page_readings, cutoffs, use_window), [*DEVICE, "cutoff"])
         out = out.mutate(comp_use_pages_est=out.comp_age_days.cast("float64") * out._rate)
         out = out.drop("_rate")
     if wear_exponent is not None and horizon is not None:
