@@ -312,8 +312,9 @@ def from_transactions(
         str,
         typer.Option(
             "--map",
-            help="FIELD=COLUMN pairs: customer_id, date, quantity, amount (required); sku, category, "
-            "line_id, currency, channel, country, industry, employee_band, family (optional).",
+            help="FIELD=COLUMN pairs: customer_id, date, quantity, amount (required; or unit_price, "
+            "amount = quantity x unit price); sku, category, line_id, currency, channel, country, "
+            "industry, employee_band, family (optional).",
         ),
     ],
     country: Annotated[
@@ -344,7 +345,11 @@ def from_transactions(
     ] = None,
     name: Annotated[str | None, typer.Option(help="The partner's company name.")] = None,
     date_format: Annotated[
-        str, typer.Option(help="strptime format of the dates, e.g. %d.%m.%Y.")
+        str,
+        typer.Option(
+            help="strptime format of the dates, e.g. %d.%m.%Y; a time of day after the date "
+            "(and a UTC offset) is read without one."
+        ),
     ] = "%Y-%m-%d",
     decimal: Annotated[str, typer.Option(help="Decimal mark of the amounts: . or ,")] = ".",
     workspace: Workspace = None,

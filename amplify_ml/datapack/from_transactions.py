@@ -10,10 +10,17 @@ Nothing is invented silently. Values the export cannot give are either
   ``accounts.first_seen`` (first purchase), ``products.launched_on`` (first sale),
   ``products.list_price`` (median observed net unit price, not the vendor's list price),
   ``sell_through.line_id`` (``<file>-<row>`` when no invoice-line column is mapped); or
+- ``sell_through.net_amount`` from ``quantity x unit_price`` when the export gives a unit price
+  instead of the line's amount (``unit_price`` mapped instead of ``amount``);
 - *given by the user* as ``defaults`` (recorded in the manifest): contract enums that have no
   "unknown" member (``channel``, ``employee_band``, ``category`` when unmapped, the
   partner's ``track``), and labels (``industry``, ``family``) that otherwise read
   ``unspecified``.
+
+Dates are read as written (the local date of the sale) with ``date_format``, followed or not by
+a time of day (``HH:MM[:SS[.ffffff]]`` after a space or a ``T``, a trailing ``Z`` or UTC offset
+ignored), so an export of timestamps needs no format of its own. When dates do not match, the
+refusal shows some of them and the common formats that read them all.
 
 Rows that cannot be mapped are refused with their row number and reason, written to a
 ``<pack>.refused.csv`` beside the pack (personal data redacted), never dropped silently.
@@ -43,7 +50,10 @@ from amplify_ml.datapack.privacy import duckdb_has_email, duckdb_has_phone, safe
 from amplify_ml.errors import DataPackError
 
 REQUIRED_FIELDS = ("customer_id", "date", "quantity", "amount")
+"""``amount`` (the line's net amount) may be replaced by ``unit_price`` (amount = quantity x
+unit price)."""
 OPTIONAL_FIELDS = (
+    "unit_price",
     "sku",
     "category",
     "line_id",
@@ -131,13 +141,14 @@ class TransactionsReport:
 
 
 _REFUSAL_MESSAGES = {
-    "missing_value": "a mapped required field (customer_id, date, quantity, amount) is empty",
+    "missing_value": "a mapped required field (customer_id, date, quantity, amount or "
+    "unit_price) is empty",
     "bad_date": "the date does not match the date format (--date-format)",
     "future_date": "the date lies after today",
     "bad_quantity": "quantity is not a whole number",
     "zero_quantity": "quantity is 0; the contract forbids 0 (a return is negative)",
-    "bad_amount": "amount is not a number (check --decimal)",
-    "sign_mismatch": "amount and quantity have opposite signs",
+    "bad_amount": "amount (or unit price) is not a number (check --decimal)",
+    "sign_mismatch": "amount and quantity have opposite signs (or the unit price is negative)",
     "bad_category": "the category is not one the contract knows (printer, pc, supplies, "
     "warranty, service, accessory or a common synonym)",
     "bad_channel": "the channel is not one of " + ", ".join(CHANNELS),
@@ -164,14 +175,72 @@ def parse_mapping(text: str) -> dict[str, str]:
                 + ", ".join(REQUIRED_FIELDS + OPTIONAL_FIELDS)
             )
         mapping[key] = col
-    missing = [f for f in REQUIRED_FIELDS if f not in mapping]
+    if "amount" in mapping and "unit_price" in mapping:
+        raise DataPackError(
+            "--map: map amount (the line's net amount) or unit_price (amount = quantity x unit "
+            "price), not both"
+        )
+    missing = [
+        f
+        for f in REQUIRED_FIELDS
+        if f not in mapping and not (f == "amount" and "unit_price" in mapping)
+    ]
     if missing:
         raise DataPackError(
             f"--map: missing {', '.join(missing)}; the export must give at least "
-            "customer_id, date, quantity and amount (e.g. --map customer_id=Kunde,date=Datum,"
-            "quantity=Menge,amount=Betrag)"
+            "customer_id, date, quantity and amount or unit_price (e.g. --map customer_id=Kunde,"
+            "date=Datum,quantity=Menge,amount=Betrag)"
         )
     return mapping
+
+
+DATE_FORMATS = (
+    "%Y-%m-%d",
+    "%d.%m.%Y",
+    "%d/%m/%Y",
+    "%m/%d/%Y",
+    "%d-%m-%Y",
+    "%Y/%m/%d",
+    "%Y%m%d",
+    "%d.%m.%y",
+    "%d/%m/%y",
+    "%m/%d/%y",
+    "%d %b %Y",
+    "%d-%b-%Y",
+    "%b %d, %Y",
+)
+"""Common date formats of exports, offered when the dates do not match ``--date-format``."""
+
+_TIME_OF_DAY = ("", " %H:%M:%S", " %H:%M", " %H:%M:%S.%f", "T%H:%M:%S", "T%H:%M", "T%H:%M:%S.%f")
+_UTC_OFFSET = r"([0-9]{2}:[0-9]{2}(:[0-9]{2}([.][0-9]+)?)?) *(Z|[+-][0-9]{2}(:?[0-9]{2})?)$"
+
+
+def _date_sql(text: str, date_format: str) -> str:
+    """SQL for the date of ``text`` read with ``date_format``, followed or not by a time of day
+    (a trailing UTC offset dropped: the date is the one written, the sale's local date)."""
+    formats = [date_format] if "%H" in date_format else [date_format + t for t in _TIME_OF_DAY]
+    bare = f"regexp_replace({text}, {_lit(_UTC_OFFSET)}, '\\1')"
+    return f"TRY_STRPTIME({bare}, [{', '.join(map(_lit, formats))}])::DATE"
+
+
+def _suggest_date_formats(
+    con: duckdb.DuckDBPyConnection, values: list[str], today: date
+) -> list[str]:
+    """The formats of :data:`DATE_FORMATS` that read every one of ``values`` as a date between
+    1900 and ``today``."""
+    if not values:
+        return []
+    con.register("_dates", pa.table({"v": values}))
+    fits = []
+    for fmt in DATE_FORMATS:
+        bad = con.execute(
+            f"SELECT count(*) FROM (SELECT {_date_sql('v', fmt)} AS d FROM _dates) "
+            f"WHERE d IS NULL OR d < DATE '1900-01-01' OR d > DATE {_lit(today.isoformat())}"
+        ).fetchone()[0]  # type: ignore[index]
+        if bad == 0:
+            fits.append(fmt)
+    con.unregister("_dates")
+    return fits
 
 
 def parse_pairs(text: str | None, option: str) -> dict[str, str]:
@@ -301,7 +370,8 @@ def pack_from_transactions(
         "replace(replace({x}, '.', ''), ',', '.')" if decimal == "," else "replace({x}, ',', '')"
     )
     qty_text = num_clean.format(x=col("quantity"))
-    amt_text = num_clean.format(x=col("amount"))
+    per_unit = "unit_price" in mapping
+    amt_text = num_clean.format(x=col("unit_price" if per_unit else "amount"))
     synonyms = {
         **CATEGORY_SYNONYMS,
         **{k.strip().lower(): v for k, v in (category_map or {}).items()},
@@ -336,16 +406,17 @@ def pack_from_transactions(
         CREATE TEMP TABLE t AS
         SELECT r._row,
             {col("customer_id")} AS account_id,
-            TRY_STRPTIME({col("date")}, {_lit(date_format)})::DATE AS sold_on,
+            {_date_sql(col("date"), date_format)} AS sold_on,
             {col("date")} IS NOT NULL AS has_date,
             CASE WHEN regexp_full_match({qty_text}, '[+-]?[0-9]+(\\.0+)?')
                  THEN TRY_CAST({qty_text} AS DOUBLE)::BIGINT END AS quantity,
             {col("quantity")} IS NOT NULL AS has_quantity,
             CASE WHEN regexp_full_match({amt_text}, '[+-]?([0-9]+(\\.[0-9]*)?|\\.[0-9]+)')
-                 THEN TRY_CAST({amt_text} AS DOUBLE) END AS net_amount,
-            {col("amount")} IS NOT NULL AS has_amount,
+                 THEN TRY_CAST({amt_text} AS DOUBLE) END AS _amount,
+            {col("unit_price" if per_unit else "amount")} IS NOT NULL AS has_amount,
             {category} AS category,
             {col("category")} AS category_raw,
+            {col("date")} AS date_raw,
             {col("sku")} AS sku_raw,
             coalesce({col("line_id")}, {_lit(stem + "-")} || r._row) AS line_id,
             upper(coalesce({col("currency")}, {_lit(currency or "")})) AS currency,
@@ -357,6 +428,15 @@ def pack_from_transactions(
             {personal} AS personal
         FROM raw r
         """
+    )
+    # the line's amount: mapped, else quantity x unit price (to the cent's hundredth)
+    con.execute(
+        "ALTER TABLE t ADD COLUMN net_amount DOUBLE; "
+        + (
+            "UPDATE t SET net_amount = round(quantity * _amount, 4)"
+            if per_unit
+            else "UPDATE t SET net_amount = _amount"
+        )
     )
     # the sku: mapped, else one product per category
     con.execute(
@@ -370,7 +450,7 @@ def pack_from_transactions(
         "future_date": f"sold_on > DATE {_lit(today.isoformat())}",
         "bad_quantity": "has_quantity AND quantity IS NULL",
         "zero_quantity": "quantity = 0",
-        "bad_amount": "has_amount AND net_amount IS NULL",
+        "bad_amount": "has_amount AND _amount IS NULL",
         "sign_mismatch": "quantity * net_amount < 0",
         "bad_category": "category IS NULL",
         "bad_channel": "channel NOT IN (" + ", ".join(map(_lit, CHANNELS)) + ")",
@@ -424,6 +504,8 @@ def pack_from_transactions(
             ]
             if labels:
                 message += f"; unknown labels: {', '.join(labels)} (map them with --category-map LABEL=CATEGORY)"
+        if reason == "bad_date":
+            message += _bad_date_hint(con, date_format, today)
         report.refused.append(RefusedRows(reason, int(n), [int(x) for x in sample], message))
     n_refused = con.execute("SELECT count(*) FROM f WHERE len(reasons) > 0").fetchone()[0]  # type: ignore[index]
     if n_refused:
@@ -442,9 +524,10 @@ def pack_from_transactions(
     good = "FROM f WHERE len(reasons) = 0"
     report.rows_converted = con.execute(f"SELECT count(*) {good}").fetchone()[0]  # type: ignore[index]
     if report.rows_converted == 0:
+        why = "; ".join(f"{r.rows:,} rows {r.reason}: {r.message}" for r in report.refused)
         raise DataPackError(
-            f"{file.name}: none of the {n_read} rows could be converted; see "
-            f"{report.refused_file} for each row's reason"
+            f"{file.name}: none of the {n_read:,} rows could be converted ({why}); see "
+            f"{report.refused_file} for each row's reasons"
         )
     sell = con.execute(
         f"SELECT line_id, {_lit(partner_id)} AS partner_id, account_id, sku, sold_on, quantity, "
@@ -480,6 +563,10 @@ def pack_from_transactions(
         "products.list_price": "median observed net unit price (not the vendor's list price)",
         "partners.joined_on": "first sale in the export",
     }
+    if per_unit:
+        report.derived["sell_through.net_amount"] = (
+            f"quantity x unit price ({mapping['unit_price']!r})"
+        )
     if "line_id" not in mapping:
         report.derived["sell_through.line_id"] = f"{stem}-<row number in the export>"
     if "sku" not in mapping:
@@ -503,3 +590,27 @@ def pack_from_transactions(
     (out / MANIFEST).write_text(json.dumps(manifest_data, indent=2) + "\n", encoding="utf-8")
     report.tables = {t: e.rows for t, e in manifest.tables.items()}
     return report
+
+
+def _bad_date_hint(con: duckdb.DuckDBPyConnection, date_format: str, today: date) -> str:
+    """Some of the dates that did not match, and the common formats that read them all."""
+    rows = con.execute(
+        "SELECT date_raw FROM f WHERE list_contains(reasons, 'bad_date') AND NOT personal "
+        "GROUP BY date_raw ORDER BY min(_row) LIMIT 200"
+    ).fetchall()
+    values = [r[0] for r in rows]
+    if not values:
+        return ""
+    hint = f" {date_format!r}, with or without a time of day; for example " + ", ".join(
+        safe_echo(v) for v in values[:3]
+    )
+    fits = _suggest_date_formats(con, values, today)
+    if len(fits) == 1:
+        hint += f"; they all read with --date-format '{fits[0]}'"
+    elif fits:
+        hint += (
+            "; they all read with any of --date-format "
+            + ", ".join(f"'{f}'" for f in fits)
+            + ": check which one the export uses (day or month first)"
+        )
+    return hint

@@ -195,3 +195,98 @@ def test_defaults_are_checked_against_the_contract() -> None:
         parse_defaults("channel=phone")
     with pytest.raises(DataPackError, match=r"--default: 'sku' cannot be defaulted"):
         parse_defaults("sku=X")
+
+
+def _plain(tmp_path: Path, text: str, **kw) -> object:
+    """A plain export: customer, day, qty and amt (or whatever ``mapping`` says), one category."""
+    args = dict(
+        text=text,
+        mapping={"customer_id": "cust", "date": "day", "quantity": "qty", "amount": "amt"},
+        defaults={**DEFAULTS, "category": "supplies"},
+        date_format="%Y-%m-%d",
+        decimal=".",
+    )
+    args.update(kw)
+    return _convert(tmp_path, **args)
+
+
+def test_timestamps_are_read_as_the_date_they_were_written_on(tmp_path: Path) -> None:
+    text = (
+        "cust,day,qty,amt\n"
+        "C1,2024-07-03 09:39:00,1,10.0\n"
+        "C1,2024-07-04 09:39,1,10.0\n"
+        "C2,2024-07-05T23:30:00+02:00,1,10.0\n"
+        "C2,2024-07-06T00:15:00.250Z,1,10.0\n"
+        "C3,2024-07-07,1,10.0\n"
+        "C3,2024-07-08 25:00,1,10.0\n"
+    )
+    report = _plain(tmp_path, text)
+    sell = read_pack(report.pack).read_table("sell_through")
+    # the sale's local date as written: an offset does not move it to another day
+    assert pd.to_datetime(sell["sold_on"]).dt.strftime("%Y-%m-%d").tolist() == [
+        "2024-07-03",
+        "2024-07-04",
+        "2024-07-05",
+        "2024-07-06",
+        "2024-07-07",
+    ]
+    assert [(r.reason, r.sample_rows) for r in report.refused] == [("bad_date", [6])]
+
+
+def test_dates_that_do_not_match_show_examples_and_the_formats_that_read_them(
+    tmp_path: Path,
+) -> None:
+    text = "cust,day,qty,amt\nC1,7/3/2024 9:39,1,10.0\nC1,11/26/2024,1,10.0\nC2,2024-01-05,1,1.0\n"
+    report = _plain(tmp_path, text)
+    message = next(r.message for r in report.refused if r.reason == "bad_date")
+    assert message == (
+        "the date does not match the date format (--date-format) '%Y-%m-%d', with or without a "
+        "time of day; for example '7/3/2024 9:39', '11/26/2024'; they all read with "
+        "--date-format '%m/%d/%Y'"
+    )
+    # day or month first cannot be told from these: both are offered, and the choice is the user's
+    text = "cust,day,qty,amt\nC1,03/07/2024,1,10.0\nC1,2024-01-05,1,1.0\n"
+    report = _plain(tmp_path, text)
+    message = next(r.message for r in report.refused if r.reason == "bad_date")
+    assert message.endswith(
+        "they all read with any of --date-format '%d/%m/%Y', '%m/%d/%Y': check which one the "
+        "export uses (day or month first)"
+    )
+    assert report.rows_converted == 1
+
+
+def test_an_export_nothing_of_which_converts_says_why_in_the_error(tmp_path: Path) -> None:
+    with pytest.raises(DataPackError) as info:
+        _plain(tmp_path, "cust,day,qty,amt\nC1,05.01.2024,1,10.0\nC2,,1,10.0\n")
+    text = str(info.value)
+    assert text.startswith("sales.csv: none of the 2 rows could be converted (1 rows bad_date: ")
+    assert "they all read with --date-format '%d.%m.%Y'" in text
+    assert "1 rows missing_value: a mapped required field" in text
+    assert text.endswith("pack.refused.csv for each row's reasons")
+
+
+def test_a_unit_price_gives_the_line_amount(tmp_path: Path) -> None:
+    text = (
+        "cust,day,qty,price\n"
+        "C1,2024-01-02,3,19.99\n"
+        "C1,2024-01-03,-1,19.99\n"  # a return: the amount is negative with the quantity
+        "C2,2024-01-04,2,-5.00\n"  # a negative unit price: refused, never flipped
+        "C2,2024-01-05,1,\n"
+    )
+    mapping = {"customer_id": "cust", "date": "day", "quantity": "qty", "unit_price": "price"}
+    report = _plain(tmp_path, text, mapping=mapping)
+    sell = read_pack(report.pack).read_table("sell_through")
+    assert sell[["quantity", "net_amount"]].values.tolist() == [[3, 59.97], [-1, -19.99]]
+    refused = {r.reason: r.sample_rows for r in report.refused}
+    assert refused == {"sign_mismatch": [3], "missing_value": [4]}
+    assert report.derived["sell_through.net_amount"] == "quantity x unit price ('price')"
+    products = read_pack(report.pack).read_table("products")
+    assert products["list_price"].tolist() == [19.99]
+
+
+def test_amount_or_unit_price_is_mapped_not_both() -> None:
+    assert parse_mapping("customer_id=a,date=b,quantity=c,unit_price=d")["unit_price"] == "d"
+    with pytest.raises(DataPackError, match=r"map amount .* or unit_price .*, not both"):
+        parse_mapping("customer_id=a,date=b,quantity=c,amount=d,unit_price=e")
+    with pytest.raises(DataPackError, match=r"missing amount; .* amount or unit_price"):
+        parse_mapping("customer_id=a,date=b,quantity=c")
