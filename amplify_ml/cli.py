@@ -9,6 +9,7 @@ a refused input.
 from __future__ import annotations
 
 import json
+import logging
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -31,6 +32,15 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+@app.callback()
+def _commands() -> None:
+    # MLflow's notes at INFO (creating its database, migrating it) are not the user's business
+    # on the command line; its warnings and errors still show
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
+
+
 # Wide tables when the output is a file or a pipe (a terminal sets its own width).
 console = Console(stderr=True, soft_wrap=True, width=None if sys.stderr.isatty() else 160)
 out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 160)
@@ -848,7 +858,14 @@ def _print_backtest(bt: Any) -> None:
 @app.command()
 def train(
     models: Annotated[list[str] | None, typer.Argument(help="Model(s) to train.")] = None,
-    all_models: Annotated[bool, typer.Option("--all", help="Train all four models.")] = False,
+    all_models: Annotated[
+        bool,
+        typer.Option(
+            "--all",
+            help="Train all four models (those whose tables are in the lake; the others "
+            "are skipped with the table they need).",
+        ),
+    ] = False,
     train_cutoffs: TrainCutoffs = None,
     eval_cutoffs: EvalCutoffs = None,
     horizon_days: HorizonDays = None,
@@ -864,6 +881,7 @@ def train(
     as_json: AsJson = False,
 ) -> None:
     """Backtest, fit, log to MLflow, register; the alias champion moves only if the gate passes."""
+    from amplify_ml.errors import MissingTableError
     from amplify_ml.features import FeatureBuilder
     from amplify_ml.modeling.train import train as train_model
 
@@ -871,6 +889,7 @@ def train(
     ws = _workspace(workspace)
     lake = _lake_or_exit(ws)
     results = []
+    skipped: dict[str, str] = {}
     try:
         import warnings
 
@@ -880,8 +899,8 @@ def train(
             for name in names:
                 if not as_json:
                     console.print(f"training {name} ...", highlight=False)
-                results.append(
-                    train_model(
+                try:
+                    r = train_model(
                         name,
                         lake,
                         workspace=ws,
@@ -893,8 +912,16 @@ def train(
                         register=register,
                         card_dir=(card_dir / name) if card_dir else None,
                     )
-                )
-                r = results[-1]
+                except MissingTableError as exc:
+                    # --all: every model this lake can feed (a sell-through-only pack feeds
+                    # propensity alone); a model named on its own must be trainable
+                    if not all_models:
+                        raise
+                    skipped[name] = exc.message
+                    if not as_json:
+                        out.print(f"  skipped {name}: {exc.message}", highlight=False)
+                    continue
+                results.append(r)
                 if not as_json:
                     _print_backtest(r.backtest)
                     verdict = "promoted to champion" if r.promoted else "not promoted"
@@ -909,8 +936,13 @@ def train(
                         out.print(f"  model card: {r.card_path}", highlight=False)
     except AmplifyError as exc:
         _fail(exc)
+    if not results:
+        _fail(AmplifyError("no model can be trained on this lake: " + "; ".join(skipped.values())))
     if as_json:
-        _emit_json([r.summary() for r in results])
+        _emit_json(
+            [r.summary() for r in results]
+            + [{"model": m, "skipped": why} for m, why in skipped.items()]
+        )
 
 
 @app.command()
@@ -971,7 +1003,14 @@ def evaluate(
 @app.command()
 def score(
     models: Annotated[list[str] | None, typer.Argument(help="Model(s) to score.")] = None,
-    all_models: Annotated[bool, typer.Option("--all", help="Score all four models.")] = False,
+    all_models: Annotated[
+        bool,
+        typer.Option(
+            "--all",
+            help="Score all four models (those with a champion and their tables in the "
+            "lake; the others are skipped with the reason).",
+        ),
+    ] = False,
     as_of: Annotated[
         str | None, typer.Option("--as-of", help="Date to score as of (default: end of data).")
     ] = None,
@@ -982,33 +1021,44 @@ def score(
     as_json: AsJson = False,
 ) -> None:
     """Score with each model's champion; tables go to <workspace>/scores/<model>/."""
-    from amplify_ml.scoring.score import score_all
+    from amplify_ml.errors import MissingTableError, NoChampionError
+    from amplify_ml.features import FeatureBuilder
+    from amplify_ml.scoring.score import score as score_model
 
     names = _models_arg(models, all_models)
     ws = _workspace(workspace)
     lake = _lake_or_exit(ws)
     done = []
+    skipped: dict[str, str] = {}
     try:
         # one feature session for all of them: what the models share is computed once
-        done = score_all(
-            names,
-            lake,
-            workspace=ws,
-            as_of=as_of,
-            engine=engine,
-            memory_limit=get_settings().duckdb_memory_limit,
-        )
-        for r in done:
-            name = r.model
-            if not as_json:
-                out.print(
-                    f"{name}: {r.rows:,} rows as of {r.as_of} with version {r.version} "
-                    f"(features {r.seconds_features:.1f} s, model {r.seconds_predict:.1f} s) "
-                    f"-> {r.path}",
-                    highlight=False,
-                )
+        limit = get_settings().duckdb_memory_limit
+        with FeatureBuilder(lake, engine=engine, memory_limit=limit) as fb:  # type: ignore[arg-type]
+            for name in names:
+                try:
+                    r = score_model(
+                        name, lake, workspace=ws, as_of=as_of, engine=engine, builder=fb
+                    )
+                except (MissingTableError, NoChampionError) as exc:
+                    # --all: every model with a champion that this lake can feed
+                    if not all_models:
+                        raise
+                    skipped[name] = exc.message
+                    if not as_json:
+                        out.print(f"skipped {name}: {exc.message}", highlight=False)
+                    continue
+                done.append(r)
+                if not as_json:
+                    out.print(
+                        f"{name}: {r.rows:,} rows as of {r.as_of} with version {r.version} "
+                        f"(features {r.seconds_features:.1f} s, model {r.seconds_predict:.1f} s) "
+                        f"-> {r.path}",
+                        highlight=False,
+                    )
     except AmplifyError as exc:
         _fail(exc)
+    if not done:
+        _fail(AmplifyError("no model can be scored: " + "; ".join(skipped.values())))
     if as_json:
         _emit_json(
             [
@@ -1021,6 +1071,7 @@ def score(
                 }
                 for r in done
             ]
+            + [{"model": m, "skipped": why} for m, why in skipped.items()]
         )
 
 

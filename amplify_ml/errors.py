@@ -92,6 +92,10 @@ class NotFoundError(AmplifyError, LookupError):
     http_status = 404
 
 
+class NoChampionError(NotFoundError):
+    """A model has no champion (no version passed the gate) in the workspace."""
+
+
 class AuthenticationError(AmplifyError, PermissionError):
     """No API key, or an unknown one."""
 

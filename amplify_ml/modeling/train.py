@@ -15,10 +15,13 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import io
 import json
+import logging
 import tempfile
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, redirect_stderr
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -478,14 +481,17 @@ def _champion_metric(
     fair = label_end is not None and date.fromisoformat(label_end) <= bt.split.evaluate[0]
     if fair:
         try:
-            pyf = mlflow.pyfunc.load_model(f"models:/{registered_name(spec.name)}/{cv.version}")
+            with _mlflow_logs_quiet():
+                pyf = mlflow.pyfunc.load_model(f"models:/{registered_name(spec.name)}/{cv.version}")
             if spec.task == "binary":
                 y = bt.evaluate["label"].to_numpy()
-                p = _champion_probability(bt, spec, pyf, run, cv.version, lake, builder)
+                with _mlflow_logs_quiet():
+                    p = _champion_probability(bt, spec, pyf, run, cv.version, lake, builder)
                 rep = M.binary_report(y, p)
             else:
                 ev = bt.evaluate
-                out = pyf.predict(bt.evaluate)
+                with _mlflow_logs_quiet():
+                    out = pyf.predict(bt.evaluate)
                 rep = {
                     "mae_days": M.mae_observed(
                         ev["label"].to_numpy(float),
@@ -640,7 +646,7 @@ def train(
                 mlflow.log_artifact(str(f), "plots")
         task = "binary" if spec.task == "binary" else "days_quantile"
         pyfunc = AmplifyPyfunc(est, task)
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _mlflow_logs_quiet():
             warnings.simplefilter("ignore")
             output = pyfunc.predict(None, example)
             signature = infer_signature(example, output)
@@ -653,7 +659,8 @@ def train(
             )
         version = None
         if register:
-            with warnings.catch_warnings():
+            # its "Created version N" lines go straight to stderr; the result says the version
+            with warnings.catch_warnings(), _mlflow_logs_quiet(), redirect_stderr(io.StringIO()):
                 warnings.simplefilter("ignore")
                 mv = mlflow.register_model(info.model_uri, registered_name(spec.name))
             version = str(mv.version)
@@ -687,6 +694,20 @@ def train(
         champion_metric=champion_value,
         notes=notes,
     )
+
+
+@contextmanager
+def _mlflow_logs_quiet() -> Iterator[None]:
+    """MLflow's own log lines at errors only, while the model is logged and registered: its
+    notes there (the input example's key columns outside the signature, pickling the
+    pyfunc, pip's version, "Created version N") are expected and told better by the result."""
+    logger = logging.getLogger("mlflow")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def train_all(

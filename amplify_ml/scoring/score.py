@@ -27,7 +27,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from amplify_ml.errors import InvalidRequestError, NotFoundError
+from amplify_ml.errors import InvalidRequestError, NoChampionError, NotFoundError
 from amplify_ml.features import FeatureBuilder, FeatureWarning
 from amplify_ml.features.cutoffs import to_date
 from amplify_ml.features.spec import MODELS, load_spec, spec_path
@@ -101,7 +101,7 @@ def champion(model: str, workspace: str | Path) -> Champion:
     configure_tracking(workspace)
     cv = champion_version(model)
     if cv is None:
-        raise NotFoundError(
+        raise NoChampionError(
             f"no champion for {model} in {workspace}: train it first (amplify train {model} "
             f"-w {workspace})"
         )

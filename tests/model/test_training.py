@@ -147,14 +147,14 @@ def test_depletion_logs_quantiles_and_the_shipping_simulation(
     assert np.allclose(out["p50_days"], res.backtest.evaluate["p50_days"])
 
 
-def test_propensity_trains_on_a_partner_that_shares_only_transactions(
-    tiny_world: Path, tmp_path: Path
-) -> None:
-    """A dealer's plain invoice export: customer, date, quantity, amount, sku, category."""
+@pytest.fixture(scope="module")
+def transactions_lake(tiny_world: Path, tmp_path_factory: pytest.TempPathFactory) -> Lake:
+    """A lake holding nothing but a dealer's plain invoice export of P001 (customer, date,
+    quantity, amount, sku, category) turned into a minimal pack."""
     from amplify_ml.datapack.from_transactions import pack_from_transactions
     from amplify_ml.datapack.ingest import ingest_pack
-    from amplify_ml.modeling.backtest import backtest
 
+    root = tmp_path_factory.mktemp("transactions")
     pack = tiny_world / "packs" / "P001"
     st = pd.read_parquet(pack / "sell_through.parquet")
     products = pd.read_parquet(tiny_world / "packs" / "vendor" / "products.parquet")
@@ -169,9 +169,9 @@ def test_propensity_trains_on_a_partner_that_shares_only_transactions(
             "cat": st["category"],
         }
     )
-    src = tmp_path / "export.csv"
+    src = root / "export.csv"
     export.to_csv(src, index=False)
-    out = tmp_path / "packs" / "P001"
+    out = root / "packs" / "P001"
     pack_from_transactions(
         src,
         out,
@@ -189,17 +189,74 @@ def test_propensity_trains_on_a_partner_that_shares_only_transactions(
         country="DE",
         currency="EUR",
     )
-    lake = Lake(tmp_path / "lake")
+    lake = Lake(root / "lake")
     ingest_pack(out, lake)
+    return lake
+
+
+def test_propensity_trains_on_a_partner_that_shares_only_transactions(
+    transactions_lake: Lake,
+) -> None:
+    from amplify_ml.modeling.backtest import backtest
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        bt = backtest("propensity_to_buy", lake, train_cutoffs=8, eval_cutoffs=2)
+        bt = backtest("propensity_to_buy", transactions_lake, train_cutoffs=8, eval_cutoffs=2)
     skipped = {s["builder"] for s in bt.meta.builders_skipped}
     assert {"ib_composition", "intent_sums", "opportunity_counts"} <= skipped
     t = bt.table()
     assert t.loc["model", "roc_auc"] > 0.6
     assert np.isfinite(t.loc["recency_frequency", "roc_auc"])
     assert len(bt.evaluate) > 0 and set(bt.evaluate["partner_id"]) == {"P001"}
+
+
+def test_all_trains_and_scores_what_a_transactions_only_lake_can_feed(
+    transactions_lake: Lake, tmp_path: Path
+) -> None:
+    """--all is every model the lake can feed: the others are named with the table they need
+    (or their missing champion), and only a lake that feeds none is an error."""
+    ws = tmp_path / "ws"
+    shutil.copytree(transactions_lake.root, ws / "lake")
+    cuts = ["--train-cutoffs", "8", "--eval-cutoffs", "2"]
+    tr = runner.invoke(
+        app, ["train", "--all", "-w", str(ws), "--card-dir", str(ws / "cards"), *cuts, "--json"]
+    )
+    assert tr.exit_code == 0, tr.output
+    results = {r["model"]: r for r in json.loads(tr.stdout)}
+    assert set(results) == {
+        "propensity_to_buy",
+        "refresh_due",
+        "consumable_depletion",
+        "device_failure",
+    }
+    assert "skipped" not in results["propensity_to_buy"]
+    assert results["refresh_due"]["skipped"].startswith(
+        "refresh_due needs the table install_base, which is not in the lake"
+    )
+    assert "needs the table telemetry" in results["consumable_depletion"]["skipped"]
+    assert "needs the table install_base" in results["device_failure"]["skipped"]
+    # MLflow's own chatter (pickling, pip, "Created version 1") stays out of the output
+    assert "mlflow" not in tr.output.lower().replace("mlflow run", "")
+
+    alone = runner.invoke(app, ["train", "refresh_due", "-w", str(ws), *cuts])
+    assert alone.exit_code == 2
+    assert "refresh_due needs the table install_base" in alone.output
+
+    # the tiny partner's few purchases do not pass propensity's gate: nothing to score yet
+    assert results["propensity_to_buy"]["promoted"] is False
+    none = runner.invoke(app, ["score", "--all", "-w", str(ws)])
+    assert none.exit_code == 2
+    assert "no model can be scored: no champion for propensity_to_buy" in none.output
+
+    _train(_lenient("propensity_to_buy"), transactions_lake, ws, train_cutoffs=8, eval_cutoffs=2)
+    sc = runner.invoke(app, ["score", "--all", "-w", str(ws), "--json"])
+    assert sc.exit_code == 0, sc.output
+    scored = {r["model"]: r for r in json.loads(sc.stdout)}
+    assert scored["propensity_to_buy"]["rows"] > 0
+    assert scored["refresh_due"]["skipped"].startswith("no champion for refresh_due")
+    assert set(scored) == set(results)
+    # a model named on its own must be scorable
+    assert runner.invoke(app, ["score", "device_failure", "-w", str(ws)]).exit_code == 2
 
 
 def test_train_and_evaluate_commands(tiny_lake: Lake, tiny_world: Path, tmp_path: Path) -> None:
