@@ -362,6 +362,16 @@ def from_transactions(
         ),
     ] = "%Y-%m-%d",
     decimal: Annotated[str, typer.Option(help="Decimal mark of the amounts: . or ,")] = ".",
+    encoding: Annotated[
+        str, typer.Option(help="Text encoding of the export, e.g. cp1252 or latin-1.")
+    ] = "utf-8",
+    delimiter: Annotated[
+        str | None,
+        typer.Option(
+            help="Field separator (default: whichever of , ; tab | splits the header into most "
+            "columns); \\t for tab."
+        ),
+    ] = None,
     workspace: Workspace = None,
     as_json: AsJson = False,
 ) -> None:
@@ -389,6 +399,8 @@ def from_transactions(
             name=name,
             date_format=date_format,
             decimal=decimal,
+            encoding=encoding,
+            delimiter="\t" if delimiter == "\\t" else delimiter,
         )
     except AmplifyError as exc:
         _fail(exc)

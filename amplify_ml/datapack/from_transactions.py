@@ -28,6 +28,7 @@ Rows that cannot be mapped are refused with their row number and reason, written
 
 from __future__ import annotations
 
+import codecs
 import json
 import re
 from collections.abc import Mapping
@@ -45,7 +46,13 @@ from amplify_ml.datapack.contract import (
     PRODUCT_CATEGORIES,
     TRACKS,
 )
-from amplify_ml.datapack.pack import MANIFEST, PackWriter, format_timestamp, iter_csv_batches
+from amplify_ml.datapack.pack import (
+    MANIFEST,
+    PackWriter,
+    csv_header,
+    format_timestamp,
+    iter_csv_batches,
+)
 from amplify_ml.datapack.privacy import duckdb_has_email, duckdb_has_phone, safe_echo
 from amplify_ml.errors import DataPackError
 
@@ -243,6 +250,26 @@ def _suggest_date_formats(
     return fits
 
 
+DELIMITERS = (",", ";", "\t", "|")
+"""Field separators :func:`sniff_delimiter` chooses from."""
+
+
+def sniff_delimiter(file: Path, encoding: str = "utf-8") -> str:
+    """The one of :data:`DELIMITERS` that splits the header row into the most columns
+    (``,`` when none splits it)."""
+    import csv
+
+    csv_header(file, encoding=encoding)  # a clear error for an empty or mis-encoded file
+    with file.open("r", encoding=encoding, newline="") as fh:
+        line = fh.readline().rstrip("\r\n")
+    best, most = ",", 1
+    for d in DELIMITERS:
+        n = len(next(csv.reader([line], delimiter=d)))
+        if n > most:
+            best, most = d, n
+    return best
+
+
 def parse_pairs(text: str | None, option: str) -> dict[str, str]:
     """``A=x,B=y`` -> {"A": "x", "B": "y"} for options such as --category-map."""
     pairs: dict[str, str] = {}
@@ -301,8 +328,14 @@ def pack_from_transactions(
     category_map: Mapping[str, str] | None = None,
     today: date | None = None,
     format: str = "parquet",
+    encoding: str = "utf-8",
+    delimiter: str | None = None,
 ) -> TransactionsReport:
     """Write a minimal pack (partners, products, accounts, sell_through) from a CSV export.
+
+    ``encoding``: the export's text encoding (spreadsheet exports are often ``cp1252``);
+    ``delimiter``: its field separator, by default the one of ``,``, ``;``, tab and ``|``
+    that splits its header row into the most columns.
 
     ``consent`` records that the partner opted in to share its data (``data_sharing``); a
     pack without it would be refused at ingestion, so the conversion refuses to write one.
@@ -341,6 +374,12 @@ def pack_from_transactions(
         problems.append("track: pass --default track=VALUE (" + ", ".join(TRACKS) + ")")
     if decimal not in (".", ","):
         problems.append(f"--decimal {decimal!r}: use '.' or ','")
+    if delimiter is not None and len(delimiter) != 1:
+        problems.append(f"--delimiter {delimiter!r}: give one character, e.g. ';' (or '\\t')")
+    try:
+        codecs.lookup(encoding)
+    except LookupError:
+        problems.append(f"--encoding {encoding!r}: not an encoding Python knows (e.g. cp1252)")
     if not file.exists():
         problems.append(f"{file}: no such file")
     if problems:
@@ -348,7 +387,9 @@ def pack_from_transactions(
 
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
-    batches = list(iter_csv_batches(file))
+    if delimiter is None:
+        delimiter = sniff_delimiter(file, encoding)
+    batches = list(iter_csv_batches(file, encoding=encoding, delimiter=delimiter))
     if not batches:
         raise DataPackError(f"{file}: no data rows below the header")
     table = pa.Table.from_batches(batches)
@@ -366,12 +407,22 @@ def pack_from_transactions(
             return "NULL::VARCHAR"
         return f"NULLIF(trim(r.{_q(mapping[field_name])}), '')"
 
-    num_clean = (
-        "replace(replace({x}, '.', ''), ',', '.')" if decimal == "," else "replace({x}, ',', '')"
-    )
-    qty_text = num_clean.format(x=col("quantity"))
+    # a number as written: the decimal mark, and the other mark only between groups of three
+    # digits ("1.299,00" or "1,299.00"); "10,0" with --decimal . is refused, never read as 100
+    grp, dec = (r"\.", ",") if decimal == "," else (",", r"\.")
+    written = _lit(f"[+-]?(([0-9]+|[0-9]{{1,3}}({grp}[0-9]{{3}})+)({dec}[0-9]*)?|{dec}[0-9]+)")
+
+    def number(x: str) -> str:
+        plain = (
+            f"replace(replace({x}, '.', ''), ',', '.')"
+            if decimal == ","
+            else f"replace({x}, ',', '')"
+        )
+        return f"CASE WHEN regexp_full_match({x}, {written}) THEN {plain} END"
+
+    qty_text = number(col("quantity"))
     per_unit = "unit_price" in mapping
-    amt_text = num_clean.format(x=col("unit_price" if per_unit else "amount"))
+    amt_text = number(col("unit_price" if per_unit else "amount"))
     synonyms = {
         **CATEGORY_SYNONYMS,
         **{k.strip().lower(): v for k, v in (category_map or {}).items()},

@@ -97,26 +97,36 @@ def count_rows(path: Path) -> int:
     """Data rows in a table file (Parquet metadata, or a streaming CSV parse)."""
     if path.suffix == ".parquet":
         return pq.ParquetFile(path).metadata.num_rows
-    n = 0
-    with pacsv.open_csv(path, convert_options=_all_strings_options(path)) as reader:
-        for batch in reader:
-            n += batch.num_rows
-    return n
+    return sum(batch.num_rows for batch in iter_csv_batches(path))
 
 
-def csv_header(path: Path) -> list[str]:
-    """The column names of a CSV file's header row."""
-    with path.open("r", encoding="utf-8", newline="") as fh:
-        first = fh.readline()
+def csv_header(path: Path, *, encoding: str = "utf-8", delimiter: str = ",") -> list[str]:
+    """The column names of a CSV file's header row (a UTF-8 byte order mark is not a name's)."""
+    try:
+        with path.open("r", encoding=encoding, newline="") as fh:
+            first = fh.readline()
+    except UnicodeDecodeError as exc:
+        raise DataPackError(
+            f"{path}: not {encoding} text (byte {exc.object[exc.start]:#04x} at byte offset "
+            f"{exc.start}); {_ENCODING_HINT}"
+        ) from None
     if not first.strip():
         raise DataPackError(f"{path}: the file is empty; expected a header row of column names")
     import csv
 
-    return next(csv.reader([first]))
+    return next(csv.reader([first.removeprefix("\ufeff")], delimiter=delimiter))
 
 
-def _all_strings_options(path: Path) -> pacsv.ConvertOptions:
-    names = csv_header(path)
+_ENCODING_HINT = (
+    "pack tables are UTF-8: save the file as UTF-8 (a transactions export may name its "
+    "encoding instead: amplify pack from-transactions --encoding cp1252)"
+)
+
+
+def _all_strings_options(
+    path: Path, *, encoding: str = "utf-8", delimiter: str = ","
+) -> pacsv.ConvertOptions:
+    names = csv_header(path, encoding=encoding, delimiter=delimiter)
     return pacsv.ConvertOptions(
         column_types={n: pa.string() for n in names},
         strings_can_be_null=True,
@@ -125,19 +135,29 @@ def _all_strings_options(path: Path) -> pacsv.ConvertOptions:
     )
 
 
-def iter_csv_batches(path: Path, block_size: int = 16 << 20) -> Iterator[pa.RecordBatch]:
-    """Stream a CSV table as record batches of strings (empty fields are null)."""
+def iter_csv_batches(
+    path: Path,
+    block_size: int = 16 << 20,
+    *,
+    encoding: str = "utf-8",
+    delimiter: str = ",",
+) -> Iterator[pa.RecordBatch]:
+    """Stream a CSV table as record batches of strings (empty fields are null); a file in
+    another ``encoding`` than UTF-8 is transcoded as it is read."""
     try:
         with pacsv.open_csv(
             path,
-            read_options=pacsv.ReadOptions(block_size=block_size),
-            convert_options=_all_strings_options(path),
+            read_options=pacsv.ReadOptions(block_size=block_size, encoding=encoding),
+            parse_options=pacsv.ParseOptions(delimiter=delimiter),
+            convert_options=_all_strings_options(path, encoding=encoding, delimiter=delimiter),
         ) as reader:
             yield from reader
-    except pa.ArrowInvalid as exc:
+    except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+        what = "invalid UTF8" in str(exc) or isinstance(exc, UnicodeDecodeError)
         raise DataPackError(
-            f"{path}: cannot be parsed as CSV ({exc}); expected UTF-8 with a header row, "
-            "comma separators and double-quoted fields"
+            f"{path}: cannot be parsed as CSV ({exc}); expected {encoding} text with a header "
+            f"row, {delimiter!r} separators and double-quoted fields"
+            + (f"; {_ENCODING_HINT}" if what else "")
         ) from None
 
 

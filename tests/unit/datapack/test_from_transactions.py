@@ -290,3 +290,74 @@ def test_amount_or_unit_price_is_mapped_not_both() -> None:
         parse_mapping("customer_id=a,date=b,quantity=c,amount=d,unit_price=e")
     with pytest.raises(DataPackError, match=r"missing amount; .* amount or unit_price"):
         parse_mapping("customer_id=a,date=b,quantity=c")
+
+
+def test_a_spreadsheet_export_in_cp1252_with_semicolons_and_decimal_commas(tmp_path: Path) -> None:
+    src = tmp_path / "sales.csv"
+    text = "Kunde;Datum;Menge;Betrag;Warengruppe\nK1;05.01.2024;1;1.299,00;Zubehör\nK2;06.01.2024;2;10,5;Toner\n"
+    src.write_bytes(text.encode("cp1252"))
+    args = dict(
+        partner_id="P050",
+        mapping={**{k: v for k, v in MAP.items() if k != "sku"}},
+        country="DE",
+        currency="EUR",
+        consent=True,
+        defaults=DEFAULTS,
+        date_format="%d.%m.%Y",
+        decimal=",",
+        today=date(2025, 1, 1),
+        category_map={"Zubehör": "accessory"},
+    )
+    # read as UTF-8 it cannot be: the error names the byte and the option
+    with pytest.raises(DataPackError, match=r"not utf-8 text \(byte 0xf6 .*--encoding cp1252"):
+        pack_from_transactions(src, tmp_path / "pack", **args)
+    # the separator is the header's; the encoding is the user's to name
+    report = pack_from_transactions(src, tmp_path / "pack", encoding="cp1252", **args)
+    sell = read_pack(report.pack).read_table("sell_through")
+    assert sell["net_amount"].tolist() == [1299.0, 10.5]
+    products = read_pack(report.pack).read_table("products")
+    assert sorted(products["category"]) == ["accessory", "supplies"]
+
+
+def test_sniff_delimiter_takes_the_separator_that_splits_the_header_most(tmp_path: Path) -> None:
+    from amplify_ml.datapack.from_transactions import sniff_delimiter
+
+    cases = {
+        "a,b,c\n": ",",
+        "a;b;c\n": ";",
+        "a\tb\tc\n": "\t",
+        "a|b\n": "|",
+        '"x;y",b,c\n': ",",  # a quoted separator is a name's
+        "alone\n": ",",
+    }
+    for i, (header, expected) in enumerate(cases.items()):
+        f = tmp_path / f"{i}.csv"
+        f.write_text(header + "1\n", encoding="utf-8")
+        assert sniff_delimiter(f) == expected, header
+
+
+@pytest.mark.parametrize(
+    ("decimal", "amount", "quantity", "read"),
+    [
+        (".", "1,299.50", "1,000", (1000, 1299.5)),
+        (".", "10,0", "1", None),  # a decimal comma under --decimal .: refused, never 100
+        (".", "12,34,5", "1", None),
+        (",", "1.299,50", "1.000", (1000, 1299.5)),
+        (",", "10.5", "1", None),  # a decimal point under --decimal ,: refused, never 105
+        (".", "10", "1,5", None),  # a quantity of 1,5 is not 15
+        (".", ".5", "2", (2, 0.5)),
+        (",", "-3,25", "-1", (-1, -3.25)),  # a return
+    ],
+)
+def test_numbers_are_read_only_as_written_with_the_decimal_mark(
+    tmp_path: Path, decimal: str, amount: str, quantity: str, read: tuple | None
+) -> None:
+    text = f'cust,day,qty,amt\nC1,2024-01-02,"{quantity}","{amount}"\nC2,2024-01-03,1,1\n'
+    report = _plain(tmp_path, text, decimal=decimal)
+    sell = read_pack(report.pack).read_table("sell_through")
+    first = sell[sell["account_id"] == "C1"]
+    if read is None:
+        assert first.empty
+        assert {r.reason for r in report.refused} & {"bad_amount", "bad_quantity"}
+    else:
+        assert first[["quantity", "net_amount"]].values.tolist() == [list(read)]
