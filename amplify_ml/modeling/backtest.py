@@ -3,7 +3,11 @@
 Evaluation cutoffs are the latest month starts whose labels are complete (cutoff + horizon
 on or before the end of the data); training cutoffs are earlier, and every training label
 ends on or before the first evaluation cutoff, so nothing the model learns from happened
-after a cutoff it is judged on. The model, each baseline of its spec and, on synthetic data,
+after a cutoff it is judged on. A counted number of training cutoffs keeps only those after
+the first day the packs cover: at an earlier one nothing is known yet (it has no rows, or
+rows with an empty history), and the report would claim cutoffs the model never learnt from
+(a partner with 13 months of transactions has fewer training cutoffs than the spec asks for,
+and the backtest says so). The model, each baseline of its spec and, on synthetic data,
 the oracle (the world's true probabilities) are scored on the same rows; metrics come
 overall and per evaluation cutoff, in a long table (``scope``, ``scorer``, ``metric``,
 ``value``).
@@ -52,6 +56,9 @@ class Split:
     evaluate: list[date]
     horizon_days: int
     data_end: date
+    data_start: date | None = None
+    before_data: list[date] = field(default_factory=list)
+    """Counted training cutoffs left out: on or before ``data_start``."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -59,6 +66,8 @@ class Split:
             "evaluate": [c.isoformat() for c in self.evaluate],
             "horizon_days": self.horizon_days,
             "data_end": self.data_end.isoformat(),
+            "data_start": self.data_start.isoformat() if self.data_start else None,
+            "before_data": [c.isoformat() for c in self.before_data],
         }
 
 
@@ -76,6 +85,15 @@ def data_end(lake: Lake) -> date:
     return max(date.fromisoformat(str(p)) for p in packs["period_end"].dropna())
 
 
+def data_start(lake: Lake) -> date | None:
+    """The first day the lake's packs cover (the earliest ``period_start``), if recorded."""
+    packs = lake.packs()
+    if not len(packs) or "period_start" not in packs:
+        return None
+    days = [date.fromisoformat(str(p)) for p in packs["period_start"].dropna()]
+    return min(days) if days else None
+
+
 def plan_split(
     spec: ModelSpec,
     end: date,
@@ -83,8 +101,12 @@ def plan_split(
     horizon_days: int,
     train: int | Sequence[str | date] | None = None,
     evaluate: int | Sequence[str | date] | None = None,
+    start: date | None = None,
 ) -> Split:
-    """The cutoffs of a backtest (see the module docstring); explicit lists are checked."""
+    """The cutoffs of a backtest (see the module docstring); explicit lists are checked.
+
+    ``start``: the first day of data; counted training cutoffs on or before it are left out
+    (``Split.before_data``), and counted evaluation cutoffs must fall after it."""
     h = timedelta(days=horizon_days)
     ev = evaluate if evaluate is not None else spec.cutoffs.evaluate
     tr = train if train is not None else spec.cutoffs.train
@@ -97,15 +119,33 @@ def plan_split(
         ev_cut = expand_cutoffs(ev)
     if not ev_cut:
         raise InvalidRequestError("no evaluation cutoffs")
+    if isinstance(ev, int) and start is not None and ev_cut[0] <= start:
+        raise InvalidRequestError(
+            f"the data run from {start} to {end}: the {ev} evaluation cutoff(s) with complete "
+            f"labels (horizon {horizon_days} days) begin at {ev_cut[0]}, before any data; give "
+            "fewer --eval-cutoffs or a shorter --horizon-days, or ingest a longer history"
+        )
     late = [c for c in ev_cut if c + h > end]
     if late:
         raise InvalidRequestError(
             f"evaluation cutoff(s) {', '.join(map(str, late))} + horizon {horizon_days} days end "
             f"after the data ({end}): their labels are incomplete; choose earlier cutoffs"
         )
+    before: list[date] = []
     if isinstance(tr, int):
         last_train = _month_start(ev_cut[0] - h)
         tr_cut = monthly(_shift(last_train, -(tr - 1)), last_train)
+        if start is not None:
+            before = [c for c in tr_cut if c <= start]
+            tr_cut = [c for c in tr_cut if c > start]
+            if len(tr_cut) < 2:
+                raise InvalidRequestError(
+                    f"the data run from {start} to {end}: {len(tr_cut)} of the {tr} monthly "
+                    f"training cutoffs fall after {start} with labels (horizon {horizon_days} "
+                    f"days) ending by the first evaluation cutoff {ev_cut[0]}; at least 2 are "
+                    "needed: give fewer --eval-cutoffs or a shorter --horizon-days, or ingest "
+                    "a longer history"
+                )
     else:
         tr_cut = expand_cutoffs(tr)
     leaking = [c for c in tr_cut if c + h > ev_cut[0]]
@@ -119,7 +159,25 @@ def plan_split(
         raise InvalidRequestError(
             "at least 2 training cutoffs are needed (the later ones calibrate the model)"
         )
-    return Split(train=tr_cut, evaluate=ev_cut, horizon_days=horizon_days, data_end=end)
+    return Split(
+        train=tr_cut,
+        evaluate=ev_cut,
+        horizon_days=horizon_days,
+        data_end=end,
+        data_start=start,
+        before_data=before,
+    )
+
+
+def _split_notes(split: Split) -> list[str]:
+    if not split.before_data:
+        return []
+    b = split.before_data
+    return [
+        f"{len(b)} training cutoff(s) ({b[0]}..{b[-1]}) fall on or before the first day of data "
+        f"({split.data_start}) and were left out: trained on {len(split.train)} cutoff(s) from "
+        f"{split.train[0]}"
+    ]
 
 
 def _shift(d: date, months: int) -> date:
@@ -234,7 +292,12 @@ def backtest(
     spec = model if isinstance(model, ModelSpec) else load_model_spec(model)
     h = int(horizon_days or spec.horizon_days or load_spec(spec.name).horizon_days)
     split = plan_split(
-        spec, data_end(lake), horizon_days=h, train=train_cutoffs, evaluate=eval_cutoffs
+        spec,
+        data_end(lake),
+        horizon_days=h,
+        train=train_cutoffs,
+        evaluate=eval_cutoffs,
+        start=data_start(lake),
     )
     df, meta = build_sets(
         spec, lake, split, engine=engine, memory_limit=memory_limit, builder=builder
@@ -377,7 +440,7 @@ def _binary(
     feats: list[str],
     oracle: pd.DataFrame | None,
 ) -> Backtest:
-    notes: list[str] = list(meta.notes)
+    notes: list[str] = [*meta.notes, *_split_notes(split)]
     est = _fit_classifier(spec, split, train, feats, notes)
     p = est.predict_proba(ev[feats])[:, 1]
     parts = None
@@ -501,7 +564,7 @@ def _days(
     feats: list[str],
     oracle: pd.DataFrame | None,
 ) -> Backtest:
-    notes: list[str] = list(meta.notes)
+    notes: list[str] = [*meta.notes, *_split_notes(split)]
     window = float(split.horizon_days)
     threshold = float(spec.settings.get("threshold_pct", 10.0))
     lead = float(spec.settings.get("lead_time_days", 5))
