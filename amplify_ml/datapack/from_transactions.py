@@ -557,6 +557,11 @@ def pack_from_transactions(
                 message += f"; unknown labels: {', '.join(labels)} (map them with --category-map LABEL=CATEGORY)"
         if reason == "bad_date":
             message += _bad_date_hint(con, date_format, today)
+        if reason == "line_conflict":
+            message += (
+                f"; if {mapping['line_id']!r} numbers whole invoices rather than their lines, "
+                "leave line_id unmapped (each row then gets its own id)"
+            )
         report.refused.append(RefusedRows(reason, int(n), [int(x) for x in sample], message))
     n_refused = con.execute("SELECT count(*) FROM f WHERE len(reasons) > 0").fetchone()[0]  # type: ignore[index]
     if n_refused:

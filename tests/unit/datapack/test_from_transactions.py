@@ -170,6 +170,11 @@ def test_repeated_invoice_lines(tmp_path: Path) -> None:
     )
     refused = {r.reason: r.sample_rows for r in report.refused}
     assert refused == {"duplicate": [2], "line_conflict": [3, 4]}
+    message = next(r.message for r in report.refused if r.reason == "line_conflict")
+    assert message.endswith(
+        "if 'line' numbers whole invoices rather than their lines, leave line_id unmapped (each "
+        "row then gets its own id)"
+    )
     assert report.rows_converted == 2
 
 
