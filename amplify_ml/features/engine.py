@@ -482,6 +482,12 @@ def spark_session(
         .config("spark.sql.shuffle.partitions", str(shuffle_partitions))
         .config("spark.sql.adaptive.enabled", "true")
         .config("spark.ui.showConsoleProgress", "false")
+        # Spark makes its (here unused) SQL warehouse folder in the working directory, which
+        # is often a project's tree: keep it with the other temporary files
+        .config(
+            "spark.sql.warehouse.dir",
+            str(Path(tempfile.gettempdir()) / f"amplify-spark-warehouse-{os.getuid()}"),
+        )
         .config(
             "spark.driver.memory",
             driver_memory or os.environ.get("AMPLIFY_SPARK_DRIVER_MEMORY", "4g"),
