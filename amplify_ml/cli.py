@@ -831,6 +831,24 @@ def _models_arg(models: list[str] | None, all_models: bool) -> list[str]:
     return models
 
 
+def _skip_under_all(
+    exc: AmplifyError,
+    name: str,
+    all_models: bool,
+    skipped: dict[str, str],
+    *,
+    quiet: bool,
+    indent: str = "",
+) -> None:
+    """Under --all (every model the lake can feed), note ``name`` as skipped for ``exc``;
+    a model named on its own re-raises it."""
+    if not all_models:
+        raise exc
+    skipped[name] = exc.message
+    if not quiet:
+        out.print(f"{indent}skipped {name}: {exc.message}", highlight=False)
+
+
 def _lake_or_exit(ws: Path) -> Any:
     from amplify_ml.lake import Lake
 
@@ -925,13 +943,8 @@ def train(
                         card_dir=(card_dir / name) if card_dir else None,
                     )
                 except MissingTableError as exc:
-                    # --all: every model this lake can feed (a sell-through-only pack feeds
-                    # propensity alone); a model named on its own must be trainable
-                    if not all_models:
-                        raise
-                    skipped[name] = exc.message
-                    if not as_json:
-                        out.print(f"  skipped {name}: {exc.message}", highlight=False)
+                    # a sell-through-only pack feeds propensity alone
+                    _skip_under_all(exc, name, all_models, skipped, quiet=as_json, indent="  ")
                     continue
                 results.append(r)
                 if not as_json:
@@ -1052,12 +1065,7 @@ def score(
                         name, lake, workspace=ws, as_of=as_of, engine=engine, builder=fb
                     )
                 except (MissingTableError, NoChampionError) as exc:
-                    # --all: every model with a champion that this lake can feed
-                    if not all_models:
-                        raise
-                    skipped[name] = exc.message
-                    if not as_json:
-                        out.print(f"skipped {name}: {exc.message}", highlight=False)
+                    _skip_under_all(exc, name, all_models, skipped, quiet=as_json)
                     continue
                 done.append(r)
                 if not as_json:

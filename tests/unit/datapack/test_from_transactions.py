@@ -44,9 +44,14 @@ MAP = {
 DEFAULTS = {"channel": "field", "employee_band": "10-49", "track": "synergy"}
 
 
-def _convert(tmp_path: Path, text: str = EXPORT, **kw) -> object:
+def _convert(tmp_path: Path, text: str = EXPORT, *, raw: bytes | None = None, **kw) -> object:
+    """The export (``text``, or the bytes ``raw``) converted with the German export's options,
+    ``kw`` replacing them."""
     src = tmp_path / "sales.csv"
-    src.write_text(text, encoding="utf-8")
+    if raw is not None:
+        src.write_bytes(raw)
+    else:
+        src.write_text(text, encoding="utf-8")
     args = dict(
         partner_id="P050",
         mapping=MAP,
@@ -298,26 +303,17 @@ def test_amount_or_unit_price_is_mapped_not_both() -> None:
 
 
 def test_a_spreadsheet_export_in_cp1252_with_semicolons_and_decimal_commas(tmp_path: Path) -> None:
-    src = tmp_path / "sales.csv"
     text = "Kunde;Datum;Menge;Betrag;Warengruppe\nK1;05.01.2024;1;1.299,00;Zubehör\nK2;06.01.2024;2;10,5;Toner\n"
-    src.write_bytes(text.encode("cp1252"))
     args = dict(
-        partner_id="P050",
-        mapping={**{k: v for k, v in MAP.items() if k != "sku"}},
-        country="DE",
-        currency="EUR",
-        consent=True,
-        defaults=DEFAULTS,
-        date_format="%d.%m.%Y",
-        decimal=",",
-        today=date(2025, 1, 1),
+        raw=text.encode("cp1252"),
+        mapping={k: v for k, v in MAP.items() if k != "sku"},
         category_map={"Zubehör": "accessory"},
     )
     # read as UTF-8 it cannot be: the error names the byte and the option
     with pytest.raises(DataPackError, match=r"not utf-8 text \(byte 0xf6 .*--encoding cp1252"):
-        pack_from_transactions(src, tmp_path / "pack", **args)
+        _convert(tmp_path, **args)
     # the separator is the header's; the encoding is the user's to name
-    report = pack_from_transactions(src, tmp_path / "pack", encoding="cp1252", **args)
+    report = _convert(tmp_path, encoding="cp1252", **args)
     sell = read_pack(report.pack).read_table("sell_through")
     assert sell["net_amount"].tolist() == [1299.0, 10.5]
     products = read_pack(report.pack).read_table("products")
