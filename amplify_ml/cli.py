@@ -831,24 +831,6 @@ def _models_arg(models: list[str] | None, all_models: bool) -> list[str]:
     return models
 
 
-def _skip_under_all(
-    exc: AmplifyError,
-    name: str,
-    all_models: bool,
-    skipped: dict[str, str],
-    *,
-    quiet: bool,
-    indent: str = "",
-) -> None:
-    """Under --all (every model the lake can feed), note ``name`` as skipped for ``exc``;
-    a model named on its own re-raises it."""
-    if not all_models:
-        raise exc
-    skipped[name] = exc.message
-    if not quiet:
-        out.print(f"{indent}skipped {name}: {exc.message}", highlight=False)
-
-
 def _lake_or_exit(ws: Path) -> Any:
     from amplify_ml.lake import Lake
 
@@ -944,7 +926,11 @@ def train(
                     )
                 except MissingTableError as exc:
                     # a sell-through-only pack feeds propensity alone
-                    _skip_under_all(exc, name, all_models, skipped, quiet=as_json, indent="  ")
+                    if not all_models:
+                        raise
+                    skipped[name] = exc.message
+                    if not as_json:
+                        out.print(f"  skipped {name}: {exc.message}", highlight=False)
                     continue
                 results.append(r)
                 if not as_json:
@@ -1046,9 +1032,7 @@ def score(
     as_json: AsJson = False,
 ) -> None:
     """Score with each model's champion; tables go to <workspace>/scores/<model>/."""
-    from amplify_ml.errors import MissingTableError, NoChampionError
-    from amplify_ml.features import FeatureBuilder
-    from amplify_ml.scoring.score import score as score_model
+    from amplify_ml.scoring.score import score_all
 
     names = _models_arg(models, all_models)
     ws = _workspace(workspace)
@@ -1056,27 +1040,29 @@ def score(
     done = []
     skipped: dict[str, str] = {}
     try:
-        # one feature session for all of them: what the models share is computed once
-        limit = get_settings().duckdb_memory_limit
-        with FeatureBuilder(lake, engine=engine, memory_limit=limit) as fb:  # type: ignore[arg-type]
-            for name in names:
-                try:
-                    r = score_model(
-                        name, lake, workspace=ws, as_of=as_of, engine=engine, builder=fb
-                    )
-                except (MissingTableError, NoChampionError) as exc:
-                    _skip_under_all(exc, name, all_models, skipped, quiet=as_json)
-                    continue
-                done.append(r)
-                if not as_json:
-                    out.print(
-                        f"{name}: {r.rows:,} rows as of {r.as_of} with version {r.version} "
-                        f"(features {r.seconds_features:.1f} s, model {r.seconds_predict:.1f} s) "
-                        f"-> {r.path}",
-                        highlight=False,
-                    )
+        # one feature session for all of them: what the models share is computed once;
+        # --all is every model with a champion that this lake can feed
+        done = score_all(
+            names,
+            lake,
+            workspace=ws,
+            as_of=as_of,
+            engine=engine,
+            memory_limit=get_settings().duckdb_memory_limit,
+            skipped=skipped if all_models else None,
+        )
     except AmplifyError as exc:
         _fail(exc)
+    if not as_json:
+        for r in done:
+            out.print(
+                f"{r.model}: {r.rows:,} rows as of {r.as_of} with version {r.version} "
+                f"(features {r.seconds_features:.1f} s, model {r.seconds_predict:.1f} s) "
+                f"-> {r.path}",
+                highlight=False,
+            )
+        for name, why in skipped.items():
+            out.print(f"skipped {name}: {why}", highlight=False)
     if not done:
         _fail(AmplifyError("no model can be scored: " + "; ".join(skipped.values())))
     if as_json:

@@ -27,7 +27,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from amplify_ml.errors import InvalidRequestError, NoChampionError, NotFoundError
+from amplify_ml.errors import (
+    InvalidRequestError,
+    MissingTableError,
+    NoChampionError,
+    NotFoundError,
+)
 from amplify_ml.features import FeatureBuilder, FeatureWarning
 from amplify_ml.features.cutoffs import to_date
 from amplify_ml.features.spec import MODELS, load_spec, spec_path
@@ -214,9 +219,14 @@ def score_all(
     engine: str = "duckdb",
     spark: Any | None = None,
     memory_limit: str | None = None,
+    skipped: dict[str, str] | None = None,
 ) -> list[ScoreResult]:
     """:func:`score` for several models in one feature session: what the models share (page
-    readings, supply levels, the install base at the date) is computed once."""
+    readings, supply levels, the install base at the date) is computed once.
+
+    ``skipped``: a dict to collect, by model, why a model without a champion or without the
+    tables it needs was left out (``amplify score --all``); without it, that is an error."""
+    done = []
     with FeatureBuilder(
         lake,
         engine=engine,
@@ -224,18 +234,24 @@ def score_all(
         spark=spark,
         memory_limit=memory_limit,  # type: ignore[arg-type]
     ) as fb:
-        return [
-            score(
-                m,
-                lake,
-                workspace=workspace,
-                as_of=as_of,
-                engine=engine,
-                spark=spark,
-                builder=fb,
-            )
-            for m in models
-        ]
+        for m in models:
+            try:
+                done.append(
+                    score(
+                        m,
+                        lake,
+                        workspace=workspace,
+                        as_of=as_of,
+                        engine=engine,
+                        spark=spark,
+                        builder=fb,
+                    )
+                )
+            except (MissingTableError, NoChampionError) as exc:
+                if skipped is None:
+                    raise
+                skipped[m] = exc.message
+    return done
 
 
 def _units(by: list[str], keys: list[str], frame: pd.DataFrame, p: Any) -> pd.DataFrame:
