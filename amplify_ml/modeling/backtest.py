@@ -138,14 +138,6 @@ def plan_split(
         if start is not None:
             before = [c for c in tr_cut if c <= start]
             tr_cut = [c for c in tr_cut if c > start]
-            if len(tr_cut) < 2:
-                raise InvalidRequestError(
-                    f"the data run from {start} to {end}: {len(tr_cut)} of the {tr} monthly "
-                    f"training cutoffs fall after {start} with labels (horizon {horizon_days} "
-                    f"days) ending by the first evaluation cutoff {ev_cut[0]}; at least 2 are "
-                    "needed: give fewer --eval-cutoffs or a shorter --horizon-days, or ingest "
-                    "a longer history"
-                )
     else:
         tr_cut = expand_cutoffs(tr)
     leaking = [c for c in tr_cut if c + h > ev_cut[0]]
@@ -154,6 +146,14 @@ def plan_split(
             f"training cutoff(s) {', '.join(map(str, leaking))}: their labels (horizon "
             f"{horizon_days} days) reach past the first evaluation cutoff {ev_cut[0]}; "
             "train on earlier cutoffs so that nothing learnt happened after an evaluated one"
+        )
+    if len(tr_cut) < 2 and before:
+        raise InvalidRequestError(
+            f"the data run from {start} to {end}: {len(tr_cut)} of the {tr} monthly "
+            f"training cutoffs fall after {start} with labels (horizon {horizon_days} "
+            f"days) ending by the first evaluation cutoff {ev_cut[0]}; at least 2 are "
+            "needed: give fewer --eval-cutoffs or a shorter --horizon-days, or ingest "
+            "a longer history"
         )
     if len(tr_cut) < 2:
         raise InvalidRequestError(

@@ -483,22 +483,20 @@ def _champion_metric(
         try:
             with _mlflow_logs_quiet():
                 pyf = mlflow.pyfunc.load_model(f"models:/{registered_name(spec.name)}/{cv.version}")
-            if spec.task == "binary":
-                y = bt.evaluate["label"].to_numpy()
-                with _mlflow_logs_quiet():
+                if spec.task == "binary":
+                    y = bt.evaluate["label"].to_numpy()
                     p = _champion_probability(bt, spec, pyf, run, cv.version, lake, builder)
-                rep = M.binary_report(y, p)
-            else:
-                ev = bt.evaluate
-                with _mlflow_logs_quiet():
+                    rep = M.binary_report(y, p)
+                else:
+                    ev = bt.evaluate
                     out = pyf.predict(bt.evaluate)
-                rep = {
-                    "mae_days": M.mae_observed(
-                        ev["label"].to_numpy(float),
-                        ev["censored"].to_numpy(bool),
-                        out["p50_days"].to_numpy(float),
-                    )
-                }
+                    rep = {
+                        "mae_days": M.mae_observed(
+                            ev["label"].to_numpy(float),
+                            ev["censored"].to_numpy(bool),
+                            out["p50_days"].to_numpy(float),
+                        )
+                    }
             notes.append(f"champion version {cv.version} re-scored on the same evaluation rows")
             return rep, rep.get(spec.gate.metric)
         except Exception as exc:  # a champion that cannot score these rows: use its record
