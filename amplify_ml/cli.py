@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -37,8 +38,12 @@ app = typer.Typer(
 @app.callback()
 def _commands() -> None:
     # MLflow's notes at INFO (creating its database, migrating it) are not the user's business
-    # on the command line; its warnings and errors still show
-    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    # on the command line; its warnings and errors still show. MLflow sets its loggers' level
+    # when it is imported (later, by the command), from MLFLOW_LOGGING_LEVEL: a user's own
+    # setting of it is kept
+    if "MLFLOW_LOGGING_LEVEL" not in os.environ:
+        os.environ["MLFLOW_LOGGING_LEVEL"] = "WARNING"
+        logging.getLogger("mlflow").setLevel(logging.WARNING)
 
 
 # Wide tables when the output is a file or a pipe (a terminal sets its own width).

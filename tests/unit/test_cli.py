@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import logging
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -266,3 +270,31 @@ def test_build_refuses_an_unknown_model_a_bad_cutoff_and_a_missing_lake(tmp_path
     assert backwards.exit_code == 2
     assert "before start" in backwards.output
     assert not (tmp_path / "x.parquet").exists()
+
+
+def test_mlflow_info_lines_stay_off_the_command_line_unless_asked_for() -> None:
+    """MLflow sets its loggers' level when it is imported, which a command does after the
+    CLI's callback: the callback's choice must outlive that import ("Creating initial MLflow
+    database tables..." printed on every first run in a workspace), and a user's own
+    MLFLOW_LOGGING_LEVEL wins."""
+    code = (
+        "import logging\n"
+        "from amplify_ml.cli import _commands\n"
+        "_commands()\n"
+        "import mlflow\n"
+        "print(logging.getLogger('mlflow.store.db.utils').getEffectiveLevel())\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_LOGGING_LEVEL"}
+
+    def level(**extra: str) -> int:
+        run = subprocess.run(
+            [sys.executable, "-c", code],
+            env={**env, **extra},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return int(run.stdout.strip().splitlines()[-1])
+
+    assert level() == logging.WARNING
+    assert level(MLFLOW_LOGGING_LEVEL="DEBUG") == logging.DEBUG
