@@ -894,10 +894,22 @@ def train(
         Path | None,
         typer.Option(help="Folder for MODEL_CARD.md (default: models/<name>/ beside the spec)."),
     ] = None,
+    refit: Annotated[
+        bool,
+        typer.Option(
+            "--refit/--no-refit",
+            help="Serve the spec fitted again on every cutoff with complete labels (the "
+            "evaluation ones too), or the backtest's model itself.",
+        ),
+    ] = True,
     workspace: Workspace = None,
     as_json: AsJson = False,
 ) -> None:
-    """Backtest, fit, log to MLflow, register; the alias champion moves only if the gate passes."""
+    """Backtest, fit, log to MLflow, register; the alias champion moves only if the gate passes.
+
+    The version registered is refit on every cutoff with complete labels, so it knows the
+    latest outcomes; the metrics and the gate judge the backtest's model (--no-refit serves
+    that one)."""
     from amplify_ml.errors import MissingTableError
     from amplify_ml.features import FeatureBuilder
     from amplify_ml.modeling.train import train as train_model
@@ -928,6 +940,7 @@ def train(
                         oracle=oracle,
                         register=register,
                         card_dir=(card_dir / name) if card_dir else None,
+                        refit=refit,
                     )
                 except MissingTableError as exc:
                     # a sell-through-only pack feeds propensity alone
@@ -940,6 +953,13 @@ def train(
                 results.append(r)
                 if not as_json:
                     _print_backtest(r.backtest)
+                    if r.final is not None:
+                        c = r.final.cutoffs
+                        out.print(
+                            f"  served: refit on {r.final.rows:,} rows at {len(c)} cutoffs "
+                            f"{c[0]}..{c[-1]} (outcomes to {r.final.label_end})",
+                            highlight=False,
+                        )
                     verdict = "promoted to champion" if r.promoted else "not promoted"
                     out.print(
                         f"  MLflow run {r.run_id}"

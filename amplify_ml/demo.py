@@ -336,6 +336,7 @@ class DemoResult:
                     "train_rows": len(m.result.backtest.train),
                     "evaluation_rows": len(m.result.backtest.evaluate),
                     "split": m.result.backtest.split.to_dict(),
+                    "served": m.result.final.to_dict() if m.result.final else None,
                     "headline": m.headline.to_dict(),
                     "card": str(m.result.card_path) if m.result.card_path else None,
                     "seconds": round(m.seconds, 1),

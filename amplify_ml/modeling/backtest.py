@@ -18,6 +18,7 @@ overall and per evaluation cutoff, in a long table (``scope``, ``scorer``, ``met
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -319,6 +320,92 @@ def backtest(
     return _days(spec, split, meta, train, ev, keys, feats, o)
 
 
+# -- the model to serve ----------------------------------------------------------------------
+
+
+def final_cutoffs(split: Split) -> list[date]:
+    """Every cutoff whose labels are complete, from the first training one: the training
+    cutoffs, the month starts between them and the evaluation ones, and the evaluation ones.
+    The backtest's model cannot learn from the latest of them (they judge it)."""
+    last = split.train[-1]
+    between = [c for c in monthly(last, split.evaluate[-1]) if c > last]
+    return sorted({*split.train, *between, *split.evaluate})
+
+
+@dataclass(frozen=True)
+class FinalFit:
+    """The model to serve: the backtest's spec fitted again on :func:`final_cutoffs`, so that
+    it has learnt from the latest complete outcomes too (the backtest's model has not seen
+    the last ``horizon + evaluation`` months). It has no held-out figure of its own: the
+    backtest's metrics are those of the same spec one evaluation period earlier."""
+
+    estimator: Any
+    cutoffs: list[date]
+    horizon_days: int
+    rows: int
+    positives: int
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def label_end(self) -> date:
+        """The last day whose outcomes the model learnt from."""
+        return self.cutoffs[-1] + timedelta(days=self.horizon_days)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "cutoffs": [c.isoformat() for c in self.cutoffs],
+            "label_end": self.label_end.isoformat(),
+            "rows": self.rows,
+            "positives": self.positives,
+        }
+
+
+def fit_final(
+    bt: Backtest,
+    lake: Lake,
+    *,
+    engine: str = "duckdb",
+    memory_limit: str | None = None,
+    builder: FeatureBuilder | None = None,
+) -> FinalFit:
+    """Fit ``bt``'s spec on every cutoff with complete labels (:func:`final_cutoffs`): the
+    backtest's training and evaluation rows, and the cutoffs between them built now. The
+    estimator is made, calibrated and early-stopped exactly as in the backtest."""
+    split = bt.split
+    cutoffs = final_cutoffs(split)
+    done = {*split.train, *split.evaluate}
+    cols = list(bt.train.columns)
+    ev_rows = bt.rows if bt.rows is not None else bt.evaluate
+    parts = [bt.train, ev_rows[cols]]
+    gap = [c for c in cutoffs if c not in done]
+    if gap:
+        df, _ = build_sets(
+            bt.spec,
+            lake,
+            dataclasses.replace(split, train=gap, evaluate=[]),
+            engine=engine,
+            memory_limit=memory_limit,
+            builder=builder,
+        )
+        parts.append(df[cols])
+    frame = pd.concat(parts, ignore_index=True)
+    notes: list[str] = []
+    if bt.spec.task == "binary":
+        est = _fit_classifier(bt.spec, split, frame, bt.features, notes)
+        positives = int(frame["label"].sum())
+    else:
+        est = _fit_days(bt.spec, split, frame, bt.features, notes)
+        positives = int((~frame["censored"].astype(bool)).sum())
+    return FinalFit(
+        estimator=est,
+        cutoffs=cutoffs,
+        horizon_days=split.horizon_days,
+        rows=len(frame),
+        positives=positives,
+        notes=notes,
+    )
+
+
 # -- binary ---------------------------------------------------------------------------------
 
 
@@ -342,6 +429,20 @@ def _fit_classifier(
     opts = {"purge_days": float(split.horizon_days), **spec.estimator.options}
     est = TimeCalibratedClassifier(params=dict(spec.estimator.params), **opts)
     return _fit(est, notes, train[feats], train["label"].to_numpy(), time=train["cutoff"])
+
+
+def _fit_days(
+    spec: ModelSpec, split: Split, train: pd.DataFrame, feats: list[str], notes: list[str]
+) -> Any:
+    # early-stopped on cutoffs whose outcomes the trees never saw: purged by the window
+    window = float(split.horizon_days)
+    opts = {"purge_days": window, **spec.estimator.options}
+    if "quantiles" in opts:
+        opts["quantiles"] = tuple(float(q) for q in opts["quantiles"])
+    est = CensoredQuantileRegressor(params=dict(spec.estimator.params), **opts)
+    cens = train["censored"].astype(bool).to_numpy()
+    days = np.where(cens, window, train["label"].to_numpy(dtype=float))
+    return _fit(est, notes, train[feats], days, cens, time=train["cutoff"], window_days=window)
 
 
 def _attach_oracle(
@@ -569,13 +670,7 @@ def _days(
     threshold = float(spec.settings.get("threshold_pct", 10.0))
     lead = float(spec.settings.get("lead_time_days", 5))
     alphas = [float(a) for a in spec.settings.get("alphas", [0.1])]
-    opts = {"purge_days": float(split.horizon_days), **spec.estimator.options}
-    if "quantiles" in opts:
-        opts["quantiles"] = tuple(float(q) for q in opts["quantiles"])
-    est = CensoredQuantileRegressor(params=dict(spec.estimator.params), **opts)
-    cens_tr = train["censored"].astype(bool).to_numpy()
-    days_tr = np.where(cens_tr, window, train["label"].to_numpy(dtype=float))
-    _fit(est, notes, train[feats], days_tr, cens_tr, time=train["cutoff"], window_days=window)
+    est = _fit_days(spec, split, train, feats, notes)
     q = est.predict_frame(ev[feats])
     levels = {float(x): q[f"p{round(float(x) * 100):02d}_days"].to_numpy() for x in est.quantiles}
     days = ev["label"].to_numpy(dtype=float)

@@ -37,7 +37,15 @@ from amplify_ml.features import FeatureBuilder
 from amplify_ml.lake import Lake
 from amplify_ml.modeling import metrics as M
 from amplify_ml.modeling import plots
-from amplify_ml.modeling.backtest import INTERVAL_RESAMPLES, MODEL, ORACLE, Backtest, backtest
+from amplify_ml.modeling.backtest import (
+    INTERVAL_RESAMPLES,
+    MODEL,
+    ORACLE,
+    Backtest,
+    FinalFit,
+    backtest,
+    fit_final,
+)
 from amplify_ml.modeling.registry import (
     AmplifyPyfunc,
     GateDecision,
@@ -52,6 +60,9 @@ from amplify_ml.modeling.registry import (
 from amplify_ml.modeling.spec import ModelSpec, load_model_spec
 
 BINARY_PANELS = ["roc_auc", "pr_auc", "lift_top_decile", "ece"]
+BACKTEST_MODEL = "backtest_model"
+"""The run's second model when the served version is a refit: the one the metrics judge."""
+BACKTEST_MODEL_TAG = "amplify.backtest_model_uri"
 DAYS_PANELS = ["mae_days", "coverage_p10_p90"]
 
 
@@ -69,6 +80,14 @@ class TrainResult:
     card_path: Path | None = None
     champion_metric: float | None = None
     notes: list[str] = field(default_factory=list)
+    final: FinalFit | None = None
+    """The version served, refit on every cutoff with complete labels (None: the backtest's
+    model is the one served)."""
+
+    @property
+    def served(self) -> Any:
+        """The estimator registered as the version: the refit, or the backtest's model."""
+        return self.final.estimator if self.final is not None else self.backtest.estimator
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -79,6 +98,7 @@ class TrainResult:
             "gate": self.gate.reasons,
             "metrics": {k: v for k, v in self.backtest.overall().items() if np.isfinite(v)},
             "split": self.backtest.split.to_dict(),
+            "served": self.final.to_dict() if self.final is not None else "backtest model",
             "card": str(self.card_path) if self.card_path else None,
         }
 
@@ -278,14 +298,30 @@ def _builders_line(builders: list[dict[str, Any]]) -> str:
     return ", ".join(out) or "-"
 
 
+def _served_line(bt: Backtest, final: FinalFit | None) -> str:
+    if final is None:
+        return "- Served: the model evaluated below (trained on the training cutoffs only)."
+    c = final.cutoffs
+    what = "positives" if bt.spec.task == "binary" else "events seen"
+    return (
+        f"- Served: the same spec fitted again on every cutoff with complete labels, {c[0]} .. "
+        f"{c[-1]} ({len(c)}): {final.rows:,} rows, {final.positives:,} {what}, outcomes up to "
+        f"{final.label_end}. It has learnt from the evaluation cutoffs, so it has no held-out "
+        "figure of its own: the metrics below are those of the backtest's model, the same spec "
+        "one evaluation period earlier, which the run keeps as `backtest_model`."
+    )
+
+
 def model_card(
     bt: Backtest,
     gate: GateDecision | None,
     *,
     version: str | None = None,
     run_id: str | None = None,
+    final: FinalFit | None = None,
 ) -> str:
-    """The model card (Markdown): what, data, metrics vs baselines, calibration, limits."""
+    """The model card (Markdown): what, data, metrics vs baselines, calibration, limits, and
+    which model is served (``final``: the refit on every complete cutoff)."""
     s, sp, meta = bt.spec, bt.split, bt.meta
     packs = meta.fingerprint.get("packs", [])
     per_cut = bt.metrics[(bt.metrics.scope != "all") & (bt.metrics.metric == s.gate.metric)]
@@ -319,6 +355,7 @@ def model_card(
         ),
         f"- Evaluation cutoffs {', '.join(str(c) for c in sp.evaluate)}: {len(bt.evaluate):,} "
         "rows; every training label ends on or before the first of them.",
+        _served_line(bt, final),
         "",
         "## Metrics on the evaluation cutoffs",
         "",
@@ -470,7 +507,11 @@ def _champion_metric(
     lake: Lake | None = None,
     builder: FeatureBuilder | None = None,
 ) -> tuple[dict[str, float] | None, float | None]:
-    """The champion's metrics on the same evaluation rows (re-scored), or its logged ones."""
+    """The champion's metrics on the same evaluation rows (re-scored), or its logged ones.
+
+    A champion served as a refit has learnt from the outcomes of its own evaluation cutoffs
+    and after: the model re-scored is the one its backtest judged (``backtest_model``), whose
+    labels end at ``amplify.train_label_end``, so that neither side has seen the rows."""
     cv = champion_version(spec.name)
     if cv is None:
         return None, None
@@ -482,7 +523,9 @@ def _champion_metric(
     if fair:
         try:
             with _mlflow_logs_quiet():
-                pyf = mlflow.pyfunc.load_model(f"models:/{registered_name(spec.name)}/{cv.version}")
+                judged = tags.get(BACKTEST_MODEL_TAG)
+                uri = judged or f"models:/{registered_name(spec.name)}/{cv.version}"
+                pyf = mlflow.pyfunc.load_model(uri)
                 if spec.task == "binary":
                     y = bt.evaluate["label"].to_numpy()
                     p = _champion_probability(bt, spec, pyf, run, cv.version, lake, builder)
@@ -497,7 +540,10 @@ def _champion_metric(
                             out["p50_days"].to_numpy(float),
                         )
                     }
-            notes.append(f"champion version {cv.version} re-scored on the same evaluation rows")
+            notes.append(
+                f"champion version {cv.version} re-scored on the same evaluation rows"
+                + (" (the model its backtest judged, not the refit it serves)" if judged else "")
+            )
             return rep, rep.get(spec.gate.metric)
         except Exception as exc:  # a champion that cannot score these rows: use its record
             notes.append(f"champion version {cv.version} could not score these rows ({exc})")
@@ -550,9 +596,15 @@ def train(
     tracking_uri: str | None = None,
     builder: FeatureBuilder | None = None,
     memory_limit: str | None = None,
+    refit: bool = True,
 ) -> TrainResult:
     """Backtest ``model``, log the run, register the version and promote it if it passes the
-    gate. ``card_dir``: where MODEL_CARD.md is written (default: beside the spec)."""
+    gate. ``card_dir``: where MODEL_CARD.md is written (default: beside the spec).
+
+    ``refit``: the version registered (and served) is the spec fitted again on every cutoff
+    with complete labels (:func:`~amplify_ml.modeling.backtest.fit_final`), so that it knows
+    the latest outcomes; the backtest's model, which the metrics and the gate judge, is logged
+    beside it as ``backtest_model``. ``refit=False`` registers the backtest's model itself."""
     spec = model if isinstance(model, ModelSpec) else load_model_spec(model)
     bt = backtest(
         spec,
@@ -564,9 +616,10 @@ def train(
         builder=builder,
         memory_limit=memory_limit,
     )
+    final = fit_final(bt, lake, builder=builder, memory_limit=memory_limit) if refit else None
     configure_tracking(workspace, tracking_uri)
     exp = experiment_id(spec.name, workspace)
-    notes: list[str] = []
+    notes: list[str] = list(final.notes) if final is not None else []
     champion, champion_value = (
         _champion_metric(bt, spec, notes, lake, builder) if register else (None, None)
     )
@@ -603,6 +656,14 @@ def train(
         ):
             if hasattr(est, attr):
                 params[f"fitted.{attr.rstrip('_')}"] = getattr(est, attr)
+            if final is not None and hasattr(final.estimator, attr):
+                params[f"served.{attr.rstrip('_')}"] = getattr(final.estimator, attr)
+        if final is not None:
+            params["served.cutoffs"] = (
+                f"{final.cutoffs[0]}..{final.cutoffs[-1]} ({len(final.cutoffs)})"
+            )
+            params["served.rows"] = final.rows
+            params["served.positives"] = final.positives
         if hasattr(est, "best_iterations_"):
             params["fitted.best_iterations"] = json.dumps(
                 {str(k): v for k, v in est.best_iterations_.items()}
@@ -615,9 +676,12 @@ def train(
                 "amplify.feature_set_sha256": str(bt.meta.spec.get("sha256")),
                 "amplify.data_fingerprint": _digest(fp),
                 "amplify.train_label_end": label_end,
+                "amplify.served": "refit" if final is not None else "backtest model",
                 "amplify.gate": "passed" if decision.promote else "refused",
             }
         )
+        if final is not None:
+            mlflow.set_tag("amplify.served_label_end", final.label_end.isoformat())
         mlflow.log_metrics(_metrics_for_mlflow(bt))
         mlflow.log_text(spec.path.read_text(), "spec/model.toml")
         mlflow.log_dict(bt.meta.spec, "spec/feature_set.json")
@@ -643,7 +707,8 @@ def train(
             for f in _plots(bt, t / "plots"):
                 mlflow.log_artifact(str(f), "plots")
         task = "binary" if spec.task == "binary" else "days_quantile"
-        pyfunc = AmplifyPyfunc(est, task)
+        served = final.estimator if final is not None else est
+        pyfunc = AmplifyPyfunc(served, task)
         with warnings.catch_warnings(), _mlflow_logs_quiet():
             warnings.simplefilter("ignore")
             output = pyfunc.predict(None, example)
@@ -655,6 +720,16 @@ def train(
                 input_example=example,
                 pip_requirements=pip_requirements(),
             )
+            if final is not None:
+                # what the metrics and the gate judge; a later version's gate re-scores it
+                judged = mlflow.pyfunc.log_model(
+                    name=BACKTEST_MODEL,
+                    python_model=AmplifyPyfunc(est, task),
+                    signature=signature,
+                    input_example=example,
+                    pip_requirements=pip_requirements(),
+                )
+                mlflow.set_tag(BACKTEST_MODEL_TAG, judged.model_uri)
         version = None
         if register:
             # its "Created version N" lines go straight to stderr; the result says the version
@@ -671,7 +746,9 @@ def train(
             )
             if decision.promote:
                 set_champion(spec.name, version)
-        card = model_card(bt, decision if register else None, version=version, run_id=run_id)
+        card = model_card(
+            bt, decision if register else None, version=version, run_id=run_id, final=final
+        )
         mlflow.log_text(card, "MODEL_CARD.md")
     card_path = Path(card_dir) / "MODEL_CARD.md" if card_dir else spec.folder / "MODEL_CARD.md"
     try:
@@ -691,6 +768,7 @@ def train(
         card_path=card_path,
         champion_metric=champion_value,
         notes=notes,
+        final=final,
     )
 
 

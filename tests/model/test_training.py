@@ -14,6 +14,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.metrics import roc_auc_score
 from typer.testing import CliRunner
 
 from amplify_ml.cli import app
@@ -79,10 +80,22 @@ def test_round_trip_gate_and_card(tiny_lake: Lake, tiny_world: Path, tmp_path: P
     assert fp["cutoffs"]["evaluate"] == [c.isoformat() for c in first.backtest.split.evaluate]
     assert {p["pack_id"] for p in fp["packs"]} == set(tiny_lake.packs()["pack_id"])
 
-    # load @champion: the same predictions as the estimator that was evaluated
-    ev = first.backtest.evaluate
-    served = load_champion("refresh_due").predict(ev)
-    assert np.allclose(served["probability"].to_numpy(), first.backtest.scores["model"])
+    # the version served is refit on every cutoff with complete labels, the evaluation ones too
+    bt, final = first.backtest, first.final
+    assert final is not None and final.cutoffs[0] == bt.split.train[0]
+    assert set(bt.split.train) | set(bt.split.evaluate) <= set(final.cutoffs)
+    assert final.cutoffs[-1] == bt.split.evaluate[-1] and final.label_end <= bt.split.data_end
+    assert final.rows > len(bt.train) and run.data.tags["amplify.served"] == "refit"
+    assert run.data.params["served.cutoffs"].endswith(f"({len(final.cutoffs)})")
+
+    # load @champion: the same predictions as the refit; the run's backtest_model: the same
+    # as the estimator that was evaluated
+    ev = bt.evaluate
+    served = load_champion("refresh_due").predict(ev)["probability"].to_numpy()
+    assert np.allclose(served, first.served.predict_proba(ev[bt.features])[:, 1])
+    judged = mlflow.pyfunc.load_model(run.data.tags["amplify.backtest_model_uri"])
+    assert np.allclose(judged.predict(ev)["probability"].to_numpy(), bt.scores["model"])
+    assert not np.allclose(served, bt.scores["model"])
 
     # the card says what was trained, on what, and how it compares
     card = (ws / "cards" / "MODEL_CARD.md").read_text()
@@ -93,6 +106,10 @@ def test_round_trip_gate_and_card(tiny_lake: Lake, tiny_world: Path, tmp_path: P
         card,
     )
     assert "Promoted" in card and f"version {first.version}" in card
+    assert (
+        f"- Served: the same spec fitted again on every cutoff with complete labels, {final.cutoffs[0]}"
+        in card
+    )
 
     # a worse model (two leaves, three trees) is registered but not promoted
     worse_spec = _lenient(
@@ -102,7 +119,14 @@ def test_round_trip_gate_and_card(tiny_lake: Lake, tiny_world: Path, tmp_path: P
     assert worse.version == "2" and not worse.promoted
     assert worse.backtest.overall()["roc_auc"] < first.backtest.overall()["roc_auc"]
     assert any("worse than the champion" in r for r in worse.gate.reasons)
-    assert any("re-scored on the same evaluation rows" in n for n in worse.notes)
+    assert any(
+        "re-scored on the same evaluation rows (the model its backtest" in n for n in worse.notes
+    )
+    # the champion was judged by its backtest's model, which has not seen these rows (its
+    # refit, which has, would look better than it is)
+    assert worse.champion_metric == pytest.approx(first.backtest.overall()["roc_auc"])
+    y = worse.backtest.evaluate["label"].to_numpy()
+    assert roc_auc_score(y, served) != pytest.approx(worse.champion_metric)
     assert str(champion_version("refresh_due").version) == "1"
     mv = client.get_model_version(registered_name("refresh_due"), "2")
     assert mv.tags["gate"] == "refused" and CHAMPION not in (mv.aliases or [])
@@ -115,8 +139,13 @@ def test_the_gate_refuses_too_few_positives_and_poor_calibration(
     strict = dataclasses.replace(
         spec, gate=dataclasses.replace(spec.gate, min_positives=10**6, max_ece=1e-6)
     )
-    res = _train(strict, tiny_lake, tmp_path / "ws")
+    res = _train(strict, tiny_lake, tmp_path / "ws", refit=False)
     assert res.version == "1" and not res.promoted
+    # without the refit the backtest's model is the version, and the only model of the run
+    assert res.final is None and res.served is res.backtest.estimator
+    tags = mlflow.MlflowClient().get_run(res.run_id).data.tags
+    assert tags["amplify.served"] == "backtest model" and "amplify.backtest_model_uri" not in tags
+    assert "- Served: the model evaluated below" in res.card
     assert any("the gate needs at least 1000000" in r for r in res.gate.reasons)
     assert any(r.startswith("not calibrated") for r in res.gate.reasons)
     assert champion_version("device_failure") is None
@@ -141,10 +170,18 @@ def test_depletion_logs_quantiles_and_the_shipping_simulation(
     assert {"model", "straight_line", "oracle"} <= set(t.index)
     assert res.backtest.shipping is not None
     assert set(res.backtest.shipping["policy"]) >= {"model", "straight_line", "trigger_12d_5pct"}
-    out = load_champion("consumable_depletion").predict(res.backtest.evaluate)
+    ev = res.backtest.evaluate
+    out = load_champion("consumable_depletion").predict(ev)
     assert list(out.columns) == ["p10_days", "p50_days", "p90_days", "beyond_window"]
     assert (out["p10_days"] <= out["p50_days"]).all() and (out["p50_days"] <= out["p90_days"]).all()
-    assert np.allclose(out["p50_days"], res.backtest.evaluate["p50_days"])
+    # the refit is served; the backtest's model made the evaluated quantiles
+    assert res.final is not None and res.final.cutoffs[-1] == res.backtest.split.evaluate[-1]
+    assert np.allclose(
+        out["p50_days"], res.served.predict_frame(ev[res.backtest.features])["p50_days"]
+    )
+    assert np.allclose(
+        res.backtest.estimator.predict_frame(ev[res.backtest.features])["p50_days"], ev["p50_days"]
+    )
 
 
 @pytest.fixture(scope="module")
@@ -230,6 +267,10 @@ def test_all_trains_and_scores_what_a_transactions_only_lake_can_feed(
         "device_failure",
     }
     assert "skipped" not in results["propensity_to_buy"]
+    # the version is refit up to the last evaluation cutoff
+    prop = results["propensity_to_buy"]
+    assert prop["served"]["cutoffs"][-1] == prop["split"]["evaluate"][-1]
+    assert len(prop["served"]["cutoffs"]) > len(prop["split"]["train"])
     assert results["refresh_due"]["skipped"].startswith(
         "refresh_due needs the table install_base, which is not in the lake"
     )

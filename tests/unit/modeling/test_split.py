@@ -3,12 +3,12 @@ never before the data begin."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 
 from amplify_ml.errors import InvalidRequestError
-from amplify_ml.modeling.backtest import plan_split
+from amplify_ml.modeling.backtest import final_cutoffs, plan_split
 from amplify_ml.modeling.spec import load_model_spec
 
 SPEC = load_model_spec("propensity_to_buy")  # 12 training and 3 evaluation cutoffs
@@ -56,3 +56,39 @@ def test_too_short_a_history_says_what_to_change() -> None:
     assert "give fewer --eval-cutoffs or a shorter --horizon-days" in text
     with pytest.raises(InvalidRequestError, match=r"begin at 2025-07-01, before any data"):
         plan_split(SPEC, date(2025, 12, 9), horizon_days=90, start=date(2025, 8, 1))
+
+
+def test_the_served_model_learns_from_every_cutoff_with_complete_labels() -> None:
+    """The backtest's model stops 4 months before the first evaluation cutoff; the version
+    served also learns from those months and from the evaluation cutoffs."""
+    s = plan_split(SPEC, date(2025, 12, 9), horizon_days=90, start=date(2024, 12, 1))
+    final = final_cutoffs(s)
+    assert final[: len(s.train)] == s.train
+    assert final[len(s.train) :] == [
+        date(2025, 5, 1),
+        date(2025, 6, 1),
+        date(2025, 7, 1),
+        date(2025, 8, 1),
+        date(2025, 9, 1),
+    ]
+    assert final[-1] + timedelta(days=90) <= s.data_end
+    # explicit, irregular cutoffs: kept, and the month starts after them up to the last
+    # evaluation cutoff added
+    odd = plan_split(
+        SPEC,
+        date(2025, 12, 9),
+        horizon_days=90,
+        train=["2025-01-15", "2025-03-20"],
+        evaluate=["2025-07-10", "2025-08-10"],
+    )
+    assert final_cutoffs(odd) == [
+        date(2025, 1, 15),
+        date(2025, 3, 20),
+        date(2025, 4, 1),
+        date(2025, 5, 1),
+        date(2025, 6, 1),
+        date(2025, 7, 1),
+        date(2025, 7, 10),
+        date(2025, 8, 1),
+        date(2025, 8, 10),
+    ]
