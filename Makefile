@@ -58,8 +58,9 @@ bench: $(STAMP) ## the performance benchmarks on the small world (figures printe
 	$(VENV)/bin/amplify bench scoring --scale small
 	$(VENV)/bin/amplify bench serving
 
-quality: $(STAMP) ## the four models against their targets on small worlds of three seeds (about 6 minutes on 2 cores)
+quality: $(STAMP) ## the four models against their targets on small worlds of three seeds, and the refit against the backtest's model (about 12 minutes on 2 cores)
 	$(VENV)/bin/amplify bench quality --scale small --seed 7 --seed 1 --seed 2
+	$(VENV)/bin/amplify bench refit --scale small --seed 7 --seed 1 --seed 2
 
 serve: $(STAMP) ## the API on 127.0.0.1:8000 (docs at /docs) over the workspace (AMPLIFY_WORKSPACE or .amplify)
 	$(VENV)/bin/amplify serve

@@ -1420,6 +1420,39 @@ def bench_quality(
         _fail(exc)
 
 
+@bench_app.command("refit")
+def bench_refit(
+    scale: Annotated[str, typer.Option(help="World scale: tiny, small or medium.")] = "small",
+    seed: Annotated[
+        list[int], typer.Option(help="Random seed of a world (repeat the option for several).")
+    ] = [7],  # noqa: B006 - Typer reads the default, never mutates it
+    model: Annotated[
+        list[str] | None, typer.Option(help="A model to replay (repeat); default: all four.")
+    ] = None,
+    months_back: Annotated[
+        int, typer.Option(help="The replayed training day: this many months before the end.")
+    ] = 6,
+    memory_limit: Annotated[str, typer.Option(help="DuckDB's memory cap.")] = "3GB",
+    workspace: Workspace = None,
+) -> None:
+    """Serving the refit against serving the backtest's model: a training replayed months
+    back, both models scored on the months after it against the oracle."""
+    from amplify_ml.bench.refit import MODELS, run
+
+    models = _models_arg(model, False) if model else list(MODELS)
+    try:
+        run(
+            scale,
+            _workspace(workspace),
+            seeds=seed,
+            models=models,
+            months_back=months_back,
+            memory_limit=memory_limit,
+        )
+    except AmplifyError as exc:
+        _fail(exc)
+
+
 @bench_app.command("serving")
 def bench_serving(
     rate: Annotated[
