@@ -1319,6 +1319,14 @@ def fleet_cmd(
         out.print(f"list written to {csv}", highlight=False)
 
 
+BenchScale = Annotated[str, typer.Option(help="World scale: tiny, small or medium.")]
+BenchSeeds = Annotated[
+    list[int], typer.Option(help="Random seed of a world (repeat the option for several).")
+]
+BenchModels = Annotated[
+    list[str] | None, typer.Option(help="A model (repeat the option); default: all four.")
+]
+BenchMemory = Annotated[str, typer.Option(help="DuckDB's memory cap.")]
 bench_app = typer.Typer(
     help="Performance benchmarks: print figures and write JSON.", no_args_is_help=True
 )
@@ -1327,7 +1335,7 @@ app.add_typer(bench_app, name="bench")
 
 @bench_app.command("ingest")
 def bench_ingest(
-    scale: Annotated[str, typer.Option(help="World scale: tiny, small or medium.")] = "small",
+    scale: BenchScale = "small",
     seed: Annotated[int, typer.Option(help="Random seed of the world.")] = 7,
     workspace: Workspace = None,
 ) -> None:
@@ -1340,7 +1348,7 @@ def bench_ingest(
 
 @bench_app.command("features")
 def bench_features(
-    scale: Annotated[str, typer.Option(help="World scale: tiny, small or medium.")] = "small",
+    scale: BenchScale = "small",
     seed: Annotated[int, typer.Option(help="Random seed of the world.")] = 7,
     repeat: Annotated[
         int, typer.Option(help="Runs of each side; the fastest counts (machine noise).")
@@ -1371,7 +1379,7 @@ def bench_features(
 
 @bench_app.command("scoring")
 def bench_scoring(
-    scale: Annotated[str, typer.Option(help="World scale: tiny, small or medium.")] = "small",
+    scale: BenchScale = "small",
     seed: Annotated[int, typer.Option(help="Random seed of the worlds.")] = 7,
     spark: Annotated[
         bool,
@@ -1380,7 +1388,7 @@ def bench_scoring(
     repeat: Annotated[
         int, typer.Option(help="Interleaved rounds of the timings; the fastest counts.")
     ] = 7,
-    memory_limit: Annotated[str, typer.Option(help="DuckDB's memory cap.")] = "3GB",
+    memory_limit: BenchMemory = "3GB",
     workspace: Workspace = None,
 ) -> None:
     """Rows scored per second per model, embedded (and Spark) next to Booster.predict on the
@@ -1399,14 +1407,10 @@ def bench_scoring(
 
 @bench_app.command("quality")
 def bench_quality(
-    scale: Annotated[str, typer.Option(help="World scale: tiny, small or medium.")] = "small",
-    seed: Annotated[
-        list[int], typer.Option(help="Random seed of a world (repeat the option for several).")
-    ] = [7],  # noqa: B006 - Typer reads the default, never mutates it
-    model: Annotated[
-        list[str] | None, typer.Option(help="A model to evaluate (repeat); default: all four.")
-    ] = None,
-    memory_limit: Annotated[str, typer.Option(help="DuckDB's memory cap.")] = "3GB",
+    scale: BenchScale = "small",
+    seed: BenchSeeds = [7],  # noqa: B006 - Typer reads the default, never mutates it
+    model: BenchModels = None,
+    memory_limit: BenchMemory = "3GB",
     workspace: Workspace = None,
 ) -> None:
     """Model quality on synthetic worlds against the targets: each model's backtest against
@@ -1422,17 +1426,13 @@ def bench_quality(
 
 @bench_app.command("refit")
 def bench_refit(
-    scale: Annotated[str, typer.Option(help="World scale: tiny, small or medium.")] = "small",
-    seed: Annotated[
-        list[int], typer.Option(help="Random seed of a world (repeat the option for several).")
-    ] = [7],  # noqa: B006 - Typer reads the default, never mutates it
-    model: Annotated[
-        list[str] | None, typer.Option(help="A model to replay (repeat); default: all four.")
-    ] = None,
+    scale: BenchScale = "small",
+    seed: BenchSeeds = [7],  # noqa: B006 - Typer reads the default, never mutates it
+    model: BenchModels = None,
     months_back: Annotated[
         int, typer.Option(help="The replayed training day: this many months before the end.")
     ] = 6,
-    memory_limit: Annotated[str, typer.Option(help="DuckDB's memory cap.")] = "3GB",
+    memory_limit: BenchMemory = "3GB",
     workspace: Workspace = None,
 ) -> None:
     """Serving the refit against serving the backtest's model: a training replayed months
@@ -1466,7 +1466,7 @@ def bench_serving(
         bool, typer.Option(help="Also load mlflow models serve with the same row.")
     ] = True,
     seed: Annotated[int, typer.Option(help="Random seed of the small world.")] = 7,
-    memory_limit: Annotated[str, typer.Option(help="DuckDB's memory cap.")] = "3GB",
+    memory_limit: BenchMemory = "3GB",
     workspace: Workspace = None,
 ) -> None:
     """Latency and throughput of the API on loopback, online scoring vs mlflow models serve."""
