@@ -556,6 +556,13 @@ def _print_demo(result: Any, *, serving: bool) -> None:
         out.print(table)
         if (line := interval_line(r.backtest)) is not None:
             out.print(f"  {line}", highlight=False)
+        if r.final is not None:
+            c = r.final.cutoffs
+            out.print(
+                f"  the version is refit on all {len(c)} cutoffs with complete labels, {c[0]}.."
+                f"{c[-1]}; the figures above are the backtest's",
+                highlight=False,
+            )
         out.print("  gate: " + "; ".join(r.gate.reasons), highlight=False)
     for name, why in result.scores.skipped.items():
         out.print(f"[yellow]not scored[/] {name}: {why}", highlight=False)

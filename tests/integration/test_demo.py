@@ -173,6 +173,7 @@ def test_printed_summary(result: DemoResult) -> None:
     assert text.count("(best baseline)") == 4 and text.count("oracle") >= 4
     assert "ROC AUC" in text and "MAE P50 (days)" in text
     assert text.count("95 % intervals from 200 resamples of whole") == 4
+    assert text.count("the version is refit on all") == 4
     assert "P001: top" in text and "recommended_sku" in text
     assert "supplies: " in text and "device colours" in text
     assert "fleet: " in text and "devices of P001 under contract scored" in text
@@ -251,6 +252,8 @@ def test_the_command_with_the_models_own_gates(result: DemoResult, tmp_path: Pat
     for name, m in models.items():
         assert m["version"] == "1" and m["gate"], name
         assert "3 training and 1 evaluation cutoffs" in m["plan"]
+        # the version served learnt up to the evaluated cutoff
+        assert m["served"]["cutoffs"][-1] == m["split"]["evaluate"][-1]
         assert set(m["headline"]["rows"]) >= {"model", "oracle"}
         scored = name in summary["scores"]["written"]
         assert scored == m["promoted"], name
