@@ -466,12 +466,8 @@ def train_models(
                     card_dir=workspace / "cards" / name,
                 )
             bt = res.backtest
-            cols = list(bt.train.columns)
-            ev = bt.evaluate if bt.rows is None else bt.rows  # the rows as built
             path = write_training_set(
-                pd.concat([bt.train, ev[cols]], ignore_index=True),
-                bt.meta,
-                workspace / "training_sets" / f"{name}.parquet",
+                bt.built_rows(), bt.meta, workspace / "training_sets" / f"{name}.parquet"
             )
             out[name] = ModelStep(name, words, res, headline(bt), path, time.monotonic() - t0)
             progress("train models", i + 1, len(specs))

@@ -227,6 +227,12 @@ class Backtest:
         order = [s for s in [MODEL, *self.baselines, ORACLE] if s in t.index]
         return t.loc[order]
 
+    def built_rows(self) -> pd.DataFrame:
+        """The training and evaluation rows as the feature set built them (the rows of a
+        model whose rows combine into units, not the units), in one frame."""
+        ev = self.evaluate if self.rows is None else self.rows
+        return pd.concat([self.train, ev[list(self.train.columns)]], ignore_index=True)
+
     def n_positives_train(self) -> int:
         if self.spec.task == "binary":
             return int(self.train["label"].sum())
@@ -374,9 +380,7 @@ def fit_final(
     split = bt.split
     cutoffs = final_cutoffs(split)
     done = {*split.train, *split.evaluate}
-    cols = list(bt.train.columns)
-    ev_rows = bt.rows if bt.rows is not None else bt.evaluate
-    parts = [bt.train, ev_rows[cols]]
+    parts = [bt.built_rows()]
     gap = [c for c in cutoffs if c not in done]
     if gap:
         df, _ = build_sets(
@@ -387,7 +391,7 @@ def fit_final(
             memory_limit=memory_limit,
             builder=builder,
         )
-        parts.append(df[cols])
+        parts.append(df[list(bt.train.columns)])
     frame = pd.concat(parts, ignore_index=True)
     notes: list[str] = []
     if bt.spec.task == "binary":
