@@ -234,9 +234,14 @@ class Backtest:
         return pd.concat([self.train, ev[list(self.train.columns)]], ignore_index=True)
 
     def n_positives_train(self) -> int:
-        if self.spec.task == "binary":
-            return int(self.train["label"].sum())
-        return int((~self.train["censored"].astype(bool)).sum())
+        return n_positives(self.train, self.spec.task)
+
+
+def n_positives(frame: pd.DataFrame, task: str) -> int:
+    """The rows a model learns the event from: positives (binary), or events seen (days)."""
+    if task == "binary":
+        return int(frame["label"].sum())
+    return int((~frame["censored"].astype(bool)).sum())
 
 
 def _oracle_frame(oracle: str | Path, model: str) -> pd.DataFrame | None:
@@ -396,16 +401,14 @@ def fit_final(
     notes: list[str] = []
     if bt.spec.task == "binary":
         est = _fit_classifier(bt.spec, split, frame, bt.features, notes)
-        positives = int(frame["label"].sum())
     else:
         est = _fit_days(bt.spec, split, frame, bt.features, notes)
-        positives = int((~frame["censored"].astype(bool)).sum())
     return FinalFit(
         estimator=est,
         cutoffs=cutoffs,
         horizon_days=split.horizon_days,
         rows=len(frame),
-        positives=positives,
+        positives=n_positives(frame, bt.spec.task),
         notes=notes,
     )
 
