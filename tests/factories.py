@@ -196,13 +196,17 @@ def write_vendor_pack(path: Path, tables: dict[str, pd.DataFrame] | None = None,
 
 
 def write_partner_pack(
-    path: Path, tables: dict[str, pd.DataFrame] | None = None, partner_id: str = "P001", **kw
+    path: Path,
+    tables: dict[str, pd.DataFrame] | None = None,
+    partner_id: str = "P001",
+    period: tuple[date, date] = PERIOD,
+    **kw,
 ) -> Path:
     write_pack(
         path,
         tables if tables is not None else partner_tables(partner_id),
         source=partner_id,
-        period=PERIOD,
+        period=period,
         created_at=CREATED_AT,
         **kw,
     )

@@ -60,6 +60,11 @@ class MeasureSpec:
     needs: tuple[str, ...]
     definition: str
     has_growth: bool = False
+    spans: Literal["any", "period", "both"] = "any"
+    """What the partner's data must cover for the measure to be computed: ``period``, the
+    whole period (a total over part of it would read as a fall); ``both``, the period and the
+    one before it (a comparison of the two); ``any``, nothing (a ratio within the period, or a
+    snapshot)."""
 
 
 MEASURES: tuple[MeasureSpec, ...] = (
@@ -71,6 +76,7 @@ MEASURES: tuple[MeasureSpec, ...] = (
         "sum of sell_through.net_amount of lines sold in the period (after discount; returns, "
         "with negative amounts, included)",
         has_growth=True,
+        spans="period",
     ),
     MeasureSpec(
         "revenue_growth",
@@ -80,6 +86,7 @@ MEASURES: tuple[MeasureSpec, ...] = (
         "revenue / revenue of the previous period - 1; market: market.revenue growth over the "
         "same days, weighted by the partner's previous-period revenue per account country and "
         "product category",
+        spans="both",
     ),
     MeasureSpec(
         "deal_registrations",
@@ -88,6 +95,7 @@ MEASURES: tuple[MeasureSpec, ...] = (
         ("opportunities",),
         "opportunities created in the period with deal_registered true",
         has_growth=True,
+        spans="period",
     ),
     MeasureSpec(
         "conversion_rate",
@@ -133,6 +141,7 @@ MEASURES: tuple[MeasureSpec, ...] = (
         "currency",
         ("sell_through",),
         "revenue / accounts with at least one sell_through line in the period",
+        spans="period",
     ),
     MeasureSpec(
         "tickets_per_device",
@@ -142,6 +151,7 @@ MEASURES: tuple[MeasureSpec, ...] = (
         f"service tickets of kind {', '.join(SUPPORT_KINDS)} opened in the period / devices in "
         "service during it (installed_on on or before its last day, retired_on empty or after "
         "its first day)",
+        spans="period",
     ),
     MeasureSpec(
         "sla_compliance",
@@ -157,6 +167,7 @@ MEASURES: tuple[MeasureSpec, ...] = (
         ("sell_through",),
         "share of accounts that bought (a line with quantity > 0) in the previous period and "
         "bought again in this one",
+        spans="both",
     ),
     MeasureSpec(
         "account_expansion",
@@ -165,6 +176,7 @@ MEASURES: tuple[MeasureSpec, ...] = (
         ("sell_through", "products"),
         "share of retained accounts that spent more (net_amount) or bought in more product "
         "categories than in the previous period",
+        spans="both",
     ),
     MeasureSpec(
         "inventory_units_on_hand",
@@ -280,6 +292,8 @@ class BenchmarkReport:
     measures: list[Measure] = field(default_factory=list)
     peer_group_reason: str | None = None
     """Why there is no peer group at all (None when the group could be formed)."""
+    coverage: Period | None = None
+    """The days the partner's data covers (see :func:`benchmark`); None if no pack says."""
 
     def measure(self, name: str) -> Measure:
         """The measure called ``name``."""
@@ -318,6 +332,7 @@ class BenchmarkReport:
                 "k_anonymity": self.k_anonymity,
                 "reason": self.peer_group_reason,
             },
+            "coverage": None if self.coverage is None else _period_dict(self.coverage),
             "measures": [{**asdict(m), "needs": list(m.needs)} for m in self.measures],
         }
 
@@ -341,6 +356,13 @@ def benchmark(
     of the partners table (empty: every other consenting partner is a peer); ``k_anonymity``
     defaults to the setting of the same name. Raises :class:`NotFoundError` for a partner
     without data in the lake, :class:`InvalidRequestError` for bad parameters.
+
+    A partner's data covers the days from the earliest start of its packs' periods (or its
+    first sale, if earlier) to the latest end (or its last sale, if later). A total over the
+    period (revenue, say) is unavailable, with the reason, when the data does not cover the
+    whole period, and a comparison with the period before (growth, retention) when it does
+    not cover both: an export that starts in the middle of last year would otherwise read as
+    growth. Peers are held to the same rule.
     """
     if k_anonymity is None:
         from amplify_ml.config import get_settings
@@ -370,9 +392,10 @@ def benchmark(
         now = _aggregates(con, lake_tables, period)
         before = _aggregates(con, lake_tables, previous)
         market = _market_growth(con, lake_tables, partner_id, home_country, period, previous)
+        coverage = _coverage(lake, con, lake_tables, cohort)
 
-    rows_now = {p: _Row(now, p, present[p], period) for p in cohort}
-    rows_before = {p: _Row(before, p, present[p], previous) for p in cohort}
+    rows_now = {p: _Row(now, p, present[p], period, coverage[p]) for p in cohort}
+    rows_before = {p: _Row(before, p, present[p], previous, coverage[p]) for p in cohort}
     measures = []
     for spec in MEASURES:
         values = {p: _evaluate(spec, rows_now[p], rows_before[p]) for p in cohort}
@@ -427,6 +450,7 @@ def benchmark(
         k_anonymity=k,
         measures=measures,
         peer_group_reason=group_reason,
+        coverage=coverage[partner_id],
     )
 
 
@@ -775,14 +799,23 @@ class _Value:
 
 
 class _Row:
-    """One partner's raw aggregates for one period, with the tables it has."""
+    """One partner's raw aggregates for one period, with the tables it has and the days its
+    data covers."""
 
-    def __init__(self, agg: pd.DataFrame, partner: str, tables: set[str], period: Period) -> None:
+    def __init__(
+        self,
+        agg: pd.DataFrame,
+        partner: str,
+        tables: set[str],
+        period: Period,
+        covered: Period | None = None,
+    ) -> None:
         self.data: dict[str, Any] = (
             {k: v for k, v in agg.loc[partner].items()} if partner in agg.index else {}
         )
         self.tables = tables
         self.period = period
+        self.covered = covered
 
     def n(self, key: str) -> float:
         """A count or sum; 0 when the partner had no rows in the period."""
@@ -804,6 +837,65 @@ class _Row:
     def currency(self) -> str | None:
         c = self.currencies
         return c[0] if len(c) == 1 else None
+
+
+def _coverage(
+    lake: Lake, con: duckdb.DuckDBPyConnection, tables: set[str], cohort: list[str]
+) -> dict[str, Period | None]:
+    """Per partner, the days its data covers: from the earliest start of its packs' periods
+    (or its first sale, if earlier) to the latest end (or its last sale, if later)."""
+    packs = lake.packs()
+    first: dict[str, date] = {}
+    last: dict[str, date] = {}
+
+    def widen(p: str, lo: Any, hi: Any) -> None:
+        lo, hi = pd.to_datetime(lo, errors="coerce"), pd.to_datetime(hi, errors="coerce")
+        if not pd.isna(lo):
+            first[p] = min(first.get(p, lo.date()), lo.date())
+        if not pd.isna(hi):
+            last[p] = max(last.get(p, hi.date()), hi.date())
+
+    for pack in packs.itertuples():
+        if pack.source in cohort:
+            widen(pack.source, pack.period_start, pack.period_end)
+    if "sell_through" in tables:
+        sold = _frame(
+            con,
+            "SELECT partner_id, min(sold_on) AS lo, max(sold_on) AS hi FROM sell_through "
+            "GROUP BY partner_id",
+        )
+        for row in sold.itertuples():
+            if row.partner_id in cohort:
+                widen(row.partner_id, row.lo, row.hi)
+    return {p: Period(first[p], last[p]) if p in first and p in last else None for p in cohort}
+
+
+def _uncovered(spec: MeasureSpec, r: _Row) -> str | None:
+    """Why the partner's data is too short for ``spec`` over ``r.period`` (None if it is not)."""
+    c = r.covered
+    if spec.spans == "any" or c is None:
+        return None
+    both = spec.spans == "both"
+    need = Period(r.period.before().first, r.period.last) if both else r.period
+    if c.first <= need.first and need.last <= c.last:
+        return None
+    what = f"{r.period} and the period before it" if both else str(r.period)
+    why = (
+        "comparing a partial period with a whole one would read as growth or loss"
+        if both
+        else "a total over part of the period would read as a fall"
+    )
+    if need.last > c.last:
+        hint = f"choose as_of on or before {c.last.isoformat()}"
+    else:
+        fits = (r.period.last - c.first).days + 1
+        fits = fits // 2 if both else fits
+        hint = (
+            f"choose period_days of at most {fits} with this as_of"
+            if fits >= 1
+            else f"choose an as_of after {c.first.isoformat()}"
+        )
+    return f"the partner's data covers {c}, not all of {what}: {why}; {hint}"
 
 
 def _missing_table(table: str) -> str:
@@ -963,6 +1055,8 @@ def _evaluate(spec: MeasureSpec, r: _Row, before: _Row | None) -> _Value:
     for table in spec.needs:
         if table not in r.tables:
             return _Value(None, _missing_table(table))
+    if (reason := _uncovered(spec, r)) is not None:
+        return _Value(None, reason)
     out = _revenue_growth(r, before) if spec.name == "revenue_growth" else _COMPUTE[spec.name](r)
     if isinstance(out, str):
         return _Value(None, out)
@@ -1179,6 +1273,8 @@ def _render(report: BenchmarkReport, *, definitions: bool) -> str:
     ]
     if report.peer_group_reason:
         out[1] = f"Peers: none: {report.peer_group_reason}"
+    if report.coverage is not None:
+        out.insert(1, f"The partner's data covers {report.coverage}.")
     if notes:
         out += ["", "Notes:"]
         out += [f"  [{i}] {text}" for text, i in notes.items()]

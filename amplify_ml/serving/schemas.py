@@ -271,6 +271,12 @@ class Benchmark(Public):
     period: PeriodOut
     previous_period: PeriodOut
     peer_group: PeerGroup
+    coverage: PeriodOut | None = Field(
+        default=None,
+        description="The days the partner's data covers (its packs' periods and its sales). "
+        "A total over the period is unavailable unless they span the period; a comparison with "
+        "the period before, unless they span both.",
+    )
     measures: list[MeasureOut]
 
 

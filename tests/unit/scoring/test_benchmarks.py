@@ -9,8 +9,12 @@ The lake: 12 partners in the vendor's partners table, 10 with a data pack.
   consent) and P12 (consent, but no pack): P01 has 5 peers.
 - ``synergy``/``FR``: P07-P10 (the factory's rows): P07 has 3 peers.
 
-The default period is the 365 days to the packs' period end, 2024-12-31: 2024-01-02 to
-2024-12-31 (2024 is a leap year), the previous one 2023-01-02 to 2024-01-01.
+The partners' packs state that they cover 2022 to 2024 (``HISTORY``). The default period is
+the 365 days to the packs' period end, 2024-12-31: 2024-01-02 to 2024-12-31 (2024 is a leap
+year), the previous one 2023-01-02 to 2024-01-01.
+
+A second lake (``late_lake``) holds six partners of which one, L1, has data only from March
+2024: the measures its data cannot cover are unavailable, for it and as a peer.
 """
 
 from __future__ import annotations
@@ -27,8 +31,9 @@ import pytest
 from amplify_ml.datapack.ingest import ingest_pack
 from amplify_ml.errors import ConsentError, InvalidRequestError, NotFoundError
 from amplify_ml.lake import Lake
-from amplify_ml.scoring.benchmarks import FRAME_COLUMNS, MEASURE_NAMES, benchmark
+from amplify_ml.scoring.benchmarks import FRAME_COLUMNS, MEASURE_NAMES, Period, benchmark
 from tests.factories import (
+    PERIOD,
     partner_tables,
     ts,
     vendor_tables,
@@ -40,20 +45,30 @@ POWER_DE = ["P01", "P02", "P03", "P04", "P05", "P06"]
 SYNERGY_FR = ["P07", "P08", "P09", "P10"]
 WITHOUT_PACK = ["P11", "P12"]
 ALL = [*POWER_DE, *SYNERGY_FR, *WITHOUT_PACK]
+HISTORY = (date(2022, 1, 1), date(2024, 12, 31))
+"""The period the partners' packs state that they cover."""
+
+
+def _partners(ids: list[str], track: list[str], country: list[str], consent: list[bool]):
+    return pd.DataFrame(
+        {
+            "partner_id": ids,
+            "name": [f"Company {p[1:]} Ltd" for p in ids],
+            "track": track,
+            "data_sharing": consent,
+            "country": country,
+            "joined_on": [date(2020, 1, 1)] * len(ids),
+        }
+    )
 
 
 def _vendor() -> dict[str, pd.DataFrame]:
     t = vendor_tables()
-    n = len(ALL)
-    t["partners"] = pd.DataFrame(
-        {
-            "partner_id": ALL,
-            "name": [f"Company {p[1:]} Ltd" for p in ALL],
-            "track": ["power"] * 6 + ["synergy"] * 4 + ["power"] * 2,
-            "data_sharing": [True] * 10 + [False, True],
-            "country": ["DE"] * 6 + ["FR"] * 4 + ["DE"] * 2,
-            "joined_on": [date(2020, 1, 1)] * n,
-        }
+    t["partners"] = _partners(
+        ALL,
+        ["power"] * 6 + ["synergy"] * 4 + ["power"] * 2,
+        ["DE"] * 6 + ["FR"] * 4 + ["DE"] * 2,
+        [True] * 10 + [False, True],
     )
     # market revenue a month: DE printers 1000 in 2023 -> 1100 in 2024 (+10%), PCs 2000 ->
     # 2400 (+20%), supplies 500 -> 500 (0%); nothing for AT or accessories
@@ -219,7 +234,8 @@ def lake(tmp_path_factory: pytest.TempPathFactory) -> Lake:
     for pid in SYNERGY_FR:
         packs[pid] = _factory_partner(pid, 1.0)
     for pid, tables in packs.items():
-        report = ingest_pack(write_partner_pack(root / pid, tables, partner_id=pid), lake)
+        pack = write_partner_pack(root / pid, tables, partner_id=pid, period=HISTORY)
+        report = ingest_pack(pack, lake)
         assert all(t.quarantined == 0 for t in report.tables.values()), (pid, report.to_dict())
     with pytest.raises(ConsentError):  # P11 did not consent: its pack is refused
         ingest_pack(write_partner_pack(root / "P11", partner_tables("P11"), "P11"), lake)
@@ -349,6 +365,124 @@ def test_a_shorter_period(lake) -> None:
     assert _m(report, "revenue_growth").reason == (
         "no sell_through lines sold in the previous period (2024-10-31 to 2024-11-30)"
     )
+
+
+# -- the days the data covers -------------------------------------------------------------------
+
+
+def test_the_report_states_the_days_the_partners_data_covers(p01) -> None:
+    assert p01.coverage == Period(date(2022, 1, 1), date(2024, 12, 31))
+    assert p01.to_dict()["coverage"] == {"first": "2022-01-01", "last": "2024-12-31", "days": 1096}
+    assert "The partner's data covers 2022-01-01 to 2024-12-31." in p01.render()
+
+
+def test_a_period_beyond_the_data_leaves_its_totals_unavailable(lake) -> None:
+    report = benchmark(lake, "P01", as_of="2025-03-31")
+    revenue = _m(report, "revenue")
+    assert not revenue.available and revenue.value is None
+    assert revenue.reason == (
+        "the partner's data covers 2022-01-01 to 2024-12-31, not all of 2024-04-01 to "
+        "2025-03-31: a total over part of the period would read as a fall; choose as_of on or "
+        "before 2024-12-31"
+    )
+    # the peers' data ends there too: no peer figure for a total
+    assert revenue.peers_with_measure == 0
+    for name in ("deal_registrations", "revenue_per_account", "tickets_per_device"):
+        assert not _m(report, name).available, name
+    # ratios within the period and snapshots do not depend on the period being whole
+    assert _m(report, "average_sale_value").value == pytest.approx((1100 + 400 + 160) / 3)
+    assert _m(report, "sla_compliance").available
+    assert _m(report, "inventory_units_on_hand").value == 12.0
+    assert _m(report, "average_sale_value").peers_with_measure == 5
+
+
+def test_a_comparison_needs_the_data_to_cover_the_period_before(lake) -> None:
+    # 600 days to 2024-12-31 start on 2023-05-12; the 600 before them on 2021-09-19
+    report = benchmark(lake, "P01", period_days=600)
+    revenue = _m(report, "revenue")  # L-3, L-4 and the 3900 of 2024
+    assert revenue.value == pytest.approx(1200 + 180 + 3900.0)
+    assert revenue.previous is None and revenue.growth is None
+    for name in ("revenue_growth", "account_retention", "account_expansion"):
+        m = _m(report, name)
+        assert not m.available, name
+        assert m.reason == (
+            "the partner's data covers 2022-01-01 to 2024-12-31, not all of 2023-05-12 to "
+            "2024-12-31 and the period before it: comparing a partial period with a whole one "
+            "would read as growth or loss; choose period_days of at most 548 with this as_of"
+        )
+    # the hint is right: 548 days and the 548 before them start on 2022-01-01
+    fits = benchmark(lake, "P01", period_days=548)
+    assert fits.previous_period.first == date(2022, 1, 1)
+    assert _m(fits, "account_retention").available
+    assert _m(fits, "revenue_growth").available
+    assert not _m(benchmark(lake, "P01", period_days=549), "revenue_growth").available
+
+
+LATE = ["L1", "L2", "L3", "L4", "L5", "L6"]
+
+
+@pytest.fixture(scope="module")
+def late_lake(tmp_path_factory: pytest.TempPathFactory) -> Lake:
+    """Six power/DE partners. L1's pack covers March to December 2024 (its sales move to
+    March); L2-L6 send the factory's rows (and a printer sold on 2023-06-01), L2-L5 in packs
+    stating 2022 to 2024, L6 in one stating 2024 only."""
+    root = tmp_path_factory.mktemp("late")
+    lake = Lake(root / "lake")
+    vendor = vendor_tables()
+    vendor["partners"] = _partners(LATE, ["power"] * 6, ["DE"] * 6, [True] * 6)
+    ingest_pack(write_vendor_pack(root / "vendor", vendor), lake)
+    late = partner_tables("L1")
+    late["sell_through"]["sold_on"] = [date(2024, 3, 5), date(2024, 5, 2), date(2024, 5, 3)]
+    ingest_pack(
+        write_partner_pack(root / "L1", late, "L1", period=(date(2024, 3, 1), date(2024, 12, 31))),
+        lake,
+    )
+    for i, pid in enumerate(LATE[1:], start=1):
+        period = PERIOD if pid == "L6" else HISTORY
+        pack = write_partner_pack(root / pid, _factory_partner(pid, i), pid, period=period)
+        ingest_pack(pack, lake)
+    return lake
+
+
+def test_an_export_that_starts_late_has_no_totals_for_a_whole_year(late_lake) -> None:
+    report = benchmark(late_lake, "L1")
+    assert report.coverage == Period(date(2024, 3, 1), date(2024, 12, 31))
+    revenue = _m(report, "revenue")
+    assert not revenue.available
+    assert revenue.reason == (
+        "the partner's data covers 2024-03-01 to 2024-12-31, not all of 2024-01-02 to "
+        "2024-12-31: a total over part of the period would read as a fall; choose period_days "
+        "of at most 306 with this as_of"
+    )
+    assert not _m(report, "revenue_growth").available
+    assert not _m(report, "account_retention").available
+    # a ratio within the period is the partner's own, whatever part of it the data covers
+    assert _m(report, "average_sale_value").value == pytest.approx((350 + 160) / 2)
+    shorter = benchmark(late_lake, "L1", period_days=306)
+    assert _m(shorter, "revenue").value == pytest.approx(430.0)
+    assert "comparing a partial period" in _m(shorter, "revenue_growth").reason
+
+
+def test_a_peer_whose_data_does_not_cover_the_period_is_left_out(late_lake) -> None:
+    report = benchmark(late_lake, "L2")
+    assert report.peer_group_size == 5
+    revenue = _m(report, "revenue")  # L3-L6: L1's year is partial
+    assert revenue.peers_with_measure == 4 and revenue.peer_median is None
+    assert revenue.peer_reason == "only 4 peers have this measure in EUR; at least 5 are needed"
+    assert _m(report, "average_sale_value").peers_with_measure == 5
+    shown = benchmark(late_lake, "L2", k_anonymity=4)
+    # L3-L6: 430 x 2..5 in 2024
+    assert _m(shown, "revenue").peer_median == pytest.approx(430 * 3.5)
+
+
+def test_sales_before_the_packs_period_widen_what_the_data_covers(late_lake) -> None:
+    assert benchmark(late_lake, "L2").coverage == Period(date(2022, 1, 1), date(2024, 12, 31))
+    l6 = benchmark(late_lake, "L6")  # its pack states 2024; it sold a printer on 2023-06-01
+    assert l6.coverage == Period(date(2023, 6, 1), date(2024, 12, 31))
+    assert _m(l6, "revenue").available
+    assert not _m(l6, "revenue_growth").available  # the year before starts on 2023-01-02
+    # as a peer of L2: a year's revenue, but no growth
+    assert _m(benchmark(late_lake, "L2"), "revenue_growth").peers_with_measure == 3
 
 
 # -- peers -------------------------------------------------------------------------------------

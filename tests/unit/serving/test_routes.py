@@ -505,6 +505,10 @@ def test_benchmarks_of_the_callers_partner(
     body = r.json()
     assert body["partner_id"] == api_workspace.partners[0] and body["period"]["days"] == 180
     assert [m["name"] for m in body["measures"]] == list(MEASURE_NAMES)
+    # the days the partner's data covers, which span the period: its revenue is shown
+    assert body["coverage"]["first"] <= body["period"]["first"]
+    assert body["coverage"]["last"] >= body["period"]["last"]
+    assert body["measures"][0]["name"] == "revenue" and body["measures"][0]["available"]
     bad = api_client.get("/v1/benchmarks?period_days=0", headers=_h(api_keys.p1))
     assert (bad.status_code, _detail(bad)) == (
         422,
