@@ -56,6 +56,7 @@ bench: $(STAMP) ## the performance benchmarks on the small world (figures printe
 	$(VENV)/bin/amplify bench ingest --scale small
 	$(VENV)/bin/amplify bench features --scale small
 	$(VENV)/bin/amplify bench scoring --scale small
+	$(VENV)/bin/amplify bench transactions
 	$(VENV)/bin/amplify bench serving
 
 quality: $(STAMP) ## the four models against their targets on small worlds of three seeds, and the refit against the backtest's model (about 12 minutes on 2 cores)

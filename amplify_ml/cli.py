@@ -406,6 +406,7 @@ def from_transactions(
             decimal=decimal,
             encoding=encoding,
             delimiter="\t" if delimiter == "\\t" else delimiter,
+            memory_limit=get_settings().duckdb_memory_limit,
         )
     except AmplifyError as exc:
         _fail(exc)
@@ -1351,6 +1352,22 @@ def bench_ingest(
 
     ws = _workspace(workspace)
     run(scale, ws, seed=seed, memory_limit=get_settings().duckdb_memory_limit)
+
+
+@bench_app.command("transactions")
+def bench_transactions(
+    rows: Annotated[
+        int, typer.Option(min=1, help="Invoice lines of the generated export.")
+    ] = 2_000_000,
+    seed: Annotated[int, typer.Option(help="Random seed of the export.")] = 7,
+    memory_limit: BenchMemory = "1GB",
+    workspace: Workspace = None,
+) -> None:
+    """Converting a transactions export (pack from-transactions): rows/s and peak memory
+    under DuckDB's cap, against the same conversion without one."""
+    from amplify_ml.bench.transactions import run
+
+    run(rows, _workspace(workspace), seed=seed, memory_limit=memory_limit)
 
 
 @bench_app.command("features")

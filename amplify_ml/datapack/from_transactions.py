@@ -31,7 +31,9 @@ from __future__ import annotations
 import codecs
 import json
 import re
+import tempfile
 from collections.abc import Mapping
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -330,12 +332,15 @@ def pack_from_transactions(
     format: str = "parquet",
     encoding: str = "utf-8",
     delimiter: str | None = None,
+    memory_limit: str | None = None,
 ) -> TransactionsReport:
     """Write a minimal pack (partners, products, accounts, sell_through) from a CSV export.
 
     ``encoding``: the export's text encoding (spreadsheet exports are often ``cp1252``);
     ``delimiter``: its field separator, by default the one of ``,``, ``;``, tab and ``|``
-    that splits its header row into the most columns.
+    that splits its header row into the most columns; ``memory_limit``: DuckDB's memory cap
+    (e.g. ``"2GB"``), past which it works on disk in a scratch folder of the system's
+    temporary directory (``TMPDIR``), which needs about twice the export's size.
 
     ``consent`` records that the partner opted in to share its data (``data_sharing``); a
     pack without it would be refused at ingestion, so the conversion refuses to write one.
@@ -385,267 +390,305 @@ def pack_from_transactions(
     if problems:
         raise DataPackError(f"cannot convert {file.name}: " + "; ".join(problems))
 
-    con = duckdb.connect()
-    con.execute("SET TimeZone = 'UTC'")
     if delimiter is None:
         delimiter = sniff_delimiter(file, encoding)
-    batches = list(iter_csv_batches(file, encoding=encoding, delimiter=delimiter))
-    if not batches:
-        raise DataPackError(f"{file}: no data rows below the header")
-    table = pa.Table.from_batches(batches)
-    table = table.append_column("_row", pa.array(range(1, table.num_rows + 1), pa.int64()))
-    con.register("raw", table)
-    absent = [c for c in mapping.values() if c not in table.column_names]
+    header = csv_header(file, encoding=encoding, delimiter=delimiter)
+    absent = [c for c in mapping.values() if c not in header]
     if absent:
         raise DataPackError(
             f"{file.name}: mapped columns {', '.join(map(repr, absent))} are not in the header; "
-            f"the header has {', '.join(map(repr, table.column_names[:-1]))}"
+            f"the header has {', '.join(map(repr, header))}"
         )
+    # the export goes into a scratch database on disk, batch by batch, so an export larger
+    # than memory converts: past memory_limit DuckDB writes to the scratch folder
+    with (
+        tempfile.TemporaryDirectory(prefix="amplify-convert-") as scratch,
+        closing(duckdb.connect(str(Path(scratch) / "convert.duckdb"))) as con,
+    ):
+        con.execute("SET TimeZone = 'UTC'")
+        con.execute(f"SET temp_directory = {_lit(str(Path(scratch) / 'spill'))}")
+        if memory_limit:
+            con.execute(f"SET memory_limit = {_lit(memory_limit)}")
+        n_read = _load_raw(con, file, encoding, delimiter)
+        if n_read == 0:
+            raise DataPackError(f"{file}: no data rows below the header")
 
-    def col(field_name: str) -> str:
-        if field_name not in mapping:
-            return "NULL::VARCHAR"
-        return f"NULLIF(trim(r.{_q(mapping[field_name])}), '')"
+        def col(field_name: str) -> str:
+            if field_name not in mapping:
+                return "NULL::VARCHAR"
+            return f"NULLIF(trim(r.{_q(mapping[field_name])}), '')"
 
-    # a number as written: the decimal mark, and the other mark only between groups of three
-    # digits ("1.299,00" or "1,299.00"); "10,0" with --decimal . is refused, never read as 100
-    grp, dec = (r"\.", ",") if decimal == "," else (",", r"\.")
-    written = _lit(f"[+-]?(([0-9]+|[0-9]{{1,3}}({grp}[0-9]{{3}})+)({dec}[0-9]*)?|{dec}[0-9]+)")
+        # a number as written: the decimal mark, and the other mark only between groups of three
+        # digits ("1.299,00" or "1,299.00"); "10,0" with --decimal . is refused, never read as 100
+        grp, dec = (r"\.", ",") if decimal == "," else (",", r"\.")
+        written = _lit(f"[+-]?(([0-9]+|[0-9]{{1,3}}({grp}[0-9]{{3}})+)({dec}[0-9]*)?|{dec}[0-9]+)")
 
-    def number(x: str) -> str:
-        plain = (
-            f"replace(replace({x}, '.', ''), ',', '.')"
-            if decimal == ","
-            else f"replace({x}, ',', '')"
-        )
-        return f"CASE WHEN regexp_full_match({x}, {written}) THEN {plain} END"
-
-    qty_text = number(col("quantity"))
-    per_unit = "unit_price" in mapping
-    amt_text = number(col("unit_price" if per_unit else "amount"))
-    synonyms = {
-        **CATEGORY_SYNONYMS,
-        **{k.strip().lower(): v for k, v in (category_map or {}).items()},
-    }
-    bad_targets = sorted({v for v in synonyms.values() if v not in PRODUCT_CATEGORIES})
-    if bad_targets:
-        raise DataPackError(
-            f"--category-map: {', '.join(map(repr, bad_targets))} are not contract categories; "
-            "use " + ", ".join(PRODUCT_CATEGORIES)
-        )
-    cat_cases = " ".join(f"WHEN {_lit(k)} THEN {_lit(v)}" for k, v in synonyms.items())
-    category = (
-        f"CASE lower({col('category')}) {cat_cases} END"
-        if "category" in mapping
-        else _lit(defaults["category"])
-    )
-    text_fields = [
-        f
-        for f in ("customer_id", "sku", "category", "line_id", "industry", "family")
-        if f in mapping
-    ]
-    personal = (
-        " OR ".join(
-            f"coalesce({duckdb_has_email(col(f))} OR {duckdb_has_phone(col(f))}, false)"
-            for f in text_fields
-        )
-        or "false"
-    )
-    stem = re.sub(r"[^A-Za-z0-9]+", "-", file.stem).strip("-") or "line"
-    con.execute(
-        f"""
-        CREATE TEMP TABLE t AS
-        SELECT r._row,
-            {col("customer_id")} AS account_id,
-            {_date_sql(col("date"), date_format)} AS sold_on,
-            {col("date")} IS NOT NULL AS has_date,
-            CASE WHEN regexp_full_match({qty_text}, '[+-]?[0-9]+(\\.0+)?')
-                 THEN TRY_CAST({qty_text} AS DOUBLE)::BIGINT END AS quantity,
-            {col("quantity")} IS NOT NULL AS has_quantity,
-            CASE WHEN regexp_full_match({amt_text}, '[+-]?([0-9]+(\\.[0-9]*)?|\\.[0-9]+)')
-                 THEN TRY_CAST({amt_text} AS DOUBLE) END AS _amount,
-            {col("unit_price" if per_unit else "amount")} IS NOT NULL AS has_amount,
-            {category} AS category,
-            {col("category")} AS category_raw,
-            {col("date")} AS date_raw,
-            {col("sku")} AS sku_raw,
-            coalesce({col("line_id")}, {_lit(stem + "-")} || r._row) AS line_id,
-            upper(coalesce({col("currency")}, {_lit(currency or "")})) AS currency,
-            lower(coalesce({col("channel")}, {_lit(defaults.get("channel", ""))})) AS channel,
-            coalesce({col("employee_band")}, {_lit(defaults.get("employee_band", ""))}) AS employee_band,
-            upper(coalesce({col("country")}, {_lit(country)})) AS country,
-            coalesce({col("industry")}, {_lit(defaults.get("industry", "unspecified"))}) AS industry,
-            coalesce({col("family")}, {_lit(defaults.get("family", "unspecified"))}) AS family,
-            {personal} AS personal
-        FROM raw r
-        """
-    )
-    # the line's amount: mapped, else quantity x unit price (to the cent's hundredth)
-    con.execute(
-        "ALTER TABLE t ADD COLUMN net_amount DOUBLE; "
-        + (
-            "UPDATE t SET net_amount = round(quantity * _amount, 4)"
-            if per_unit
-            else "UPDATE t SET net_amount = _amount"
-        )
-    )
-    # the sku: mapped, else one product per category
-    con.execute(
-        "ALTER TABLE t ADD COLUMN sku VARCHAR; "
-        "UPDATE t SET sku = coalesce(sku_raw, 'CAT-' || upper(category))"
-    )
-    reasons = {
-        "personal_data": "personal",
-        "missing_value": "account_id IS NULL OR NOT has_date OR NOT has_quantity OR NOT has_amount",
-        "bad_date": "has_date AND sold_on IS NULL",
-        "future_date": f"sold_on > DATE {_lit(today.isoformat())}",
-        "bad_quantity": "has_quantity AND quantity IS NULL",
-        "zero_quantity": "quantity = 0",
-        "bad_amount": "has_amount AND _amount IS NULL",
-        "sign_mismatch": "quantity * net_amount < 0",
-        "bad_category": "category IS NULL",
-        "bad_channel": "channel NOT IN (" + ", ".join(map(_lit, CHANNELS)) + ")",
-        "bad_employee_band": "employee_band NOT IN (" + ", ".join(map(_lit, EMPLOYEE_BANDS)) + ")",
-        "bad_country": "NOT regexp_full_match(country, '[A-Z]{2}')",
-        "bad_currency": "NOT regexp_full_match(currency, '[A-Z]{3}')",
-    }
-    flags = ", ".join(
-        f"CASE WHEN coalesce({pred}, false) THEN {_lit(r)} END" for r, pred in reasons.items()
-    )
-    con.execute(
-        f"CREATE TEMP TABLE f AS SELECT *, list_filter([{flags}], x -> x IS NOT NULL) AS reasons FROM t"
-    )
-    # consistency across rows, among rows otherwise fine
-    con.execute(
-        """
-        UPDATE f SET reasons = list_append(reasons, 'sku_category_conflict')
-        WHERE len(reasons) = 0 AND sku IN (
-            SELECT sku FROM f WHERE len(reasons) = 0 GROUP BY sku HAVING count(DISTINCT category) > 1)
-        """
-    )
-    con.execute(
-        """
-        UPDATE f SET reasons = list_append(reasons, CASE WHEN g.n_distinct > 1 THEN 'line_conflict'
-                                                        ELSE 'duplicate' END)
-        FROM (
-            SELECT _row, count(*) OVER (PARTITION BY line_id) AS n,
-                   count(DISTINCT hash(account_id, sold_on, quantity, net_amount, sku, currency,
-                                       channel)) OVER (PARTITION BY line_id) AS n_distinct,
-                   row_number() OVER (PARTITION BY line_id ORDER BY _row) AS k
-            FROM f WHERE len(reasons) = 0
-        ) g
-        WHERE f._row = g._row AND g.n > 1 AND (g.n_distinct > 1 OR g.k > 1)
-        """
-    )
-    n_read = table.num_rows
-    refused_rows = con.execute(
-        "SELECT r, count(*), list(_row ORDER BY _row)[1:5] FROM "
-        "(SELECT _row, unnest(reasons) AS r FROM f) GROUP BY r ORDER BY min(_row)"
-    ).fetchall()
-    report = TransactionsReport(out, partner_id, n_read, 0)
-    for reason, n, sample in refused_rows:
-        message = _REFUSAL_MESSAGES[reason]
-        if reason == "bad_category":
-            labels = [
-                safe_echo(r[0])
-                for r in con.execute(
-                    "SELECT DISTINCT category_raw FROM f WHERE category IS NULL AND NOT personal "
-                    "AND category_raw IS NOT NULL ORDER BY 1 LIMIT 5"
-                ).fetchall()
-            ]
-            if labels:
-                message += f"; unknown labels: {', '.join(labels)} (map them with --category-map LABEL=CATEGORY)"
-        if reason == "bad_date":
-            message += _bad_date_hint(con, date_format, today)
-        if reason == "line_conflict":
-            message += (
-                f"; if {mapping['line_id']!r} numbers whole invoices rather than their lines, "
-                "leave line_id unmapped (each row then gets its own id)"
+        def number(x: str) -> str:
+            plain = (
+                f"replace(replace({x}, '.', ''), ',', '.')"
+                if decimal == ","
+                else f"replace({x}, ',', '')"
             )
-        report.refused.append(RefusedRows(reason, int(n), [int(x) for x in sample], message))
-    n_refused = con.execute("SELECT count(*) FROM f WHERE len(reasons) > 0").fetchone()[0]  # type: ignore[index]
-    if n_refused:
-        refused_file = out.with_name(out.name + ".refused.csv")
-        cols = [c for c in table.column_names if c != "_row"]
-        masked = ", ".join(
-            f"CASE WHEN f.personal THEN '<redacted>' ELSE r.{_q(c)} END AS {_q(c)}" for c in cols
-        )
-        refused_file.parent.mkdir(parents=True, exist_ok=True)
-        con.execute(
-            f"COPY (SELECT f._row AS row, array_to_string(f.reasons, ';') AS reasons, {masked} "
-            f"FROM f JOIN raw r USING (_row) WHERE len(f.reasons) > 0 ORDER BY f._row) "
-            f"TO {_lit(str(refused_file))} (HEADER, DELIMITER ',')"
-        )
-        report.refused_file = refused_file
-    good = "FROM f WHERE len(reasons) = 0"
-    report.rows_converted = con.execute(f"SELECT count(*) {good}").fetchone()[0]  # type: ignore[index]
-    if report.rows_converted == 0:
-        why = "; ".join(f"{r.rows:,} rows {r.reason}: {r.message}" for r in report.refused)
-        raise DataPackError(
-            f"{file.name}: none of the {n_read:,} rows could be converted ({why}); see "
-            f"{report.refused_file} for each row's reasons"
-        )
-    sell = con.execute(
-        f"SELECT line_id, {_lit(partner_id)} AS partner_id, account_id, sku, sold_on, quantity, "
-        f"net_amount, currency, channel {good} ORDER BY _row"
-    ).to_arrow_table()
-    accounts = con.execute(
-        f"SELECT account_id, {_lit(partner_id)} AS partner_id, any_value(industry ORDER BY _row) AS industry, "
-        f"any_value(employee_band ORDER BY _row) AS employee_band, "
-        f"any_value(country ORDER BY _row) AS country, min(sold_on) AS first_seen "
-        f"{good} GROUP BY account_id ORDER BY account_id"
-    ).to_arrow_table()
-    products = con.execute(
-        f"SELECT sku, any_value(category) AS category, any_value(family ORDER BY _row) AS family, "
-        f"coalesce(median(net_amount / quantity) FILTER (WHERE quantity > 0 AND net_amount > 0), 0.0) "
-        f"AS list_price, any_value(currency ORDER BY _row) AS currency, min(sold_on) AS launched_on, "
-        f"NULL::BIGINT AS page_yield, NULL::VARCHAR AS color, NULL::BIGINT AS extends_warranty_months "
-        f"{good} GROUP BY sku ORDER BY sku"
-    ).to_arrow_table()
-    first, last = con.execute(f"SELECT min(sold_on), max(sold_on) {good}").fetchone()  # type: ignore[misc]
-    partners = pa.table(
-        {
-            "partner_id": [partner_id],
-            "name": [name or partner_id],
-            "track": [defaults["track"]],
-            "data_sharing": [True],
-            "country": [country],
-            "joined_on": [first],
+            return f"CASE WHEN regexp_full_match({x}, {written}) THEN {plain} END"
+
+        qty_text = number(col("quantity"))
+        per_unit = "unit_price" in mapping
+        amt_text = number(col("unit_price" if per_unit else "amount"))
+        synonyms = {
+            **CATEGORY_SYNONYMS,
+            **{k.strip().lower(): v for k, v in (category_map or {}).items()},
         }
-    )
-    report.derived = {
-        "accounts.first_seen": "first purchase in the export",
-        "products.launched_on": "first sale in the export",
-        "products.list_price": "median observed net unit price (not the vendor's list price)",
-        "partners.joined_on": "first sale in the export",
-    }
-    if per_unit:
-        report.derived["sell_through.net_amount"] = (
-            f"quantity x unit price ({mapping['unit_price']!r})"
+        bad_targets = sorted({v for v in synonyms.values() if v not in PRODUCT_CATEGORIES})
+        if bad_targets:
+            raise DataPackError(
+                f"--category-map: {', '.join(map(repr, bad_targets))} are not contract categories; "
+                "use " + ", ".join(PRODUCT_CATEGORIES)
+            )
+        cat_cases = " ".join(f"WHEN {_lit(k)} THEN {_lit(v)}" for k, v in synonyms.items())
+        category = (
+            f"CASE lower({col('category')}) {cat_cases} END"
+            if "category" in mapping
+            else _lit(defaults["category"])
         )
-    if "line_id" not in mapping:
-        report.derived["sell_through.line_id"] = f"{stem}-<row number in the export>"
-    if "sku" not in mapping:
-        report.derived["products.sku"] = "one product per category: CAT-<CATEGORY>"
-    report.defaults = {k: v for k, v in defaults.items()}
-    for label in ("industry", "family"):
-        if label not in mapping and label not in defaults:
-            report.defaults[label] = "unspecified"
-    writer = PackWriter(out, source=partner_id, period=(first, last), format=format)  # type: ignore[arg-type]
-    with writer:
-        writer.write("partners", partners)
-        writer.write("products", products)
-        writer.write("accounts", accounts)
-        writer.write("sell_through", sell)
-    manifest = writer.close()
-    manifest_data = manifest.model_dump(mode="json")
-    # record what was derived or defaulted, so nobody mistakes it for data from the partner
-    extra = {"converted_from": file.name, "derived": report.derived, "defaults": report.defaults}
-    manifest_data["created_at"] = format_timestamp(manifest.created_at)
-    manifest_data.update(extra)
-    (out / MANIFEST).write_text(json.dumps(manifest_data, indent=2) + "\n", encoding="utf-8")
-    report.tables = {t: e.rows for t, e in manifest.tables.items()}
-    return report
+        text_fields = [
+            f
+            for f in ("customer_id", "sku", "category", "line_id", "industry", "family")
+            if f in mapping
+        ]
+        personal = (
+            " OR ".join(
+                f"coalesce({duckdb_has_email(col(f))} OR {duckdb_has_phone(col(f))}, false)"
+                for f in text_fields
+            )
+            or "false"
+        )
+        stem = re.sub(r"[^A-Za-z0-9]+", "-", file.stem).strip("-") or "line"
+        con.execute(
+            f"""
+            CREATE TEMP TABLE t AS
+            SELECT r._row,
+                {col("customer_id")} AS account_id,
+                {_date_sql(col("date"), date_format)} AS sold_on,
+                {col("date")} IS NOT NULL AS has_date,
+                CASE WHEN regexp_full_match({qty_text}, '[+-]?[0-9]+(\\.0+)?')
+                     THEN TRY_CAST({qty_text} AS DOUBLE)::BIGINT END AS quantity,
+                {col("quantity")} IS NOT NULL AS has_quantity,
+                CASE WHEN regexp_full_match({amt_text}, '[+-]?([0-9]+(\\.[0-9]*)?|\\.[0-9]+)')
+                     THEN TRY_CAST({amt_text} AS DOUBLE) END AS _amount,
+                {col("unit_price" if per_unit else "amount")} IS NOT NULL AS has_amount,
+                {category} AS category,
+                {col("category")} AS category_raw,
+                {col("date")} AS date_raw,
+                {col("sku")} AS sku_raw,
+                coalesce({col("line_id")}, {_lit(stem + "-")} || r._row) AS line_id,
+                upper(coalesce({col("currency")}, {_lit(currency or "")})) AS currency,
+                lower(coalesce({col("channel")}, {_lit(defaults.get("channel", ""))})) AS channel,
+                coalesce({col("employee_band")}, {_lit(defaults.get("employee_band", ""))}) AS employee_band,
+                upper(coalesce({col("country")}, {_lit(country)})) AS country,
+                coalesce({col("industry")}, {_lit(defaults.get("industry", "unspecified"))}) AS industry,
+                coalesce({col("family")}, {_lit(defaults.get("family", "unspecified"))}) AS family,
+                {personal} AS personal
+            FROM raw r
+            """
+        )
+        # the line's amount: mapped, else quantity x unit price (to the cent's hundredth)
+        con.execute(
+            "ALTER TABLE t ADD COLUMN net_amount DOUBLE; "
+            + (
+                "UPDATE t SET net_amount = round(quantity * _amount, 4)"
+                if per_unit
+                else "UPDATE t SET net_amount = _amount"
+            )
+        )
+        # the sku: mapped, else one product per category
+        con.execute(
+            "ALTER TABLE t ADD COLUMN sku VARCHAR; "
+            "UPDATE t SET sku = coalesce(sku_raw, 'CAT-' || upper(category))"
+        )
+        reasons = {
+            "personal_data": "personal",
+            "missing_value": "account_id IS NULL OR NOT has_date OR NOT has_quantity OR NOT has_amount",
+            "bad_date": "has_date AND sold_on IS NULL",
+            "future_date": f"sold_on > DATE {_lit(today.isoformat())}",
+            "bad_quantity": "has_quantity AND quantity IS NULL",
+            "zero_quantity": "quantity = 0",
+            "bad_amount": "has_amount AND _amount IS NULL",
+            "sign_mismatch": "quantity * net_amount < 0",
+            "bad_category": "category IS NULL",
+            "bad_channel": "channel NOT IN (" + ", ".join(map(_lit, CHANNELS)) + ")",
+            "bad_employee_band": "employee_band NOT IN ("
+            + ", ".join(map(_lit, EMPLOYEE_BANDS))
+            + ")",
+            "bad_country": "NOT regexp_full_match(country, '[A-Z]{2}')",
+            "bad_currency": "NOT regexp_full_match(currency, '[A-Z]{3}')",
+        }
+        flags = ", ".join(
+            f"CASE WHEN coalesce({pred}, false) THEN {_lit(r)} END" for r, pred in reasons.items()
+        )
+        con.execute(
+            f"CREATE TEMP TABLE f AS SELECT *, list_filter([{flags}], x -> x IS NOT NULL) AS reasons FROM t"
+        )
+        # consistency across rows, among rows otherwise fine
+        con.execute(
+            """
+            UPDATE f SET reasons = list_append(reasons, 'sku_category_conflict')
+            WHERE len(reasons) = 0 AND sku IN (
+                SELECT sku FROM f WHERE len(reasons) = 0 GROUP BY sku HAVING count(DISTINCT category) > 1)
+            """
+        )
+        con.execute(
+            """
+            UPDATE f SET reasons = list_append(reasons, CASE WHEN g.n_distinct > 1 THEN 'line_conflict'
+                                                            ELSE 'duplicate' END)
+            FROM (
+                SELECT _row, count(*) OVER (PARTITION BY line_id) AS n,
+                       count(DISTINCT hash(account_id, sold_on, quantity, net_amount, sku, currency,
+                                           channel)) OVER (PARTITION BY line_id) AS n_distinct,
+                       row_number() OVER (PARTITION BY line_id ORDER BY _row) AS k
+                FROM f WHERE len(reasons) = 0
+            ) g
+            WHERE f._row = g._row AND g.n > 1 AND (g.n_distinct > 1 OR g.k > 1)
+            """
+        )
+        refused_rows = con.execute(
+            "SELECT r, count(*), list(_row ORDER BY _row)[1:5] FROM "
+            "(SELECT _row, unnest(reasons) AS r FROM f) GROUP BY r ORDER BY min(_row)"
+        ).fetchall()
+        report = TransactionsReport(out, partner_id, n_read, 0)
+        for reason, n, sample in refused_rows:
+            message = _REFUSAL_MESSAGES[reason]
+            if reason == "bad_category":
+                labels = [
+                    safe_echo(r[0])
+                    for r in con.execute(
+                        "SELECT DISTINCT category_raw FROM f WHERE category IS NULL AND NOT personal "
+                        "AND category_raw IS NOT NULL ORDER BY 1 LIMIT 5"
+                    ).fetchall()
+                ]
+                if labels:
+                    message += f"; unknown labels: {', '.join(labels)} (map them with --category-map LABEL=CATEGORY)"
+            if reason == "bad_date":
+                message += _bad_date_hint(con, date_format, today)
+            if reason == "line_conflict":
+                message += (
+                    f"; if {mapping['line_id']!r} numbers whole invoices rather than their lines, "
+                    "leave line_id unmapped (each row then gets its own id)"
+                )
+            report.refused.append(RefusedRows(reason, int(n), [int(x) for x in sample], message))
+        n_refused = con.execute("SELECT count(*) FROM f WHERE len(reasons) > 0").fetchone()[0]  # type: ignore[index]
+        if n_refused:
+            refused_file = out.with_name(out.name + ".refused.csv")
+            cols = [c for c in con.table("raw").columns if c != "_row"]
+            masked = ", ".join(
+                f"CASE WHEN f.personal THEN '<redacted>' ELSE r.{_q(c)} END AS {_q(c)}"
+                for c in cols
+            )
+            refused_file.parent.mkdir(parents=True, exist_ok=True)
+            con.execute(
+                f"COPY (SELECT f._row AS row, array_to_string(f.reasons, ';') AS reasons, {masked} "
+                f"FROM f JOIN raw r USING (_row) WHERE len(f.reasons) > 0 ORDER BY f._row) "
+                f"TO {_lit(str(refused_file))} (HEADER, DELIMITER ',')"
+            )
+            report.refused_file = refused_file
+        good = "FROM f WHERE len(reasons) = 0"
+        report.rows_converted = con.execute(f"SELECT count(*) {good}").fetchone()[0]  # type: ignore[index]
+        if report.rows_converted == 0:
+            why = "; ".join(f"{r.rows:,} rows {r.reason}: {r.message}" for r in report.refused)
+            raise DataPackError(
+                f"{file.name}: none of the {n_read:,} rows could be converted ({why}); see "
+                f"{report.refused_file} for each row's reasons"
+            )
+        sell_sql = (
+            f"SELECT line_id, {_lit(partner_id)} AS partner_id, account_id, sku, sold_on, quantity, "
+            f"net_amount, currency, channel {good} ORDER BY _row"
+        )
+        accounts = con.execute(
+            f"SELECT account_id, {_lit(partner_id)} AS partner_id, any_value(industry ORDER BY _row) AS industry, "
+            f"any_value(employee_band ORDER BY _row) AS employee_band, "
+            f"any_value(country ORDER BY _row) AS country, min(sold_on) AS first_seen "
+            f"{good} GROUP BY account_id ORDER BY account_id"
+        ).to_arrow_table()
+        products = con.execute(
+            f"SELECT sku, any_value(category) AS category, any_value(family ORDER BY _row) AS family, "
+            f"coalesce(median(net_amount / quantity) FILTER (WHERE quantity > 0 AND net_amount > 0), 0.0) "
+            f"AS list_price, any_value(currency ORDER BY _row) AS currency, min(sold_on) AS launched_on, "
+            f"NULL::BIGINT AS page_yield, NULL::VARCHAR AS color, NULL::BIGINT AS extends_warranty_months "
+            f"{good} GROUP BY sku ORDER BY sku"
+        ).to_arrow_table()
+        first, last = con.execute(f"SELECT min(sold_on), max(sold_on) {good}").fetchone()  # type: ignore[misc]
+        partners = pa.table(
+            {
+                "partner_id": [partner_id],
+                "name": [name or partner_id],
+                "track": [defaults["track"]],
+                "data_sharing": [True],
+                "country": [country],
+                "joined_on": [first],
+            }
+        )
+        report.derived = {
+            "accounts.first_seen": "first purchase in the export",
+            "products.launched_on": "first sale in the export",
+            "products.list_price": "median observed net unit price (not the vendor's list price)",
+            "partners.joined_on": "first sale in the export",
+        }
+        if per_unit:
+            report.derived["sell_through.net_amount"] = (
+                f"quantity x unit price ({mapping['unit_price']!r})"
+            )
+        if "line_id" not in mapping:
+            report.derived["sell_through.line_id"] = f"{stem}-<row number in the export>"
+        if "sku" not in mapping:
+            report.derived["products.sku"] = "one product per category: CAT-<CATEGORY>"
+        report.defaults = {k: v for k, v in defaults.items()}
+        for label in ("industry", "family"):
+            if label not in mapping and label not in defaults:
+                report.defaults[label] = "unspecified"
+        writer = PackWriter(out, source=partner_id, period=(first, last), format=format)  # type: ignore[arg-type]
+        with writer:
+            writer.write("partners", partners)
+            writer.write("products", products)
+            writer.write("accounts", accounts)
+            # in export order, a batch at a time
+            for batch in con.execute(sell_sql).to_arrow_reader(_BATCH_ROWS):
+                writer.append("sell_through", pa.Table.from_batches([batch]))
+        manifest = writer.close()
+        manifest_data = manifest.model_dump(mode="json")
+        # record what was derived or defaulted, so nobody mistakes it for data from the partner
+        extra = {
+            "converted_from": file.name,
+            "derived": report.derived,
+            "defaults": report.defaults,
+        }
+        manifest_data["created_at"] = format_timestamp(manifest.created_at)
+        manifest_data.update(extra)
+        (out / MANIFEST).write_text(json.dumps(manifest_data, indent=2) + "\n", encoding="utf-8")
+        report.tables = {t: e.rows for t, e in manifest.tables.items()}
+        return report
+
+
+_BATCH_ROWS = 1 << 17
+"""Rows per batch written to the pack's sell_through."""
+_BLOCK_BYTES = 16 << 20
+"""Bytes of the export read per batch."""
+
+
+def _load_raw(con: duckdb.DuckDBPyConnection, file: Path, encoding: str, delimiter: str) -> int:
+    """Copy the export into the table ``raw`` (every field as text, ``_row`` numbering the data
+    rows from 1), a batch at a time; returns the rows read."""
+    n = 0
+    for batch in iter_csv_batches(file, _BLOCK_BYTES, encoding=encoding, delimiter=delimiter):
+        rows = pa.array(range(n + 1, n + batch.num_rows + 1), pa.int64())
+        chunk = pa.Table.from_batches([batch]).append_column("_row", rows)
+        con.register("_chunk", chunk)
+        con.execute(
+            "INSERT INTO raw SELECT * FROM _chunk"
+            if n
+            else "CREATE TABLE raw AS SELECT * FROM _chunk"
+        )
+        con.unregister("_chunk")
+        n += batch.num_rows
+    return n
 
 
 def _bad_date_hint(con: duckdb.DuckDBPyConnection, date_format: str, today: date) -> str:

@@ -47,6 +47,7 @@ DEFAULTS = {"channel": "field", "employee_band": "10-49", "track": "synergy"}
 def _convert(tmp_path: Path, text: str = EXPORT, *, raw: bytes | None = None, **kw) -> object:
     """The export (``text``, or the bytes ``raw``) converted with the German export's options,
     ``kw`` replacing them."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
     src = tmp_path / "sales.csv"
     if raw is not None:
         src.write_bytes(raw)
@@ -113,6 +114,57 @@ def test_refused_rows_are_kept_beside_the_pack_with_personal_data_redacted(tmp_p
     assert refused.loc[refused["row"] == "11", "reasons"].item() == "bad_category"
     message = next(r.message for r in report.refused if r.reason == "bad_category")
     assert message.endswith("unknown labels: 'Möbel' (map them with --category-map LABEL=CATEGORY)")
+
+
+def test_an_export_read_in_many_batches_converts_as_in_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Row numbers run on across the batches the export is read in, refused rows keep theirs,
+    and sell_through keeps the export's order when written a few rows at a time."""
+    import amplify_ml.datapack.from_transactions as ft
+
+    good = EXPORT.splitlines()[1:3]  # K100's printer and toner lines
+    lines = [EXPORT.splitlines()[0]]
+    for i in range(400):  # 1200 rows: two good, a refused one (no customer), repeated
+        day = f"{1 + i % 28:02d}.0{1 + i % 9}.2023"
+        lines += [
+            good[0].replace("K100", f"K{i}").replace("05.01.2024", day),
+            good[1].replace("K100", f"K{i}").replace("10.02.2024", day),
+            f',{day},1,"5,00",TN-1,toner',
+        ]
+    text = "\n".join(lines) + "\n"
+    whole = _convert(tmp_path / "whole", text)
+    monkeypatch.setattr(ft, "_BLOCK_BYTES", 4096)
+    monkeypatch.setattr(ft, "_BATCH_ROWS", 7)
+    batches = list(ft.iter_csv_batches(tmp_path / "whole" / "sales.csv", 4096))
+    assert len(batches) > 5  # the export is read in many batches
+    parts = _convert(tmp_path / "parts", text)
+    assert (parts.rows_read, parts.rows_converted) == (1200, 800)
+    assert [(r.reason, r.rows, r.sample_rows) for r in parts.refused] == [
+        ("missing_value", 400, [3, 6, 9, 12, 15])
+    ]
+    refused = pd.read_csv(parts.refused_file, dtype=str, keep_default_na=False)
+    assert refused["row"].astype(int).tolist() == list(range(3, 1201, 3))
+    a = read_pack(whole.pack).read_table("sell_through")
+    b = read_pack(parts.pack).read_table("sell_through")
+    pd.testing.assert_frame_equal(a, b)
+    assert b["line_id"].tolist()[:4] == ["sales-1", "sales-2", "sales-4", "sales-5"]
+    assert b["line_id"].tolist()[-1] == "sales-1199"
+
+
+def test_the_scratch_database_is_removed_after_a_conversion_and_after_a_refusal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tempfile
+
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    report = _convert(tmp_path, memory_limit="64MB")
+    assert report.rows_converted == 2
+    with pytest.raises(DataPackError, match="none of the 1 rows could be converted"):
+        _convert(tmp_path / "bad", EXPORT.splitlines()[0] + "\n,05.01.2024,1,1,X,toner\n")
+    assert list(scratch.iterdir()) == []
 
 
 def test_every_missing_input_is_named_at_once(tmp_path: Path) -> None:
