@@ -313,7 +313,10 @@ def _st_cat_interval(m: re.Match[str], v: Any, c: Context) -> str:
 
 @template(
     rf"st_cat_overdue_ratio_{_W}",
-    lambda m, c: f"no usual interval between {_cat(c)} purchases {_window(m)}",
+    lambda m, c: (
+        f"not yet a usual interval between {_cat(c)} purchases: fewer than two "
+        f"purchase days {_window(m)}"
+    ),
 )
 def _st_cat_overdue(m: re.Match[str], v: Any, c: Context) -> str:
     return f"last {_cat(c)} purchase {fmt_number(v)} usual intervals ago"

@@ -223,6 +223,7 @@ def test_sentences_of_the_rows_own_component(
         ("days_since_battery_repair", np.nan, {}, "no battery repair on record"),
         ("supply_level_last", np.nan, {"color": None}, "no toner level reported"),
         ("days_since_page_reading", np.nan, BLACK, "no recent page count reading"),
+        ("st_cat_overdue_ratio_730d", np.nan, SUPPLIES, "not yet a usual interval between supplies purchases: fewer than two purchase days in the last 730 days"),
     ],
 )  # fmt: skip
 def test_missing_values_have_their_own_wording(
