@@ -195,7 +195,7 @@ class FeatureBuilder:
         """Which builders run and which are skipped (and why) on this lake."""
         s = _spec(model, spec)
         present = set(self.inputs.tables)
-        for t in (*s.needs, *required_tables(s.entity), *required_tables(s.label)):
+        for t in tables_needed(model, s):
             if t not in present:
                 raise MissingTableError(
                     f"{model} needs the table {t}, which is not in the lake"
@@ -493,6 +493,13 @@ class FeatureBuilder:
             partners=self.partners,
             notes=notes,
         )
+
+
+def tables_needed(model: str, spec: FeatureSetSpec | str | None = None) -> list[str]:
+    """The lake tables without which ``model`` cannot be trained or scored (its entities, its
+    label and what its spec names), sorted."""
+    s = _spec(model, spec)
+    return sorted({*s.needs, *required_tables(s.entity), *required_tables(s.label)})
 
 
 def _spec(model: str, spec: FeatureSetSpec | str | None) -> FeatureSetSpec:

@@ -38,6 +38,7 @@ class LakeView:
         self._snapshot: str | None = None
         self._checked = float("-inf")
         self._partners: frozenset[str] = frozenset()
+        self._tables: frozenset[str] = frozenset()
         self._accounts: dict[str, frozenset[str]] = {}
         self._lock = threading.Lock()
 
@@ -55,6 +56,7 @@ class LakeView:
                 if name != self._snapshot:
                     self._snapshot = name
                     self._partners = frozenset(self.lake.partners()) if name else frozenset()
+                    self._tables = frozenset(self.lake.tables()) if name else frozenset()
                     self._accounts = {}
         return self._snapshot
 
@@ -75,6 +77,11 @@ class LakeView:
         """Partners with data in the lake (empty without a lake)."""
         self.snapshot()
         return self._partners
+
+    def tables(self) -> frozenset[str]:
+        """Tables with rows in the lake (empty without a lake)."""
+        self.snapshot()
+        return self._tables
 
     def accounts(self, partner: str) -> frozenset[str]:
         """Account ids of ``partner``."""

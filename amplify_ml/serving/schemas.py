@@ -80,7 +80,11 @@ class ModelReadiness(Public):
 
 
 class Ready(Public):
-    ready: bool = Field(description="True when the lake is open and every champion is loaded.")
+    ready: bool = Field(
+        description="True when the lake is open and the champion of every model its tables can "
+        "feed is loaded (a model whose tables no pack holds says so under models, and does not "
+        "count)."
+    )
     missing: list[str] = Field(description="What is missing, each with the command that fixes it.")
     lake: Literal["ok", "missing"]
     models: dict[str, ModelReadiness]

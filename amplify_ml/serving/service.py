@@ -93,7 +93,15 @@ class Service:
             missing.append(
                 "lake: no lake in the workspace; ingest the packs (amplify ingest PACK_DIR)"
             )
-        missing += [f"{m}: {s['problem']}" for m, s in status.items() if not s["serving_version"]]
+        for m, s in status.items():
+            if s["serving_version"]:
+                continue
+            if s["champion_version"] is None and (why := self.unfed(m)):
+                s["problem"] = why  # nothing to serve it from: not what keeps the API unready
+                continue
+            missing.append(f"{m}: {s['problem']}")
+        if lake_ok and not missing and not any(s["serving_version"] for s in status.values()):
+            missing.append("models: none can be served from the tables of this lake")
         scores = {m: (t.as_of if (t := self.scores.get(m)) else None) for m in MODELS}
         return {
             "ready": not missing,
@@ -104,9 +112,32 @@ class Service:
         }
 
     # -- models --------------------------------------------------------------------------------
+    def unfed(self, model: str) -> str | None:
+        """Why the lake cannot feed ``model`` (a table it needs is absent), or None."""
+        from amplify_ml.features.training import tables_needed
+
+        if not self.lake.exists:
+            return None
+        absent = [t for t in tables_needed(model) if t not in self.lake.tables()]
+        if not absent:
+            return None
+        names = ", ".join(absent)
+        return (
+            f"this lake cannot feed it: it needs the table{'s' if len(absent) > 1 else ''} "
+            f"{names}, which no ingested pack holds; ingest packs with {names}, then train it "
+            f"(amplify train {model})"
+        )
+
+    def loaded(self, model: str) -> Any:
+        """The model serving now; 503 saying why when none (the lake cannot feed it, or no
+        champion has loaded)."""
+        if self.champions.get(model) is None and (why := self.unfed(model)):
+            raise ModelError(f"model {model} is not available: {why}")
+        return self.champions.require(model)
+
     def champion(self, model: str) -> Any:
         """The champion serving ``model`` (503 when none): what lists explain with."""
-        return self.champions.require(model).champion
+        return self.loaded(model).champion
 
     def registry(self, models: Sequence[str] = MODELS) -> list[dict[str, Any]]:
         """Registered versions of ``models`` with aliases, gate verdict and overall metrics."""
@@ -167,6 +198,8 @@ class Service:
         """The latest score table of ``model``; 503 saying what to run when there is none."""
         table = self.scores.get(model)
         if table is None:
+            if self.champions.get(model) is None and (why := self.unfed(model)):
+                raise ModelError(f"scores of {model} are not available: {why}")
             how = f"score it (amplify score {model})"
             if self.champions.get(model) is None:
                 how = f"{train_hint(model)}, then score it (amplify score {model})"

@@ -299,6 +299,38 @@ def test_all_trains_and_scores_what_a_transactions_only_lake_can_feed(
     # a model named on its own must be scorable
     assert runner.invoke(app, ["score", "device_failure", "-w", str(ws)]).exit_code == 2
 
+    # the API is ready with what the lake can feed; the others say which tables they need
+    from fastapi.testclient import TestClient
+
+    from amplify_ml.config import Settings
+    from amplify_ml.serving.app import create_app
+    from amplify_ml.serving.keys import KeyStore
+
+    _, key = KeyStore.in_workspace(ws).create(partner="P001")
+    with TestClient(create_app(Settings(workspace=ws, model_poll_seconds=0))) as client:
+        ready = client.get("/ready")
+        assert ready.status_code == 200, ready.json()
+        body = ready.json()
+        assert body["ready"] is True and body["missing"] == []
+        assert body["models"]["propensity_to_buy"]["serving_version"] is not None
+        for m in ("refresh_due", "consumable_depletion", "device_failure"):
+            assert body["models"][m]["problem"].startswith(
+                "this lake cannot feed it: it needs the table"
+            ), body["models"][m]
+        assert "install_base" in body["models"]["refresh_due"]["problem"]
+        h = {"X-API-Key": key}
+        fleet = client.get("/v1/fleet", headers=h)
+        assert fleet.status_code == 503
+        assert fleet.json()["detail"].startswith(
+            "scores of device_failure are not available: this lake cannot feed it: it needs "
+            "the table"
+        )
+        score = client.post("/v1/models/refresh_due/score", json={"rows": [{}]}, headers=h)
+        assert score.status_code == 503
+        assert "this lake cannot feed it" in score.json()["detail"]
+        leads = client.get("/v1/leads", headers=h)
+        assert leads.status_code == 200 and leads.json()["count"] > 0
+
 
 def test_train_and_evaluate_commands(tiny_lake: Lake, tiny_world: Path, tmp_path: Path) -> None:
     ws = tmp_path / "ws"

@@ -21,7 +21,7 @@ async def health() -> dict[str, str]:
 
 @router.get("/ready", response_model=Ready, responses={503: {"model": Ready}})
 def ready(request: Request) -> Any:
-    """Readiness: the lake is open and every champion is loaded; says what is missing."""
+    """Readiness: the lake is open and each model it can feed has its champion; what is missing."""
     service = getattr(request.app.state, "service", None)
     if service is None:
         body: dict[str, Any] = {

@@ -26,7 +26,7 @@ Model = Annotated[ModelName, Path(description="The model.")]
 @router.post("/{model}/score", response_model=ScoreResponse, responses=errors(*AUTH, 413))
 async def score_rows(service: ServiceDep, who: CallerDep, model: Model, body: ScoreRequest) -> Any:
     """Score feature rows with the model's champion: probabilities or day quantiles."""
-    loaded = service.champions.require(model)
+    loaded = service.loaded(model)
     predictions = loaded.predict(body.rows)
     return JSONResponse({"model": model, "version": loaded.version, "predictions": predictions})
 
