@@ -195,13 +195,7 @@ class FeatureBuilder:
         """Which builders run and which are skipped (and why) on this lake."""
         s = _spec(model, spec)
         present = set(self.inputs.tables)
-        for t in tables_needed(model, s):
-            if t not in present:
-                raise MissingTableError(
-                    f"{model} needs the table {t}, which is not in the lake"
-                    + (f" for partners {', '.join(self.partners)}" if self.partners else "")
-                    + f"; ingest a pack holding {t}, or build another model"
-                )
+        require_tables(model, present, self.partners, spec=s)
         used, skipped = [], []
         for b in s.builders:
             missing = sorted(required_tables(b.name) - present)
@@ -500,6 +494,24 @@ def tables_needed(model: str, spec: FeatureSetSpec | str | None = None) -> list[
     label and what its spec names), sorted."""
     s = _spec(model, spec)
     return sorted({*s.needs, *required_tables(s.entity), *required_tables(s.label)})
+
+
+def require_tables(
+    model: str,
+    present: Iterable[str],
+    partners: Sequence[str] | None = None,
+    *,
+    spec: FeatureSetSpec | str | None = None,
+) -> None:
+    """:class:`MissingTableError` naming the first of :func:`tables_needed` not ``present``."""
+    have = set(present)
+    for t in tables_needed(model, spec):
+        if t not in have:
+            raise MissingTableError(
+                f"{model} needs the table {t}, which is not in the lake"
+                + (f" for partners {', '.join(partners)}" if partners else "")
+                + f"; ingest a pack holding {t}, or build another model"
+            )
 
 
 def _spec(model: str, spec: FeatureSetSpec | str | None) -> FeatureSetSpec:

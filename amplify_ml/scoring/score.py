@@ -171,6 +171,10 @@ def score(
     champion of ``model`` and write the table to the workspace."""
     import time
 
+    from amplify_ml.features.training import require_tables
+
+    # a lake without the model's tables is the first thing to say, before a missing champion
+    require_tables(model, lake.tables() if builder is None else builder.inputs.tables)
     ch = champion(model, workspace)
     day = to_date(as_of, what="as_of") if as_of is not None else data_end(lake)
     kwargs = ch.feature_args(day)
