@@ -306,30 +306,29 @@ class PandasFeatures:
             account_tenure_days=(c - a["first_day"]).astype("int64"),
         )
 
-        def sums(keys: list[str], prefix: str, windows: Sequence[int]) -> pd.DataFrame:
+        def sums(keys: list[str], prefix: str, windows: Sequence[int], money: bool) -> pd.DataFrame:
             parts = []
             for w in windows:
                 x = st[st["day"] > c - w]
                 g = x.groupby(keys)
-                parts.append(
-                    pd.DataFrame(
-                        {
-                            f"{prefix}_revenue_sum_{w}d": g["net_amount"].sum(),
-                            f"{prefix}_units_sum_{w}d": g["quantity"].sum(),
-                            f"{prefix}_lines_count_{w}d": g.size(),
-                            f"{prefix}_skus_distinct_{w}d": g["sku"].nunique(),
-                            f"{prefix}_returns_count_{w}d": g["quantity"].apply(
-                                lambda q: int((q < 0).sum())
-                            ),
-                        }
-                    )
-                )
+                cols = {
+                    f"{prefix}_revenue_sum_{w}d": g["net_amount"].sum(),
+                    f"{prefix}_units_sum_{w}d": g["quantity"].sum(),
+                    f"{prefix}_lines_count_{w}d": g.size(),
+                    f"{prefix}_skus_distinct_{w}d": g["sku"].nunique(),
+                    f"{prefix}_returns_count_{w}d": g["quantity"].apply(
+                        lambda q: int((q < 0).sum())
+                    ),
+                }
+                if not money:
+                    del cols[f"{prefix}_revenue_sum_{w}d"]
+                parts.append(pd.DataFrame(cols))
             return pd.concat(parts, axis=1).reset_index()
 
-        w = s["st_cat_window_sums"]["windows"]
-        out["st_cat_window_sums"] = sums(AC, "st_cat", w)
+        cs = s["st_cat_window_sums"]
+        out["st_cat_window_sums"] = sums(AC, "st_cat", cs["windows"], cs.get("money", True))
         w = s["st_window_sums"]["windows"]
-        sw = sums(A, "st", w)
+        sw = sums(A, "st", w, s["st_window_sums"].get("money", True))
         top = max(w)
         buys = st[(st["day"] > c - top) & (st["quantity"] > 0)]
         cats = buys.groupby(A)["category"].nunique().rename(f"st_categories_distinct_{top}d")
@@ -409,10 +408,10 @@ class PandasFeatures:
         if hasattr(self, "opps"):
             o = self.opps[self.opps["created"] <= c]
             is_open = o["closed"].isna() | (o["closed"] > c)
-            cols = {
-                "opp_open_count": o[is_open].groupby(A).size(),
-                "opp_open_amount_sum": o[is_open].groupby(A)["amount"].sum(),
-            }
+            money = s["opportunity_counts"].get("money", True)
+            cols = {"opp_open_count": o[is_open].groupby(A).size()}
+            if money:
+                cols["opp_open_amount_sum"] = o[is_open].groupby(A)["amount"].sum()
             for w in s["opportunity_counts"]["windows"]:
                 cr = o[o["created"] > c - w]
                 cl = o[~is_open & (o["closed"] > c - w)]
@@ -420,9 +419,10 @@ class PandasFeatures:
                 cols[f"opp_registered_count_{w}d"] = cr[cr["deal_registered"]].groupby(A).size()
                 cols[f"opp_won_count_{w}d"] = cl[cl["stage"] == "won"].groupby(A).size()
                 cols[f"opp_lost_count_{w}d"] = cl[cl["stage"] == "lost"].groupby(A).size()
-                cols[f"opp_won_amount_sum_{w}d"] = (
-                    cl[cl["stage"] == "won"].groupby(A)["amount"].sum()
-                )
+                if money:
+                    cols[f"opp_won_amount_sum_{w}d"] = (
+                        cl[cl["stage"] == "won"].groupby(A)["amount"].sum()
+                    )
             idx = o.groupby(A).size().index
             df = pd.concat({k: v.reindex(idx) for k, v in cols.items()}, axis=1)
             df["days_since_last_opportunity"] = c - o.groupby(A)["created"].max()

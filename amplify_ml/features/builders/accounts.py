@@ -109,11 +109,14 @@ def st_daily(sell_through: ir.Table, products: ir.Table) -> ir.Table:
     return s.group_by(["partner_id", "account_id", "category", "sku", "day"]).aggregate(**aggs)
 
 
-def _st_window_aggs(j: ir.Table, prefix: str, windows: tuple[int, ...]) -> dict[str, ir.Value]:
+def _st_window_aggs(
+    j: ir.Table, prefix: str, windows: tuple[int, ...], money: bool = True
+) -> dict[str, ir.Value]:
     aggs: dict[str, ir.Value] = {}
     for w in windows:
         f = within(j, w)
-        aggs[f"{prefix}_revenue_sum_{w}d"] = sum_if(f, j.revenue)
+        if money:
+            aggs[f"{prefix}_revenue_sum_{w}d"] = sum_if(f, j.revenue)
         aggs[f"{prefix}_units_sum_{w}d"] = sum_if(f, j.units).cast("int64")
         aggs[f"{prefix}_lines_count_{w}d"] = sum_if(f, j.lines).cast("int64")
         aggs[f"{prefix}_skus_distinct_{w}d"] = j.sku.nunique(where=f).cast("int64")
@@ -123,22 +126,35 @@ def _st_window_aggs(j: ir.Table, prefix: str, windows: tuple[int, ...]) -> dict[
 
 @builder(keys=ACCOUNT_CATEGORY, zero_fill=True)
 def st_cat_window_sums(
-    st_daily: ir.Table, cutoffs: ir.Table, *, windows: tuple[int, ...] = (30, 90, 180, 365)
+    st_daily: ir.Table,
+    cutoffs: ir.Table,
+    *,
+    windows: tuple[int, ...] = (30, 90, 180, 365),
+    money: bool = True,
 ) -> ir.Table:
-    """The account's sell-through in the category per window: revenue, units, lines, SKUs, returns."""
+    """The account's sell-through in the category per window: revenue, units, lines, SKUs, returns.
+
+    ``money=False`` leaves out the revenue (amounts in the partner's currency, which a model
+    pooled over partners in several currencies cannot compare)."""
     j = window_join(st_daily, cutoffs, days=max(windows))
     return j.group_by([*ACCOUNT_CATEGORY, "cutoff"]).aggregate(
-        **_st_window_aggs(j, "st_cat", windows)
+        **_st_window_aggs(j, "st_cat", windows, money)
     )
 
 
 @builder(keys=ACCOUNT, zero_fill=True)
 def st_window_sums(
-    st_daily: ir.Table, cutoffs: ir.Table, *, windows: tuple[int, ...] = (30, 90, 180, 365)
+    st_daily: ir.Table,
+    cutoffs: ir.Table,
+    *,
+    windows: tuple[int, ...] = (30, 90, 180, 365),
+    money: bool = True,
 ) -> ir.Table:
-    """The account's sell-through over all categories per window, and categories bought."""
+    """The account's sell-through over all categories per window, and categories bought.
+
+    ``money=False`` leaves out the revenue, as in :func:`st_cat_window_sums`."""
     j = window_join(st_daily, cutoffs, days=max(windows))
-    aggs = _st_window_aggs(j, "st", windows)
+    aggs = _st_window_aggs(j, "st", windows, money)
     top = max(windows)
     aggs[f"st_categories_distinct_{top}d"] = j.category.nunique(where=j.buys > 0).cast("int64")
     return j.group_by([*ACCOUNT, "cutoff"]).aggregate(**aggs)
@@ -543,12 +559,17 @@ def intent_sums(
 
 @builder(keys=ACCOUNT, zero_fill=True)
 def opportunity_counts(
-    opportunities: ir.Table, cutoffs: ir.Table, *, windows: tuple[int, ...] = (90, 365)
+    opportunities: ir.Table,
+    cutoffs: ir.Table,
+    *,
+    windows: tuple[int, ...] = (90, 365),
+    money: bool = True,
 ) -> ir.Table:
     """Opportunities open at the cutoff, and created, won, lost and registered per window.
 
     The stage column is the state when the pack was made; at a cutoff an opportunity counts
-    as won or lost only if it closed on or before it, else it was open.
+    as won or lost only if it closed on or before it, else it was open. ``money=False`` leaves
+    out the amounts (open, and won per window), as :func:`st_cat_window_sums` does.
     """
     o = opportunities.select(
         "partner_id",
@@ -561,10 +582,9 @@ def opportunity_counts(
     )
     j = window_join(o, cutoffs, days=None, on="created")
     is_open = j.closed.isnull() | (j.closed > j.cday)
-    aggs: dict[str, ir.Value] = {
-        "opp_open_count": count_if(is_open),
-        "opp_open_amount_sum": sum_if(is_open, j.amount),
-    }
+    aggs: dict[str, ir.Value] = {"opp_open_count": count_if(is_open)}
+    if money:
+        aggs["opp_open_amount_sum"] = sum_if(is_open, j.amount)
     for w in windows:
         created = within(j, w, on="created")
         closed = ~is_open & (j.closed > j.cday - w)
@@ -572,7 +592,8 @@ def opportunity_counts(
         aggs[f"opp_registered_count_{w}d"] = count_if(created & j.deal_registered)
         aggs[f"opp_won_count_{w}d"] = count_if(closed & (j.stage == "won"))
         aggs[f"opp_lost_count_{w}d"] = count_if(closed & (j.stage == "lost"))
-        aggs[f"opp_won_amount_sum_{w}d"] = sum_if(closed & (j.stage == "won"), j.amount)
+        if money:
+            aggs[f"opp_won_amount_sum_{w}d"] = sum_if(closed & (j.stage == "won"), j.amount)
     g = j.group_by([*ACCOUNT, "cutoff", "cday"]).aggregate(_last=j.created.max(), **aggs)
     return g.mutate(days_since_last_opportunity=(g.cday - g._last).cast("int64")).drop(
         "cday", "_last"

@@ -91,6 +91,16 @@ def test_category_window_sums(sales) -> None:
     assert set(out["account_id"]) == {"A"}  # B bought nothing: no row (zero-filled later)
 
 
+@pytest.mark.parametrize("name", ["st_cat_window_sums", "st_window_sums"])
+def test_window_sums_without_money_leave_out_the_revenue_only(sales, name: str) -> None:
+    with_money = run(name, sales, [C], windows=(30, 365))
+    without = run(name, sales, [C], windows=(30, 365), money=False)
+    revenue = [c for c in with_money.columns if "_revenue_" in c]
+    assert len(revenue) == 2
+    assert list(without.columns) == [c for c in with_money.columns if c not in revenue]
+    assert without.equals(with_money[without.columns])
+
+
 def test_account_window_sums_and_categories(sales) -> None:
     out = run("st_window_sums", sales, [C], windows=(30, 365))
     a = row(out, account_id="A", cutoff=C)
@@ -485,6 +495,14 @@ def test_opportunities_use_the_stage_only_once_closed() -> None:
     assert (a["opp_won_count_90d"], a["opp_won_amount_sum_90d"]) == (1, 1000.0)
     assert (a["opp_lost_count_90d"], a["opp_lost_count_365d"]) == (0, 1)
     assert a["days_since_last_opportunity"] == 10
+    # without money: the same counts, no amounts
+    b = row(run("opportunity_counts", tabs, [C], windows=(90, 365), money=False), account_id="A")
+    assert sorted(set(a) - set(b)) == [
+        "opp_open_amount_sum",
+        "opp_won_amount_sum_365d",
+        "opp_won_amount_sum_90d",
+    ]
+    assert b == {k: v for k, v in a.items() if k in b}
 
 
 def test_account_tickets() -> None:
