@@ -9,7 +9,9 @@ Nothing is invented silently. Values the export cannot give are either
 - *derived* from the export and recorded as such in the manifest (``derived``):
   ``accounts.first_seen`` (first purchase), ``products.launched_on`` (first sale),
   ``products.list_price`` (median observed net unit price, not the vendor's list price),
-  ``sell_through.line_id`` (``<file>-<row>`` when no invoice-line column is mapped); or
+  ``sell_through.line_id`` when no invoice-line column is mapped (from the line's content, so
+  the same line in a later export gets the same id, and a later export of new lines replaces
+  none); or
 - ``sell_through.net_amount`` from ``quantity x unit_price`` when the export gives a unit price
   instead of the line's amount (``unit_price`` mapped instead of ``amount``);
 - *given by the user* as ``defaults`` (recorded in the manifest): contract enums that have no
@@ -462,7 +464,6 @@ def pack_from_transactions(
             )
             or "false"
         )
-        stem = re.sub(r"[^A-Za-z0-9]+", "-", file.stem).strip("-") or "line"
         con.execute(
             f"""
             CREATE TEMP TABLE t AS
@@ -480,7 +481,7 @@ def pack_from_transactions(
                 {col("category")} AS category_raw,
                 {col("date")} AS date_raw,
                 {col("sku")} AS sku_raw,
-                coalesce({col("line_id")}, {_lit(stem + "-")} || r._row) AS line_id,
+                {col("line_id")} AS line_id,
                 upper(coalesce({col("currency")}, {_lit(currency or "")})) AS currency,
                 lower(coalesce({col("channel")}, {_lit(defaults.get("channel", ""))})) AS channel,
                 coalesce({col("employee_band")}, {_lit(defaults.get("employee_band", ""))}) AS employee_band,
@@ -505,6 +506,19 @@ def pack_from_transactions(
             "ALTER TABLE t ADD COLUMN sku VARCHAR; "
             "UPDATE t SET sku = coalesce(sku_raw, 'CAT-' || upper(category))"
         )
+        if "line_id" not in mapping:
+            # the line's own id: what it says and which of its identical lines it is, so the
+            # same line in a later export (full, or in another order) gets the same id and an
+            # export of the next month's lines replaces nothing
+            fields = "account_id, sold_on, sku, quantity, net_amount, currency, channel"
+            con.execute(
+                f"""
+                UPDATE t SET line_id = 'tx-' || left(sha256(concat_ws('|', {fields}, o.k)), 20)
+                FROM (SELECT _row, row_number() OVER (PARTITION BY {fields} ORDER BY _row) AS k
+                      FROM t) o
+                WHERE t._row = o._row
+                """
+            )
         reasons = {
             "personal_data": "personal",
             "missing_value": "account_id IS NULL OR NOT has_date OR NOT has_quantity OR NOT has_amount",
@@ -637,7 +651,7 @@ def pack_from_transactions(
                 f"quantity x unit price ({mapping['unit_price']!r})"
             )
         if "line_id" not in mapping:
-            report.derived["sell_through.line_id"] = f"{stem}-<row number in the export>"
+            report.derived["sell_through.line_id"] = _DERIVED_LINE_ID
         if "sku" not in mapping:
             report.derived["products.sku"] = "one product per category: CAT-<CATEGORY>"
         report.defaults = {k: v for k, v in defaults.items()}
@@ -667,6 +681,11 @@ def pack_from_transactions(
         return report
 
 
+_DERIVED_LINE_ID = (
+    "tx-<sha256 of the line's account, date, SKU, quantity, amount, currency and channel, and "
+    "its rank among identical lines of the export>: the same line in a later export gets the "
+    "same id"
+)
 _BATCH_ROWS = 1 << 17
 """Rows per batch written to the pack's sell_through."""
 _BLOCK_BYTES = 16 << 20

@@ -90,7 +90,8 @@ def test_good_rows_become_a_valid_pack_and_bad_rows_are_refused_with_reasons(
     assert validate_pack(report.pack).ok
     pack = read_pack(report.pack)
     sell = pack.read_table("sell_through")
-    assert sell["line_id"].tolist() == ["sales-1", "sales-9"]
+    assert sell["account_id"].tolist() == ["K100", "K600"]  # rows 1 and 9
+    assert sell["line_id"].str.fullmatch(r"tx-[0-9a-f]{20}").all() and sell["line_id"].is_unique
     assert sell["net_amount"].tolist() == [399.0, 1299.0]  # "1.299,00" with decimal ","
     products = pack.read_table("products").set_index("sku")
     assert products.loc["PC-1", "category"] == "pc"  # "notebook" is a known synonym
@@ -148,8 +149,52 @@ def test_an_export_read_in_many_batches_converts_as_in_one(
     a = read_pack(whole.pack).read_table("sell_through")
     b = read_pack(parts.pack).read_table("sell_through")
     pd.testing.assert_frame_equal(a, b)
-    assert b["line_id"].tolist()[:4] == ["sales-1", "sales-2", "sales-4", "sales-5"]
-    assert b["line_id"].tolist()[-1] == "sales-1199"
+    assert b["account_id"].tolist()[:4] == ["K0", "K0", "K1", "K1"]
+    assert b["account_id"].tolist()[-1] == "K399" and b["line_id"].is_unique
+
+
+def test_a_line_keeps_its_id_from_one_export_to_the_next(tmp_path: Path) -> None:
+    """Without a line column, a line's id comes from what it says (and which of its identical
+    lines it is): January's export, then February's under the same file name, then a full
+    re-export in another order: the lake ends with every line once, none replaced by another."""
+    from amplify_ml.datapack.ingest import ingest_pack
+    from amplify_ml.lake import Lake
+    from tests.factories import vendor_tables, write_vendor_pack
+
+    head = "cust,day,qty,amt\n"
+    jan = ["K1,2024-01-05,1,100.0", "K2,2024-01-06,2,50.0", "K2,2024-01-06,2,50.0"]
+    feb = ["K1,2024-02-05,1,100.0", "K4,2024-02-06,3,30.0"]
+    exports = {
+        "jan": jan,
+        "feb": feb,
+        "all": [feb[1], jan[1], jan[0], feb[0], jan[2]],  # both months, newest first
+    }
+    lake = Lake(tmp_path / "lake")
+    vendor = vendor_tables()
+    vendor["partners"] = vendor["partners"].assign(partner_id="P050")
+    ingest_pack(write_vendor_pack(tmp_path / "vendor", vendor), lake)
+    ids = {}
+    for name, rows in exports.items():
+        report = _convert(
+            tmp_path / name,
+            head + "\n".join(rows) + "\n",
+            mapping={"customer_id": "cust", "date": "day", "quantity": "qty", "amount": "amt"},
+            defaults={**DEFAULTS, "category": "supplies"},
+            date_format="%Y-%m-%d",
+            decimal=".",
+        )
+        assert report.derived["sell_through.line_id"].startswith("tx-<sha256 of the line's")
+        sell = read_pack(report.pack).read_table("sell_through")
+        what = sell["account_id"] + " " + sell["sold_on"].astype(str)
+        ids[name] = dict(zip(sell["line_id"], what, strict=True))
+        ingest_pack(report.pack, lake)
+        if name == "feb":  # February replaced none of January's lines
+            assert len(lake.read("sell_through")) == 5 and lake.superseded("sell_through").empty
+    # the two identical lines of January are two lines, in every export
+    assert len(ids["jan"]) == 3 and ids["all"] == {**ids["jan"], **ids["feb"]}
+    live = lake.read("sell_through")
+    assert sorted(live["line_id"]) == sorted(ids["all"])  # each line once
+    assert live["net_amount"].sum() == 100 + 50 + 50 + 100 + 30
 
 
 def test_the_scratch_database_is_removed_after_a_conversion_and_after_a_refusal(
