@@ -9,7 +9,9 @@
    unread; a vendor pack that withdraws a partner's consent takes that partner's rows out
    of the readable lake;
 4. writes rows that break no rule to the lake with ``_pack_id`` and ``_ingested_at``; rows
-   whose key is already in the lake replace the old ones, which move to ``superseded``;
+   whose key is already in the lake replace the old ones, which move to ``superseded``
+   (a date the pack derived from the history it holds, as :data:`EARLIEST_IF_DERIVED` lists,
+   keeps the earlier of the two);
 5. writes every other row to the quarantine, as text, with its reasons (``column:rule``);
    cells holding suspected personal data are redacted there, and columns whose names say
    they hold personal data are never stored;
@@ -38,6 +40,12 @@ from amplify_ml.lake import Lake, Transaction, partition_of
 Status = Literal["loaded", "unchanged"]
 Progress = Callable[[str, int, int], None]
 _PRIVACY_RULES = ("email_in_text", "phone_in_text")
+EARLIEST_IF_DERIVED = {"accounts": "first_seen", "products": "launched_on", "partners": "joined_on"}
+"""Dates a pack may derive from its own rows, saying so in its manifest's ``derived`` (``amplify
+pack from-transactions``: an account's first purchase in the export). Such a pack saw part of
+the history only: next month's export would move every returning account's first purchase to
+next month. A row it supersedes keeps the earlier of the two dates; a date the pack states
+(not derived) replaces the old one, as any other value."""
 _SEP = chr(31)
 
 
@@ -299,6 +307,11 @@ def _ingest_table(
         overlap = con.execute(
             f"SELECT count(*) FROM {cur} c WHERE EXISTS (SELECT 1 FROM {new_rows} n WHERE {keys})"
         ).fetchone()[0]  # type: ignore[index]
+        if overlap and (col := _derived_date(pack, table)):
+            con.execute(
+                f"UPDATE new_{table} AS n SET {_q(col)} = c.{_q(col)} FROM {cur} c "
+                f"WHERE {keys} AND c.{_q(col)} < n.{_q(col)}"
+            )
         con.execute(
             f"COPY {new_rows} TO {_lit(str(staged_new))} (FORMAT parquet, COMPRESSION zstd)"
         )
@@ -321,6 +334,15 @@ def _ingest_table(
         stats.superseded += int(overlap)
     con.execute(f"DROP TABLE new_{table}")
     return stats
+
+
+def _derived_date(pack: DataPack, table: str) -> str | None:
+    """The column of :data:`EARLIEST_IF_DERIVED` that ``pack`` derived for ``table``, if any."""
+    col = EARLIEST_IF_DERIVED.get(table)
+    derived = (pack.manifest.model_extra or {}).get("derived")
+    if col and isinstance(derived, dict) and f"{table}.{col}" in derived:
+        return col
+    return None
 
 
 def _apply_withdrawals(v: PackValidator, tx: Transaction) -> list[str]:

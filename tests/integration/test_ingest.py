@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import textwrap
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -192,6 +192,36 @@ def test_newer_pack_supersedes_rows_by_key_and_keeps_the_old_ones(
     assert list(old["device_id"]) == ["D-1"] and pd.isna(old["retired_on"].iloc[0])
     assert list(old["_superseded_by"]) == [late.pack_id]
     assert len(lake.read("telemetry")) == 5
+
+
+def test_a_derived_first_seen_keeps_the_earlier_date_a_stated_one_replaces_it(
+    tmp_path: Path, lake: Lake
+) -> None:
+    """A pack that derived accounts.first_seen from its own rows (say so in its manifest's
+    'derived') saw part of the history: the earlier date stays. A stated one is a correction."""
+    from amplify_ml.datapack import write_pack
+    from tests.factories import PERIOD
+
+    ingest_pack(write_partner_pack(tmp_path / "P001"), lake)  # A-1 first seen 2021-05-01
+    later = partner_tables()["accounts"].iloc[[0]].assign(first_seen=[date(2024, 2, 1)])
+    for name, derived, month in (("derived", True, 2), ("stated", False, 3)):
+        path = tmp_path / f"P001-{name}"
+        write_pack(
+            path,
+            {"accounts": later},
+            source="P001",
+            period=PERIOD,
+            created_at=CREATED_AT.replace(month=month),
+        )
+        if derived:
+            manifest = json.loads((path / "manifest.json").read_text())
+            manifest["derived"] = {"accounts.first_seen": "first purchase in the export"}
+            (path / "manifest.json").write_text(json.dumps(manifest))
+        report = ingest_pack(path, lake)
+        assert report.tables["accounts"].superseded == 1
+        first_seen = lake.read("accounts").set_index("account_id").loc["A-1", "first_seen"]
+        expected = "2021-05-01" if derived else "2024-02-01"
+        assert str(first_seen.date()) == expected, name
 
 
 def test_vendor_pack_withdrawing_consent_hides_the_partner(tmp_path: Path, lake: Lake) -> None:

@@ -190,6 +190,10 @@ def test_a_line_keeps_its_id_from_one_export_to_the_next(tmp_path: Path) -> None
         ingest_pack(report.pack, lake)
         if name == "feb":  # February replaced none of January's lines
             assert len(lake.read("sell_through")) == 5 and lake.superseded("sell_through").empty
+            # nor K1's first purchase, derived from each export: January's stays
+            accounts = lake.read("accounts").set_index("account_id")["first_seen"]
+            assert str(accounts["K1"].date()) == "2024-01-05"
+            assert str(accounts["K4"].date()) == "2024-02-06"
     # the two identical lines of January are two lines, in every export
     assert len(ids["jan"]) == 3 and ids["all"] == {**ids["jan"], **ids["feb"]}
     live = lake.read("sell_through")
