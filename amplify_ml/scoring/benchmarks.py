@@ -233,6 +233,9 @@ class Measure:
     value: float | None
     previous: float | None = None
     """The value in the previous period (None when it cannot be computed there)."""
+    previous_reason: str | None = None
+    """Why the previous period's value is unavailable (None when it is shown, or for a measure
+    that is itself a comparison with the previous period)."""
     growth: float | None = None
     """value / previous - 1, for volume measures with a positive previous value."""
     peers_with_measure: int = 0
@@ -260,6 +263,7 @@ FRAME_COLUMNS = (
     "reason",
     "value",
     "previous",
+    "previous_reason",
     "growth",
     "peers_with_measure",
     "peer_p25",
@@ -401,7 +405,7 @@ def benchmark(
         values = {p: _evaluate(spec, rows_now[p], rows_before[p]) for p in cohort}
         own = values[partner_id]
         prev = (
-            _evaluate(spec, rows_before[partner_id], None)
+            _evaluate(spec, rows_before[partner_id], None, hint=False)
             if spec.name != "revenue_growth"
             else _Value(None)
         )
@@ -434,6 +438,7 @@ def benchmark(
                 reason=own.reason,
                 value=own.value,
                 previous=prev.value,
+                previous_reason=prev.reason if prev.value is None else None,
                 growth=growth,
                 **stats,
                 **extra,
@@ -870,8 +875,9 @@ def _coverage(
     return {p: Period(first[p], last[p]) if p in first and p in last else None for p in cohort}
 
 
-def _uncovered(spec: MeasureSpec, r: _Row) -> str | None:
-    """Why the partner's data is too short for ``spec`` over ``r.period`` (None if it is not)."""
+def _uncovered(spec: MeasureSpec, r: _Row, hint: bool = True) -> str | None:
+    """Why the partner's data is too short for ``spec`` over ``r.period`` (None if it is not),
+    with a period that would do unless ``hint`` is false."""
     c = r.covered
     if spec.spans == "any" or c is None:
         return None
@@ -885,17 +891,19 @@ def _uncovered(spec: MeasureSpec, r: _Row) -> str | None:
         if both
         else "a total over part of the period would read as a fall"
     )
+    if not hint:
+        return f"the partner's data covers {c}, not all of {what}: {why}"
     if need.last > c.last:
-        hint = f"choose as_of on or before {c.last.isoformat()}"
+        fix = f"choose as_of on or before {c.last.isoformat()}"
     else:
         fits = (r.period.last - c.first).days + 1
         fits = fits // 2 if both else fits
-        hint = (
+        fix = (
             f"choose period_days of at most {fits} with this as_of"
             if fits >= 1
             else f"choose an as_of after {c.first.isoformat()}"
         )
-    return f"the partner's data covers {c}, not all of {what}: {why}; {hint}"
+    return f"the partner's data covers {c}, not all of {what}: {why}; {fix}"
 
 
 def _missing_table(table: str) -> str:
@@ -1050,12 +1058,12 @@ _COMPUTE: Mapping[str, Callable[[_Row], float | str]] = {
 }
 
 
-def _evaluate(spec: MeasureSpec, r: _Row, before: _Row | None) -> _Value:
+def _evaluate(spec: MeasureSpec, r: _Row, before: _Row | None, hint: bool = True) -> _Value:
     """The measure for one partner and period, or why it is unavailable."""
     for table in spec.needs:
         if table not in r.tables:
             return _Value(None, _missing_table(table))
-    if (reason := _uncovered(spec, r)) is not None:
+    if (reason := _uncovered(spec, r, hint)) is not None:
         return _Value(None, reason)
     out = _revenue_growth(r, before) if spec.name == "revenue_growth" else _COMPUTE[spec.name](r)
     if isinstance(out, str):
@@ -1243,7 +1251,11 @@ def _render(report: BenchmarkReport, *, definitions: bool) -> str:
                 m.label,
                 unit,
                 value,
-                _fmt(m.previous, m.unit),
+                _fmt(m.previous, m.unit)
+                if m.previous is not None or not m.previous_reason
+                else f"n/a {ref(f'{m.name}: {m.reason}')}"
+                if m.previous_reason == m.reason
+                else f"n/a {ref(f'{m.name}, previous period: {m.previous_reason}')}",
                 _fmt(m.growth, "growth"),
                 *peers,
                 rank,

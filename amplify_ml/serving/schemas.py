@@ -257,6 +257,9 @@ class MeasureOut(Public):
     reason: str | None
     value: float | None
     previous: float | None
+    previous_reason: str | None = Field(
+        default=None, description="Why the previous period's value is unavailable."
+    )
     growth: float | None
     peers_with_measure: int
     peer_p25: float | None

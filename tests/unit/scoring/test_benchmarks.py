@@ -327,6 +327,11 @@ def test_inventory_measures(p01) -> None:
     cover = _m(p01, "inventory_weeks_of_cover")
     assert cover.value == pytest.approx(12 / (2 / 13))
     assert cover.previous is None  # nothing of the stocked SKUs sold in late 2023
+    assert cover.previous_reason == (
+        "no net units of the stocked SKUs were sold in the 13 weeks up to the inventory "
+        "snapshot of 2023-12-31"
+    )
+    assert _m(p01, "inventory_units_on_hand").previous_reason is None
 
 
 def test_market_growth_is_weighted_by_the_partners_previous_revenue(p01) -> None:
@@ -402,6 +407,11 @@ def test_a_comparison_needs_the_data_to_cover_the_period_before(lake) -> None:
     revenue = _m(report, "revenue")  # L-3, L-4 and the 3900 of 2024
     assert revenue.value == pytest.approx(1200 + 180 + 3900.0)
     assert revenue.previous is None and revenue.growth is None
+    assert revenue.previous_reason == (  # no hint: the period chosen is the current one
+        "the partner's data covers 2022-01-01 to 2024-12-31, not all of 2021-09-19 to "
+        "2023-05-11: a total over part of the period would read as a fall"
+    )
+    assert "revenue, previous period: the partner's data covers" in report.render()
     for name in ("revenue_growth", "account_retention", "account_expansion"):
         m = _m(report, name)
         assert not m.available, name
@@ -568,6 +578,11 @@ def test_missing_tables_are_named(lake) -> None:
     assert _m(report, "revenue").available
     text = report.render()
     assert "n/a [" in text and "needs the opportunities table" in text
+    # the previous period lacks the table too: its cell points to the same note
+    assert (
+        _m(report, "deal_registrations").previous_reason == _m(report, "deal_registrations").reason
+    )
+    assert text.count("needs the opportunities table") == 3
 
 
 def test_frame_and_dict_are_stable_and_json_able(p01) -> None:
