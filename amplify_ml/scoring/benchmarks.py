@@ -1246,16 +1246,17 @@ def _render(report: BenchmarkReport, *, definitions: bool) -> str:
             market = f"n/a {ref(f'market: {m.market_reason}')}"
         if m.note:
             market += f" {ref(m.note)}"
+        previous = _fmt(m.previous, m.unit)
+        if m.previous is None and m.previous_reason == m.reason and m.reason:
+            previous = f"n/a {ref(f'{m.name}: {m.reason}')}"  # the current value's note
+        elif m.previous is None and m.previous_reason:
+            previous = f"n/a {ref(f'{m.name}, previous period: {m.previous_reason}')}"
         rows.append(
             [
                 m.label,
                 unit,
                 value,
-                _fmt(m.previous, m.unit)
-                if m.previous is not None or not m.previous_reason
-                else f"n/a {ref(f'{m.name}: {m.reason}')}"
-                if m.previous_reason == m.reason
-                else f"n/a {ref(f'{m.name}, previous period: {m.previous_reason}')}",
+                previous,
                 _fmt(m.growth, "growth"),
                 *peers,
                 rank,
