@@ -1388,6 +1388,12 @@ def bench_features(
     memory_limit: Annotated[
         str, typer.Option(help="DuckDB's memory cap; past it, it spills to disk.")
     ] = "3GB",
+    spark: Annotated[
+        bool,
+        typer.Option(
+            "--spark", help="Also build them on Spark (local[2]) and check them equal to DuckDB's."
+        ),
+    ] = False,
     workspace: Workspace = None,
 ) -> None:
     """The four training sets at 12 monthly cutoffs: time and peak memory against pandas."""
@@ -1395,7 +1401,15 @@ def bench_features(
 
     ws = _workspace(workspace)
     try:
-        run(scale, ws, seed=seed, memory_limit=memory_limit, baseline=baseline, repeat=repeat)
+        run(
+            scale,
+            ws,
+            seed=seed,
+            memory_limit=memory_limit,
+            baseline=baseline,
+            repeat=repeat,
+            spark=spark,
+        )
     except AssertionError as exc:
         console.print(f"[bold red]error:[/] outputs differ: {exc}", highlight=False)
         raise typer.Exit(1) from None

@@ -1389,12 +1389,19 @@ class PandasFeatures:
 
 
 def _ours(
-    lake_root: str, cutoffs: list[str], memory_limit: str, out_dir: str, write: bool = True
+    lake_root: str,
+    cutoffs: list[str],
+    memory_limit: str,
+    out_dir: str,
+    write: bool = True,
+    engine: str = "duckdb",
 ) -> dict[str, Any]:
-    """Our four training sets; written to ``out_dir`` only when the baseline will compare.
+    """Our four training sets; written to ``out_dir`` (as ``<engine>-<model>.parquet``) only
+    when something will compare them.
 
     ``build_seconds`` runs from opening the lake to the last training set: the imports before
-    it and the writes for the comparison are timed apart (the baseline's likewise)."""
+    it and the writes for the comparison are timed apart (the baseline's likewise). On Spark
+    (``engine="spark"``: a local[2] session), so is starting the session (``session_seconds``)."""
     import warnings
 
     t0 = time.perf_counter()
@@ -1408,8 +1415,20 @@ def _ours(
     rows = {}
     seconds = {}
     writes = 0.0
+    extra: dict[str, Any] = {}
+    session = None
+    if engine == "spark":
+        from amplify_ml.features import spark_session
+
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+        t0 = time.perf_counter()
+        session = spark_session("local[2]", shuffle_partitions=2)
+        session.sparkContext.setLogLevel("ERROR")
+        extra["session_seconds"] = round(time.perf_counter() - t0, 2)
     t0 = time.perf_counter()
-    with FeatureBuilder(Lake(lake_root), memory_limit=memory_limit) as fb:
+    with FeatureBuilder(
+        Lake(lake_root), memory_limit=memory_limit, engine=engine, spark=session
+    ) as fb:
         for m in MODELS:
             t = time.perf_counter()
             df, _ = fb.training_set(m, cutoffs=cutoffs)
@@ -1417,15 +1436,19 @@ def _ours(
             rows[m] = len(df)
             if write:
                 t = time.perf_counter()
-                df.to_parquet(Path(out_dir) / f"ours-{m}.parquet")
+                df.to_parquet(Path(out_dir) / f"{engine}-{m}.parquet")
                 writes += time.perf_counter() - t
             del df
+    build = round(time.perf_counter() - t0 - writes, 2)
+    if session is not None:
+        session.stop()
     return {
         "rows": rows,
         "seconds_per_model": seconds,
-        "build_seconds": round(time.perf_counter() - t0 - writes, 2),
+        "build_seconds": build,
         "import_seconds": round(imports, 2),
         "write_seconds": round(writes, 2),
+        **extra,
     }
 
 
@@ -1492,10 +1515,15 @@ def run(
     memory_limit: str = "3GB",
     baseline: bool | None = None,
     repeat: int = 1,
+    spark: bool = False,
 ) -> dict[str, Any]:
     """Build the four training sets at 12 monthly cutoffs on the world at ``scale``, time them
     against the pandas baseline (skipped at medium and large: it runs out of memory), check
-    equal output, print the figures and write them to ``<workspace>/bench/features-<scale>.json``."""
+    equal output, print the figures and write them to ``<workspace>/bench/features-<scale>.json``.
+
+    With ``spark``, the same four on Spark (local[2], after the others: a JVM beside them would
+    slow them down), checked equal to DuckDB's. Peak memory there is the Python driver's; the
+    JVM's is its own (``spark.driver.memory``)."""
     from amplify_ml.bench import world_lake
     from amplify_ml.features.cutoffs import monthly
 
@@ -1508,7 +1536,9 @@ def run(
     shutil.rmtree(out_dir, ignore_errors=True)
     out_dir.mkdir(parents=True)
     run_baseline = baseline if baseline is not None else scale in ("tiny", "small")
-    ours = _best(repeat, _ours, str(lake_root), cutoffs, memory_limit, str(out_dir), run_baseline)
+    ours = _best(
+        repeat, _ours, str(lake_root), cutoffs, memory_limit, str(out_dir), run_baseline or spark
+    )
     result: dict[str, Any] = {
         "benchmark": "features",
         "scale": scale,
@@ -1538,7 +1568,7 @@ def run(
         for m in MODELS:
             keys = list(REGISTRY[load_spec(m).entity].keys)
             compare(
-                pd.read_parquet(out_dir / f"ours-{m}.parquet"),
+                pd.read_parquet(out_dir / f"duckdb-{m}.parquet"),
                 pd.read_parquet(out_dir / f"pandas-{m}.parquet"),
                 keys,
             )
@@ -1555,6 +1585,10 @@ def run(
             "skipped": f"not run at this scale: expected to run out of memory (it holds all "
             f"{telemetry_rows:,} telemetry rows in pandas, several copies of them)"
         }
+    if spark:
+        result["spark"] = _spark_side(
+            repeat, str(lake_root), cutoffs, memory_limit, out_dir, result["ours"]["seconds"]
+        )
     result["load_average"] = {"before": load_before, "after": os.getloadavg()}
     shutil.rmtree(out_dir, ignore_errors=True)
     path = write_result(base / f"features-{scale}.json", result)
@@ -1573,8 +1607,43 @@ def run(
         )
     else:
         print("pandas baseline: " + result["pandas"]["skipped"])
+    if spark:
+        sp = result["spark"]
+        print(
+            f"Spark local[2]: {sp['seconds']} s after {sp['session_seconds']} s to start; "
+            f"output equal to DuckDB's; {sp['slowdown_vs_duckdb']}x DuckDB's time "
+            f"({', '.join(f'{k} {v} s' for k, v in sp['seconds_per_model'].items())})"
+        )
     print(f"figures in {path}")
     return result
+
+
+def _spark_side(
+    repeat: int,
+    lake_root: str,
+    cutoffs: list[str],
+    memory_limit: str,
+    out_dir: Path,
+    duck_seconds: float,
+) -> dict[str, Any]:
+    """The four training sets on Spark, their figures, and their output checked against
+    DuckDB's (written before to ``out_dir``), as the parity tests check it."""
+    from amplify_ml.features.graph import REGISTRY
+    from amplify_ml.features.spec import load_spec
+
+    sp = _best(repeat, _ours, lake_root, cutoffs, memory_limit, str(out_dir), True, "spark")
+    for m in MODELS:
+        duck = pd.read_parquet(out_dir / f"duckdb-{m}.parquet")
+        theirs = pd.read_parquet(out_dir / f"spark-{m}.parquet")
+        compare(duck, theirs, list(REGISTRY[load_spec(m).entity].keys))
+    return {
+        **sp["result"],
+        "seconds": sp["result"]["build_seconds"],
+        "process_seconds": round(sp["seconds"], 2),
+        "driver_peak_mib": round(sp["peak_mib"]),
+        "equal_output": True,
+        "slowdown_vs_duckdb": round(sp["result"]["build_seconds"] / duck_seconds, 1),
+    }
 
 
 def _best(repeat: int, target: Any, *args: Any) -> dict[str, Any]:

@@ -411,6 +411,38 @@ class SparkEngine(Engine):
                 "amplify_ml create one (engine='spark' without spark=)"
             )
         self.con = ibis.pyspark.connect(self.spark)
+        self._n_tables = 0
+        self._frames: list[Any] = []
+
+    def cache(self, expr: ibis.Table, label: str | None = None) -> ibis.Table:
+        """``expr`` computed now and kept without its lineage (a local checkpoint, memory
+        then disk), as a temp view.
+
+        A cached DataFrame keeps its whole plan, and a plan over cached tables carries
+        theirs: the plans of the builders, which read their intermediates several times,
+        grew until Spark spent minutes planning and printing them (the depletion features of
+        the tiny world: 1,079 exchanges over 357 scans, then the driver out of memory
+        printing the plan). A checkpoint's plan is a scan of its rows. ``label`` names the
+        computation in an error."""
+        from pyspark import StorageLevel
+
+        self._n_tables += 1
+        name = self.view_name(f"cached_{self._n_tables}")
+        with _quiet(), _quiet_spark():
+            sql = self.con.compile(expr)
+            df = self.spark.sql(sql).localCheckpoint(
+                eager=False, storageLevel=StorageLevel.MEMORY_AND_DISK
+            )
+            try:
+                df.count()  # computed and kept now (the rows of a failed one freed)
+            except Exception as e:
+                _release_checkpoint(df)
+                e.add_note(f"while computing {label or name} on Spark")
+                raise
+            df.createOrReplaceTempView(name)
+            self._frames.append(df)
+            self._cached_names.add(name)
+            return self.con.table(name)
 
     def register_parquet(
         self,
@@ -445,9 +477,19 @@ class SparkEngine(Engine):
 
     def close(self) -> None:
         super().close()
+        for df in self._frames:
+            _release_checkpoint(df)
+        self._frames.clear()
         for name in [t.name for t in self.spark.catalog.listTables() if t.isTemporary]:
             if name.startswith(self._prefix):
                 self.spark.catalog.dropTempView(name)
+
+
+def _release_checkpoint(df: Any) -> None:
+    """Free a local checkpoint's blocks (the DataFrame's own unpersist does not reach them;
+    Spark's cleaner would, once the driver collects the DataFrame)."""
+    with suppress(Exception):
+        df._jdf.queryExecution().analyzed().rdd().unpersist(False)
 
 
 def spark_session(

@@ -2,7 +2,10 @@
 
 A function's positional parameters are its inputs, resolved by name: a lake table
 (``sell_through``), the ``cutoffs`` table (``cutoff``, ``cday``, ``ci`` its position), the
-sorted ``cutoff_days`` (a tuple of day numbers, for bucketing rows by cutoff), or another
+sorted ``cutoff_days`` (a tuple of day numbers, for bucketing rows by cutoff), ``materialize``
+(``materialize(expr, label)``: ``expr`` computed once and kept, for an intermediate that a
+function's own expression reads more than once; an engine that inlines shared subqueries, as
+Spark does, would otherwise compute it again at each use), or another
 registered function's output (``st_daily``). Keyword-only parameters are settings from the feature-set spec (windows,
 horizons). A parameter whose default is ``None`` is an optional input: ``None`` when its
 table is absent. Every other input is required: a builder whose table is absent is skipped.
@@ -43,6 +46,8 @@ if TYPE_CHECKING:
     from amplify_ml.features.engine import Engine
 
 Kind = Literal["node", "entity", "builder", "label"]
+Materialize = Callable[[ir.Table, str], ir.Table]
+"""The ``materialize`` input: ``(expr, label)`` to ``expr`` computed once and kept."""
 
 
 @dataclass(frozen=True)
@@ -162,6 +167,10 @@ class Resolver:
     extra: Mapping[str, ir.Table] = field(default_factory=dict)
     _memo: dict[str, ir.Table] = field(default_factory=dict)
 
+    def materialize(self, expr: ir.Table, label: str) -> ir.Table:
+        """``expr`` computed once and kept (as is when this resolver does not cache)."""
+        return expr if self.cache is None else self.cache(expr, label)
+
     def available(self, name: str) -> bool:
         return not (required_tables(name) - set(self.sources))
 
@@ -172,6 +181,8 @@ class Resolver:
             return self.cutoffs
         if name == "cutoff_days":
             return self.cutoff_days
+        if name == "materialize":
+            return self.materialize
         if name in self.extra:
             return self.extra[name]
         if name in TABLES:

@@ -169,3 +169,46 @@ def test_the_session_time_zone_must_be_utc(tiny_lake: Lake, spark) -> None:
     finally:
         spark.conf.set("spark.sql.session.timeZone", "UTC")
     assert os.environ.get("SPARK_LOCAL_IP") == "127.0.0.1"
+
+
+@pytest.mark.spark
+@pytest.mark.xdist_group("spark")
+@pytest.mark.slow
+def test_a_cached_table_on_spark_is_a_scan_of_its_rows_not_its_plan(spark) -> None:
+    """Spark keeps a cached DataFrame's whole plan, and a plan over cached tables carries
+    theirs: a builder reading its intermediates several times grew to 1,079 exchanges. The
+    engine's cache cuts the lineage (a local checkpoint), computes at once, names what failed,
+    and frees its blocks at close."""
+    from pyspark.errors import PySparkException
+
+    from amplify_ml.features.engine import SparkEngine
+
+    def blocks() -> int:
+        return len(spark.sparkContext._jsc.sc().getRDDStorageInfo())
+
+    before = blocks()
+    engine = SparkEngine(spark)
+    try:
+        t = engine.register_frame(
+            "src", pd.DataFrame({"k": [1, 2, 2, 3], "v": [1.0, 2.0, 3.0, 4.0]})
+        )
+        a = engine.cache(t.group_by("k").aggregate(s=t.v.sum()), "sums")
+        r = a.rename(k2="k", s2="s")
+        b = engine.cache(a.join(r, a.k == r.k2), "self join")
+        plan = spark.table(engine.table_name(b).strip("`"))._jdf.queryExecution().analyzed()
+        text = plan.toString()
+        assert "LogicalRDD" in text
+        assert engine.view_name("src") not in text and "LocalRelation" not in text
+        assert "Aggregate" not in text and "Join" not in text
+        assert blocks() == before + 2
+        got = engine.to_arrow(b.order_by("k")).to_pydict()
+        assert got["k"] == [1, 2, 3] and got["s"] == [1.0, 5.0, 4.0] and got["s2"] == got["s"]
+
+        bad = engine.register_frame("bad", pd.DataFrame({"a": ["1", "x"]}))
+        with pytest.raises(PySparkException) as err:
+            engine.cache(bad.mutate(n=bad.a.cast("int64")), "builder_n")
+        assert "while computing builder_n on Spark" in err.value.__notes__
+    finally:
+        engine.close()
+    assert blocks() == before
+    assert not [t.name for t in spark.catalog.listTables() if t.name.startswith(engine._prefix)]

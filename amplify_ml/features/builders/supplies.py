@@ -18,6 +18,7 @@ from amplify_ml.features.builders.devices import (
     page_history_back,
 )
 from amplify_ml.features.graph import (
+    Materialize,
     bucket_latest,
     builder,
     count_if,
@@ -319,6 +320,7 @@ def supply_usage(
     fleet_calendar: ir.Table,
     cutoffs: ir.Table,
     cutoff_days: tuple[int, ...],
+    materialize: Materialize,
     ib_devices: ir.Table | None = None,
     products: ir.Table | None = None,
     *,
@@ -414,7 +416,8 @@ def supply_usage(
     if first_full_as_change:
         # a colour first read full: a jump up from nothing, a change
         steps = supply_steps.mutate(prev=ibis.coalesce(supply_steps.prev, 0.0))
-        ch = _last_change(_changes(steps), cutoffs)
+        steps = materialize(steps, "supply_usage: level steps")
+        ch = materialize(_last_change(_changes(steps), cutoffs), "supply_usage: last changes")
     j = window_join(steps, cutoffs, days=CHANGE_LOOKBACK_DAYS)
     ch = ch.select(**keyed(ch, "c_", DEVICE_COLOR_CUTOFF), since=ch.since, c_cday=ch.cday)
     j = j.left_join(ch, on_keys(j, ch, "c_", DEVICE_COLOR_CUTOFF)).select(*j.columns, "since")
@@ -499,19 +502,23 @@ def supply_usage(
         # the fleet's pace on the window's first day reads FLEET_PACE_DAYS back
         reach = share_days + (FLEET_PACE_DAYS if share_by_day else 0)
         hist = page_history_back(page_counts, page_history, cutoff_days, reach)
+        if hist is not page_history:
+            hist = materialize(hist, "supply_usage: page history")
         if fleet_panel:
             if not (share_by_day and calendar):
                 raise ValueError("fleet_panel needs share_by_day and calendar")
-            pace = _panel_pace(hist, cutoffs, reach)
+            pace = materialize(_panel_pace(hist, cutoffs, reach), "supply_usage: panel pace")
             if weekday_profile:
                 profile = _weekday_profile(page_history, cutoffs, cutoff_days)
-                sums = _weekday_sums(profile)
+                profile = materialize(profile, "supply_usage: weekday profile")
+                sums = materialize(_weekday_sums(profile), "supply_usage: weekday sums")
             sh = _share_of_panel(
                 hist, cutoffs, share_days, pace, sums if share_by_weekday else None
             )
             fleet_calendar, fleet = _panel_calendar(pace, cutoffs, long)
         else:
             sh = _share_of_fleet(hist, cutoffs, cutoff_days, share_days, by_day=share_by_day)
+        sh = materialize(sh, "supply_usage: share of the fleet")
         keep = [c for c in g.columns if c != "vs_fleet"]
         g = g.left_join(sh, on_keys(g, sh, "h_", DEVICE_CUTOFF)).select(
             *keep, vs_fleet="h_vs_fleet"
@@ -538,13 +545,14 @@ def supply_usage(
         *g.columns, "cycle_pages", "start_pages"
     )
     if rate_by_fit:
-        fit = _use_per_page_fit(steps, cutoffs)
+        fit = materialize(_use_per_page_fit(steps, cutoffs), "supply_usage: use per page fit")
         g = g.left_join(fit, on_keys(g, fit, "f_", DEVICE_COLOR_CUTOFF)).select(*g.columns, "fit")
     if prior:
         ap = _account_prior(fit, sh, ib_devices, products, cutoffs)
         g = g.left_join(ap, on_keys(g, ap, "a_", DEVICE_COLOR_CUTOFF)).select(
             *g.columns, "a_rate", "a_share"
         )
+    g = materialize(g, "supply_usage: points")
     used = g.v0 - g.v1
     pages = g.p1 - g.p0
     per_page = ibis.ifelse((pages > 0) & (used > 0), used / pages, ibis.null("float64"))

@@ -864,3 +864,23 @@ def test_only_a_horizon_can_follow_the_label(tmp_path: Path) -> None:
     bad.write_text(text.replace("window = 730\nhorizon = 90", 'window = "label"\nhorizon = 90'))
     with pytest.raises(ConfigError, match=r"st_cat_rhythm: window = 'label'; only a builder's"):
         load_spec("propensity_to_buy", path=bad)
+
+
+def test_a_function_materializes_its_own_intermediates_through_the_resolvers_cache() -> None:
+    """``materialize`` as an input: the resolver's cache with the label given, or the
+    expression as it is when the resolver does not cache (the unit helpers')."""
+    from amplify_ml.features.graph import Resolver
+
+    t = ibis.memtable({"a": [1, 2]})
+    cutoffs = ibis.memtable({"cutoff": [date(2024, 1, 1)], "cday": [19723], "ci": [0]})
+    plain = Resolver({}, cutoffs, (19723,))
+    assert plain.get("materialize")(t, "x") is t
+    seen: list[str] = []
+
+    def cache(expr: ibis.Table, label: str) -> ibis.Table:
+        seen.append(label)
+        return expr.mutate(cached=True)
+
+    caching = Resolver({}, cutoffs, (19723,), cache=cache)
+    out = caching.get("materialize")(t, "supply_usage: points")
+    assert seen == ["supply_usage: points"] and "cached" in out.columns
