@@ -871,8 +871,8 @@ def test_a_function_materializes_its_own_intermediates_through_the_resolvers_cac
     expression as it is when the resolver does not cache (the unit helpers')."""
     from amplify_ml.features.graph import Resolver
 
-    t = ibis.memtable({"a": [1, 2]})
-    cutoffs = ibis.memtable({"cutoff": [date(2024, 1, 1)], "cday": [19723], "ci": [0]})
+    t = ibis.table({"a": "int64"}, name="t")
+    cutoffs = ibis.table({"cutoff": "date", "cday": "int64", "ci": "int64"}, name="cutoffs")
     plain = Resolver({}, cutoffs, (19723,))
     assert plain.get("materialize")(t, "x") is t
     seen: list[str] = []
