@@ -322,8 +322,14 @@ def window_sums(
     top = max(windows)
     edges = sorted(set(cutoff_days) | {c - w for c in cutoff_days for w in windows})
     r = rows.filter((rows[on] > edges[0]) & (rows[on] <= edges[-1]))
-    # an interval is named by its upper edge; its lower one is the edge before
-    r = r.mutate(_hi=ibis.cases(*[(r[on] <= e, e) for e in edges[1:]]).cast("int64"))
+    # an interval is named by its upper edge; its lower one is the edge before. Each day
+    # finds its interval in a table of the days (a join on the day): a search written into
+    # the rows' expression would repeat the day's expression once per edge (on Spark, a
+    # timestamp's UTC date per edge and row: generated code past Java's 64 KB per method)
+    grid = cutoffs.limit(1).select(_day=ibis.range(edges[0] + 1, edges[-1] + 1).unnest())
+    grid = grid.mutate(_hi=ibis.cases(*[(grid._day <= e, e) for e in edges[1:]]))
+    grid = grid.select(_day=grid._day.cast("int64"), _hi=grid._hi.cast("int64"))
+    r = r.join(grid, r[on] == grid._day).drop("_day")
     b = r.group_by([*group, "_hi"]).aggregate(
         **{v: int_sum(r[v]) if r[v].type().is_integer() else r[v].sum() for v in values},
         _n=r.count(),
