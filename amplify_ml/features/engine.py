@@ -138,7 +138,7 @@ class Engine:
 
     def __init__(self) -> None:
         self._prefix = "amp_" + uuid.uuid4().hex[:8] + "_"
-        self._cached: list[ibis.Table] = []
+        self._n_cached = 0
         self._cached_names: set[str] = set()
 
     def view_name(self, name: str) -> str:
@@ -160,13 +160,16 @@ class Engine:
         raise NotImplementedError
 
     def cache(self, expr: ibis.Table, label: str | None = None) -> ibis.Table:
-        """``expr`` computed once and kept (a temp table, or a cached Spark DataFrame);
-        ``label`` (what it is) names it in errors."""
-        with _quiet(), _quiet_spark():
-            cached = expr.cache()
-        self._cached.append(cached)
-        self._cached_names.add(cached.op().name)
-        return cached
+        """``expr`` computed once and kept (a temp table, or a Spark checkpoint); ``label``
+        (what it is) names it in errors."""
+        raise NotImplementedError
+
+    def _cached_name(self) -> str:
+        """A new name for a table :meth:`cache` makes (and :meth:`is_cached` knows)."""
+        self._n_cached += 1
+        name = self.view_name(f"cached_{self._n_cached}")
+        self._cached_names.add(name)
+        return name
 
     def sync(self) -> None:
         """Wait for work :meth:`cache` queued (none on this engine)."""
@@ -200,10 +203,7 @@ class Engine:
         return self.sql_to_arrow(assembly.sql(self))
 
     def close(self) -> None:
-        for t in self._cached:
-            with suppress(Exception):
-                t.release()
-        self._cached.clear()
+        """Drop what this engine created (subclasses)."""
 
 
 def _duckdb_compiler() -> Any:
@@ -234,7 +234,6 @@ class DuckDBEngine(Engine):
 
     def __init__(self, *, memory_limit: str | None = None, threads: int | None = None) -> None:
         super().__init__()
-        self._n_tables = 0
         self._temp_tables: list[str] = []
         self._tmp = tempfile.mkdtemp(prefix="amplify-duckdb-")
         # removed at close, or when an engine nobody closed is collected (or at exit)
@@ -317,13 +316,11 @@ class DuckDBEngine(Engine):
         The statement is queued: it runs on the engine's thread while the caller goes on, and
         its failure is raised by the next call that needs results (:meth:`sql_to_arrow`,
         :meth:`to_arrow`, :meth:`sync`), with ``label`` in the message."""
-        self._n_tables += 1
-        name = self.view_name(f"cached_{self._n_tables}")
+        name = self._cached_name()
         with _quiet():
             sql = self.con.compile(expr)
         schema = expr.schema()
         self._temp_tables.append(name)
-        self._cached_names.add(name)
         self._pending.append(self._worker.submit(self._create, name, sql, label or name))
         # the table as the expression's schema says (no catalog lookup, which would wait)
         return ops.DatabaseTable(
@@ -411,7 +408,6 @@ class SparkEngine(Engine):
                 "amplify_ml create one (engine='spark' without spark=)"
             )
         self.con = ibis.pyspark.connect(self.spark)
-        self._n_tables = 0
         self._frames: list[Any] = []
 
     def cache(self, expr: ibis.Table, label: str | None = None) -> ibis.Table:
@@ -426,8 +422,7 @@ class SparkEngine(Engine):
         computation in an error."""
         from pyspark import StorageLevel
 
-        self._n_tables += 1
-        name = self.view_name(f"cached_{self._n_tables}")
+        name = self._cached_name()
         with _quiet(), _quiet_spark():
             sql = self.con.compile(expr)
             df = self.spark.sql(sql).localCheckpoint(
@@ -441,7 +436,6 @@ class SparkEngine(Engine):
                 raise
             df.createOrReplaceTempView(name)
             self._frames.append(df)
-            self._cached_names.add(name)
             return self.con.table(name)
 
     def register_parquet(
