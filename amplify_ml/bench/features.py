@@ -1562,16 +1562,7 @@ def run(
             "process_seconds": round(bl["seconds"], 2),
             "peak_mib": round(bl["peak_mib"]),
         }
-        from amplify_ml.features.graph import REGISTRY
-        from amplify_ml.features.spec import load_spec
-
-        for m in MODELS:
-            keys = list(REGISTRY[load_spec(m).entity].keys)
-            compare(
-                pd.read_parquet(out_dir / f"duckdb-{m}.parquet"),
-                pd.read_parquet(out_dir / f"pandas-{m}.parquet"),
-                keys,
-            )
+        _compare_all(out_dir, "pandas")
         result["equal_output"] = True
         result["speedup_vs_pandas"] = round(
             result["pandas"]["seconds"] / result["ours"]["seconds"], 1
@@ -1628,14 +1619,8 @@ def _spark_side(
 ) -> dict[str, Any]:
     """The four training sets on Spark, their figures, and their output checked against
     DuckDB's (written before to ``out_dir``), as the parity tests check it."""
-    from amplify_ml.features.graph import REGISTRY
-    from amplify_ml.features.spec import load_spec
-
     sp = _best(repeat, _ours, lake_root, cutoffs, memory_limit, str(out_dir), True, "spark")
-    for m in MODELS:
-        duck = pd.read_parquet(out_dir / f"duckdb-{m}.parquet")
-        theirs = pd.read_parquet(out_dir / f"spark-{m}.parquet")
-        compare(duck, theirs, list(REGISTRY[load_spec(m).entity].keys))
+    _compare_all(out_dir, "spark")
     return {
         **sp["result"],
         "seconds": sp["result"]["build_seconds"],
@@ -1644,6 +1629,20 @@ def _spark_side(
         "equal_output": True,
         "slowdown_vs_duckdb": round(sp["result"]["build_seconds"] / duck_seconds, 1),
     }
+
+
+def _compare_all(out_dir: Path, other: str) -> None:
+    """Raise AssertionError unless each model's training set from ``other`` (``pandas`` or
+    ``spark``) in ``out_dir`` holds the same values as DuckDB's."""
+    from amplify_ml.features.graph import REGISTRY
+    from amplify_ml.features.spec import load_spec
+
+    for m in MODELS:
+        compare(
+            pd.read_parquet(out_dir / f"duckdb-{m}.parquet"),
+            pd.read_parquet(out_dir / f"{other}-{m}.parquet"),
+            list(REGISTRY[load_spec(m).entity].keys),
+        )
 
 
 def _best(repeat: int, target: Any, *args: Any) -> dict[str, Any]:
