@@ -125,6 +125,12 @@ class ModelError(AmplifyError, RuntimeError):
     http_status = 503
 
 
+class UnfedError(ModelError):
+    """The lake cannot feed a model: a table it needs is in no ingested pack (for example
+    device models on a lake of sell-through only). Not a passing outage: pages say so in place
+    of the model's section; the API still answers 503 with the tables to ingest."""
+
+
 class InvalidRequestError(AmplifyError, ValueError):
     """A request or function argument is out of its allowed range."""
 

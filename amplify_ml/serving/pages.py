@@ -38,6 +38,7 @@ from amplify_ml.errors import (
     NotFoundError,
     PermissionDeniedError,
     TooManyAttemptsError,
+    UnfedError,
 )
 
 COOKIE = "amplify_key"
@@ -478,6 +479,14 @@ def _partner(caller: PageCaller, source: PageSource, requested: str | None) -> s
     return requested
 
 
+def _sentence(message: str) -> str:
+    """An error's message as a page's sentence: capital first, full stop last."""
+    message = message.strip()
+    if not message:
+        return message
+    return message[0].upper() + message[1:] + ("" if message.endswith((".", "!", "?")) else ".")
+
+
 def _as_of(frame: pd.DataFrame) -> date | None:
     if "as_of" not in frame or frame.empty or _missing(frame["as_of"].iloc[0]):
         return None
@@ -722,8 +731,8 @@ def _fleet_columns(caller: PageCaller, columns: Sequence[Column]) -> tuple[Colum
 def _risk_section(source: PageSource, caller: PageCaller, pid: str | None, top: int) -> Section:
     try:
         frame = source.fleet(pid, top=top)
-    except NotFoundError as exc:
-        return Section(empty=exc.message)
+    except (NotFoundError, UnfedError) as exc:
+        return Section(empty=_sentence(exc.message))
     if frame.empty:
         return Section(empty="No failure-risk scores yet: run amplify score --all.", frame=frame)
     table = build_table(
@@ -751,8 +760,8 @@ def _supplies_section(
 
     try:
         plan = source.supplies(pid)
-    except NotFoundError as exc:
-        return Section(empty=exc.message), {}
+    except (NotFoundError, UnfedError) as exc:
+        return Section(empty=_sentence(exc.message)), {}
     if plan.empty:
         return Section(empty="No supplies forecast yet: run amplify score --all."), {}
     counts = status_counts(plan)

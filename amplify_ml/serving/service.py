@@ -18,7 +18,7 @@ from typing import Any
 import pandas as pd
 
 from amplify_ml.config import Settings
-from amplify_ml.errors import ModelError
+from amplify_ml.errors import ModelError, UnfedError
 from amplify_ml.features.spec import MODELS
 from amplify_ml.lake import Lake
 from amplify_ml.serving.audit import AuditLog, audit_dir
@@ -132,7 +132,7 @@ class Service:
         """The model serving now; 503 saying why when none (the lake cannot feed it, or no
         champion has loaded)."""
         if self.champions.get(model) is None and (why := self.unfed(model)):
-            raise ModelError(f"model {model} is not available: {why}")
+            raise UnfedError(f"model {model} is not available: {why}")
         return self.champions.require(model)
 
     def champion(self, model: str) -> Any:
@@ -199,7 +199,7 @@ class Service:
         table = self.scores.get(model)
         if table is None:
             if self.champions.get(model) is None and (why := self.unfed(model)):
-                raise ModelError(f"scores of {model} are not available: {why}")
+                raise UnfedError(f"scores of {model} are not available: {why}")
             how = f"score it (amplify score {model})"
             if self.champions.get(model) is None:
                 how = f"{train_hint(model)}, then score it (amplify score {model})"

@@ -333,6 +333,15 @@ def test_all_trains_and_scores_what_a_transactions_only_lake_can_feed(
         assert "this lake cannot feed it" in score.json()["detail"]
         leads = client.get("/v1/leads", headers=h)
         assert leads.status_code == 200 and leads.json()["count"] > 0
+        # the fleet page is no outage page: each section says what this lake lacks
+        login = client.post("/pages/login", data={"key": key}, follow_redirects=False)
+        assert login.status_code == 303
+        page = client.get("/pages/fleet")
+        assert page.status_code == 200, page.text
+        assert "Not available right now" not in page.text
+        assert "Fleet · P001" in page.text
+        assert "Scores of device_failure are not available: this lake cannot feed it" in page.text
+        assert "Scores of consumable_depletion are not available: this lake" in page.text
 
 
 def test_train_and_evaluate_commands(tiny_lake: Lake, tiny_world: Path, tmp_path: Path) -> None:
