@@ -925,7 +925,9 @@ def train(
     names = _models_arg(models, all_models)
     ws = _workspace(workspace)
     lake = _lake_or_exit(ws)
-    results = []
+    # only each model's summary is kept: a backtest holds its training and evaluation frames,
+    # and on a large lake four of them do not fit in memory together
+    summaries: list[dict[str, Any]] = []
     skipped: dict[str, str] = {}
     try:
         import warnings
@@ -958,7 +960,7 @@ def train(
                     if not as_json:
                         out.print(f"  skipped {name}: {exc.message}", highlight=False)
                     continue
-                results.append(r)
+                summaries.append(r.summary())
                 if not as_json:
                     _print_backtest(r.backtest)
                     if r.final is not None:
@@ -978,15 +980,13 @@ def train(
                     )
                     if r.card_path:
                         out.print(f"  model card: {r.card_path}", highlight=False)
+                del r
     except AmplifyError as exc:
         _fail(exc)
-    if not results:
+    if not summaries:
         _fail(AmplifyError("no model can be trained on this lake: " + "; ".join(skipped.values())))
     if as_json:
-        _emit_json(
-            [r.summary() for r in results]
-            + [{"model": m, "skipped": why} for m, why in skipped.items()]
-        )
+        _emit_json(summaries + [{"model": m, "skipped": why} for m, why in skipped.items()])
 
 
 @app.command()

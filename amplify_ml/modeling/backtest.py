@@ -385,7 +385,9 @@ def fit_final(
     split = bt.split
     cutoffs = final_cutoffs(split)
     done = {*split.train, *split.evaluate}
-    parts = [bt.built_rows()]
+    columns = list(bt.train.columns)
+    ev = bt.evaluate if bt.rows is None else bt.rows
+    parts = [bt.train, ev[columns]]
     gap = [c for c in cutoffs if c not in done]
     if gap:
         df, _ = build_sets(
@@ -396,8 +398,12 @@ def fit_final(
             memory_limit=memory_limit,
             builder=builder,
         )
-        parts.append(df[list(bt.train.columns)])
+        parts.append(df[columns])
+        del df
+    # one concatenation (the backtest's rows are copied once); the estimator then builds
+    # each fold's matrix from it without copying it again
     frame = pd.concat(parts, ignore_index=True)
+    del parts
     notes: list[str] = []
     if bt.spec.task == "binary":
         est = _fit_classifier(bt.spec, split, frame, bt.features, notes)

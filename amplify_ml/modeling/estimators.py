@@ -71,6 +71,10 @@ def lgb_params(params: Mapping[str, Any] | None, **owned: Any) -> dict[str, Any]
     return {**DEFAULT_PARAMS, **(params or {}), **owned, "deterministic": True}
 
 
+_BLOCK_ROWS = 65_536
+"""Up to this many rows, :meth:`_FrameMixin._matrix` copies the plain columns in one block."""
+
+
 class FoldWarning(UserWarning):
     """A model was fitted, but its calibration (or validation) fold could not be kept apart
     from the training rows' label windows: too few cutoffs for the horizon."""
@@ -118,18 +122,28 @@ def _time_split(
 class _FrameMixin:
     """Column handling shared by the estimators: names, categoricals, checks."""
 
+    def _learn_columns(self, X: pd.DataFrame) -> None:
+        """``feature_names_in_`` and ``categories_`` (the sorted values of each text or
+        categorical column) of the frame being fitted."""
+        if not isinstance(X, pd.DataFrame):
+            raise InvalidRequestError("X must be a pandas DataFrame with named feature columns")
+        self.feature_names_in_ = list(X.columns)
+        self.categories_ = {
+            c: pd.Index(sorted(X[c].dropna().astype(str).unique()))
+            for c in X.columns
+            if X[c].dtype == object
+            or isinstance(X[c].dtype, pd.CategoricalDtype)
+            or pd.api.types.is_string_dtype(X[c].dtype)
+        }
+
     def _prepare(self, X: pd.DataFrame, fitting: bool) -> pd.DataFrame:
+        """The frame LightGBM would be given (categoricals as pandas Categoricals of
+        ``categories_``, the rest float64); fitting and prediction go through :meth:`_matrix`,
+        this is the plain pandas route the scoring benchmark compares with."""
         if not isinstance(X, pd.DataFrame):
             raise InvalidRequestError("X must be a pandas DataFrame with named feature columns")
         if fitting:
-            self.feature_names_in_ = list(X.columns)
-            self.categories_ = {
-                c: pd.Index(sorted(X[c].dropna().astype(str).unique()))
-                for c in X.columns
-                if X[c].dtype == object
-                or isinstance(X[c].dtype, pd.CategoricalDtype)
-                or pd.api.types.is_string_dtype(X[c].dtype)
-            }
+            self._learn_columns(X)
         self._check_columns(X)
         # one new frame from the columns, converted only where needed (a float column is
         # passed through): this runs for every prediction, so it must not copy the frame
@@ -159,18 +173,24 @@ class _FrameMixin:
                 + (f" (+{len(missing) - 10} more)" if len(missing) > 10 else "")
             )
 
-    def _matrix(self, X: pd.DataFrame) -> np.ndarray:
-        """The features of ``X`` as one float64 matrix for prediction, laid out as
-        :meth:`TimeCalibratedClassifier.predict_proba_matrix` takes it (categorical columns as
-        the index of the value in ``categories_``, NaN when missing or unseen): what LightGBM
-        would make of the prepared frame itself, in one copy per column. Column-major, which
-        LightGBM reads without copying it again."""
+    def _matrix(self, X: pd.DataFrame, rows: np.ndarray | None = None) -> np.ndarray:
+        """The features of ``X`` (of its ``rows`` only: a boolean mask) as one float64 matrix,
+        laid out as :meth:`TimeCalibratedClassifier.predict_proba_matrix` takes it
+        (categorical columns as the index of the value in ``categories_``, NaN when missing or
+        unseen): what LightGBM would make of the prepared frame itself, in one copy per
+        column. Column-major, which LightGBM reads without copying it again. Fitting builds
+        the matrix of each fold this way: the frame is never copied whole (on the medium world
+        a training frame is several GB)."""
         if not isinstance(X, pd.DataFrame):
             raise InvalidRequestError("X must be a pandas DataFrame with named feature columns")
         self._check_columns(X)
         names = self.feature_names_in_
         dtypes = dict(zip(X.columns, X.dtypes, strict=True))  # (a Series lookup per column is slow)
-        M = np.empty((len(X), len(names)), dtype=np.float64, order="F")
+        n = len(X) if rows is None else int(np.count_nonzero(rows))
+        M = np.empty((n, len(names)), dtype=np.float64, order="F")
+        # small frames (online scoring) copy their plain columns in one block, as a Series per
+        # column is slow there; large ones column by column, as the block is a second copy
+        block = rows is None and len(X) <= _BLOCK_ROWS
         plain: list[int] = []
         for j, c in enumerate(names):
             cats = self.categories_.get(c)
@@ -178,6 +198,8 @@ class _FrameMixin:
             if cats is not None:
                 # factorise once, then look up the few distinct values (not every row)
                 codes, uniques = pd.factorize(X[c], use_na_sentinel=True)
+                if rows is not None:
+                    codes = codes[rows]
                 where = cats.get_indexer(pd.Index(uniques).astype(str)).astype(np.float64)
                 where[where < 0] = np.nan  # unseen: missing
                 M[:, j] = (
@@ -185,14 +207,19 @@ class _FrameMixin:
                     if len(where)
                     else np.nan
                 )
-            elif dt in (np.float64, np.int64, np.bool_, np.int32, np.float32):
-                plain.append(j)  # copied in one block below (a Series per column is slow)
+                continue
+            if dt in (np.float64, np.int64, np.bool_, np.int32, np.float32):
+                if block:
+                    plain.append(j)  # copied in one block below
+                    continue
+                values = X[c].to_numpy()
             elif pd.api.types.is_bool_dtype(dt) or pd.api.types.is_numeric_dtype(dt):
-                M[:, j] = X[c].to_numpy(dtype=np.float64, na_value=np.nan)
+                values = X[c].to_numpy(dtype=np.float64, na_value=np.nan)
             else:
-                M[:, j] = pd.to_numeric(X[c], errors="coerce").to_numpy(
+                values = pd.to_numeric(X[c], errors="coerce").to_numpy(
                     dtype=np.float64, na_value=np.nan
                 )
+            M[:, j] = values if rows is None else values[rows]
         if plain:
             block = X[[names[j] for j in plain]].to_numpy(dtype=np.float64)
             if len(plain) == len(names):
@@ -200,6 +227,33 @@ class _FrameMixin:
             else:
                 M[:, plain] = block
         return M
+
+    def _dataset(
+        self,
+        X: pd.DataFrame,
+        rows: np.ndarray,
+        label: np.ndarray,
+        *,
+        weight: np.ndarray | None = None,
+        init_score: np.ndarray | None = None,
+        reference: lgb.Dataset | None = None,
+        matrix: np.ndarray | None = None,
+    ) -> lgb.Dataset:
+        """LightGBM's data of ``X``'s ``rows`` (a boolean mask; ``label``, ``weight`` and
+        ``init_score`` are per row of ``X``): the matrix of :meth:`_matrix` (or ``matrix``,
+        already built for those rows), the categorical columns named as such. LightGBM
+        drops the matrix once it has binned it."""
+        names = self.feature_names_in_
+        return lgb.Dataset(
+            self._matrix(X, rows) if matrix is None else matrix,
+            label[rows],
+            weight=None if weight is None else weight[rows],
+            init_score=None if init_score is None else init_score[rows],
+            reference=reference,
+            feature_name=names,
+            categorical_feature=[j for j, c in enumerate(names) if c in self.categories_],
+            free_raw_data=True,
+        )
 
     def _check_matrix(self, M: np.ndarray) -> np.ndarray:
         M = np.asarray(M, dtype=np.float64)
@@ -273,14 +327,14 @@ class TimeCalibratedClassifier(_FrameMixin, ClassifierMixin, BaseEstimator):
     def fit(
         self, X: pd.DataFrame, y: Sequence[Any], *, time: Sequence[Any] | None = None
     ) -> TimeCalibratedClassifier:
-        Xp = self._prepare(X, fitting=True)
+        self._learn_columns(X)
         y_arr = np.asarray(y, dtype=float)
-        if len(y_arr) != len(Xp):
-            raise InvalidRequestError(f"y has {len(y_arr)} labels for {len(Xp)} rows")
+        if len(y_arr) != len(X):
+            raise InvalidRequestError(f"y has {len(y_arr)} labels for {len(X)} rows")
         if not np.isin(y_arr, (0.0, 1.0)).all():
             raise InvalidRequestError("y must hold 0/1 labels")
         early, late, self.purge_days_ = _time_split(
-            time, len(Xp), self.calibration_fraction, self.purge_days
+            time, len(X), self.calibration_fraction, self.purge_days
         )
         for name, mask in (("training", early), ("calibration", late)):
             pos = y_arr[mask].sum()
@@ -294,8 +348,10 @@ class TimeCalibratedClassifier(_FrameMixin, ClassifierMixin, BaseEstimator):
         self.pos_weight_ = float(min(self.max_pos_weight, max(1.0, np.sqrt(neg / pos))))
         weights = np.where(y_arr == 1, self.pos_weight_, 1.0)
         params = lgb_params(self.params, objective="binary", seed=self.random_state)
-        train = lgb.Dataset(Xp[early], y_arr[early], weight=weights[early], free_raw_data=False)
-        valid = lgb.Dataset(Xp[late], y_arr[late], weight=weights[late], reference=train)
+        # one fold's matrix at a time: the frame is never copied whole
+        train = self._dataset(X, early, y_arr, weight=weights)
+        m_late = self._matrix(X, late)
+        valid = self._dataset(X, late, y_arr, weight=weights, reference=train, matrix=m_late)
         self.booster_ = lgb.train(
             params,
             train,
@@ -303,13 +359,15 @@ class TimeCalibratedClassifier(_FrameMixin, ClassifierMixin, BaseEstimator):
             valid_sets=[valid],
             callbacks=[lgb.early_stopping(self.early_stopping_rounds, verbose=False)],
         )
+        del train, valid
         self.best_iteration_ = int(self.booster_.best_iteration or self.n_estimators)
-        raw = self.booster_.predict(Xp[late], num_iteration=self.best_iteration_)
+        raw = self.booster_.predict(m_late, num_iteration=self.best_iteration_)
+        del m_late
         self.calibrator_ = CentredIsotonic().fit(raw, y_arr[late])
         self.n_train_, self.n_calibration_ = int(early.sum()), int(late.sum())
         self.n_refit_ = 0
         if self.refit:
-            every = lgb.Dataset(Xp, y_arr, weight=weights, free_raw_data=False)
+            every = self._dataset(X, np.ones(len(X), dtype=bool), y_arr, weight=weights)
             self.booster_ = lgb.train(params, every, num_boost_round=self.best_iteration_)
             self.n_refit_ = len(y_arr)
         return self
@@ -445,11 +503,17 @@ class CensoredQuantileRegressor(_FrameMixin, RegressorMixin, BaseEstimator):
         self.offset_feature = offset_feature
         self.random_state = random_state
 
-    def _base(self, data: pd.DataFrame | np.ndarray) -> np.ndarray | None:
-        """The booster's starting point per row (see Offset above), None without one."""
+    def _base(
+        self, data: pd.DataFrame | np.ndarray, column: int | None = None
+    ) -> np.ndarray | None:
+        """The booster's starting point per row (see Offset above), None without one.
+        ``column``: where the offset feature is in ``data`` (default: its place among the
+        features)."""
         j = getattr(self, "offset_index_", None)
         if j is None:
             return None
+        if column is not None:
+            j = column
         v = np.asarray(data.iloc[:, j] if isinstance(data, pd.DataFrame) else data[:, j], float)
         ok = np.isfinite(v)
         base = self._to_target(np.maximum(np.where(ok, v, 1.0), 0.5))
@@ -471,10 +535,11 @@ class CensoredQuantileRegressor(_FrameMixin, RegressorMixin, BaseEstimator):
         window_days: float,
     ) -> CensoredQuantileRegressor:
         """``days``: days to the event, or for censored rows the days followed."""
-        Xp = self._prepare(X, fitting=True)
+        self._learn_columns(X)
+        n = len(X)
         d = np.asarray(days, dtype=float)
         c = np.asarray(censored, dtype=bool)
-        if len(d) != len(Xp) or len(c) != len(Xp):
+        if len(d) != n or len(c) != n:
             raise InvalidRequestError("days and censored must have one value per row of X")
         if np.isnan(d).any():
             raise InvalidRequestError(
@@ -495,31 +560,34 @@ class CensoredQuantileRegressor(_FrameMixin, RegressorMixin, BaseEstimator):
         target = self._to_target(np.where(at_window, self.window_days_, d))
         self.offset_index_ = None
         if self.offset_feature is not None:
-            if self.offset_feature not in Xp.columns or self.offset_feature in self.categories_:
+            names = self.feature_names_in_
+            if self.offset_feature not in names or self.offset_feature in self.categories_:
                 raise InvalidRequestError(
                     f"offset_feature {self.offset_feature!r} must be one of the numeric feature "
                     "columns of X (an estimate of the days); drop offset_feature from the "
                     "estimator's options or add the feature to the feature set"
                 )
             self.offset_fallback_ = float(np.median(target[keep]))
-            self.offset_index_ = list(Xp.columns).index(self.offset_feature)
-        base = self._base(Xp)
+            self.offset_index_ = names.index(self.offset_feature)
+        base = None
+        if self.offset_feature is not None:
+            base = self._base(X[[self.offset_feature]].to_numpy(dtype=float), column=0)
         self.offset_mean_ = 0.0 if base is None else float(base[keep].mean())
-        init = np.zeros(len(Xp)) if base is None else base
+        init = np.zeros(n) if base is None else base
         early, late, self.purge_days_ = _time_split(
-            time, len(Xp), self.validation_fraction, self.purge_days
+            time, n, self.validation_fraction, self.purge_days
         )
         params = lgb_params(self.params, objective="quantile", alpha=0.5, seed=self.random_state)
 
         def data(mask: np.ndarray, reference: lgb.Dataset | None = None) -> lgb.Dataset:
-            m = mask & keep
-            return lgb.Dataset(
-                Xp[m],
-                target[m],
-                weight=weights[m],
-                init_score=init[m] if base is not None else None,
+            # one fold's matrix at a time: the frame is never copied whole
+            return self._dataset(
+                X,
+                mask & keep,
+                target,
+                weight=weights,
+                init_score=init if base is not None else None,
                 reference=reference,
-                free_raw_data=False,
             )
 
         train = data(early)
@@ -530,17 +598,18 @@ class CensoredQuantileRegressor(_FrameMixin, RegressorMixin, BaseEstimator):
             valid_sets=[data(late, train)],
             callbacks=[lgb.early_stopping(self.early_stopping_rounds, verbose=False)],
         )
+        del train
         best = int(first.best_iteration or self.n_estimators)
         # out-of-fold medians: each cutoff predicted by a model that never saw it
         t = pd.to_datetime(pd.Series(time)).to_numpy()
         distinct = np.unique(t)
         k = min(self.n_folds, len(distinct))
         fold = np.searchsorted(distinct, t) % k
-        oof = np.empty(len(Xp))
+        oof = np.empty(n)
         for f in range(k):
             m = fold == f
             b = lgb.train(params, data(~m), num_boost_round=best)
-            oof[m] = b.predict(Xp[m]) + init[m]
+            oof[m] = b.predict(self._matrix(X, m)) + init[m]
         err = self._to_target(np.maximum(d, 0.5)) - oof
         inner = np.quantile(oof, np.linspace(0, 1, self.n_bins + 1)[1:-1])
         self.bin_edges_ = np.unique(inner)
@@ -553,7 +622,7 @@ class CensoredQuantileRegressor(_FrameMixin, RegressorMixin, BaseEstimator):
                 if q in others:
                     self.offsets_[i, j] = censored_quantile(err[m], c[m], q)
         self.boosters_: dict[float, lgb.Booster] = {
-            0.5: lgb.train(params, data(np.ones(len(Xp), dtype=bool)), num_boost_round=best)
+            0.5: lgb.train(params, data(np.ones(n, dtype=bool)), num_boost_round=best)
         }
         self.best_iterations_: dict[float, int] = {0.5: best}
         self.n_events_ = int((~c).sum())
