@@ -571,7 +571,8 @@ class CensoredQuantileRegressor(_FrameMixin, RegressorMixin, BaseEstimator):
             self.offset_index_ = names.index(self.offset_feature)
         base = None
         if self.offset_feature is not None:
-            base = self._base(X[[self.offset_feature]].to_numpy(dtype=float), column=0)
+            offset = pd.to_numeric(X[self.offset_feature], errors="coerce")
+            base = self._base(offset.to_numpy(dtype=float, na_value=np.nan)[:, None], column=0)
         self.offset_mean_ = 0.0 if base is None else float(base[keep].mean())
         init = np.zeros(n) if base is None else base
         early, late, self.purge_days_ = _time_split(

@@ -407,3 +407,42 @@ def test_the_median_starts_from_an_offset_feature_and_learns_where_it_is_wrong()
     assert (c["est"].abs() > c["rate"].abs()).mean() > 0.5
     with pytest.raises(InvalidRequestError, match=r"offset_feature 'nope' must be one of the"):
         CensoredQuantileRegressor(offset_feature="nope").fit(X, days, censored, **fit)
+
+
+def test_a_folds_matrix_is_the_whole_matrix_at_those_rows_for_every_column_type() -> None:
+    """Fitting builds each fold's matrix from the frame (rows only, column by column, no
+    whole-frame copy); it must hold exactly what the whole frame's matrix holds there, on
+    the small-frame path (one block) and the large-frame one (a column at a time)."""
+    rng = np.random.default_rng(8)
+    n = 70_000  # above the block path's limit
+    X = pd.DataFrame(
+        {
+            "x1": np.where(rng.random(n) < 0.1, np.nan, rng.normal(size=n)),
+            "count": pd.array(np.where(rng.random(n) < 0.1, None, rng.integers(0, 5, n)), "Int64"),
+            "flag": rng.uniform(size=n) < 0.3,
+            "kind": pd.array(rng.choice(["a", "b", "c", None], n), dtype="str"),
+            "obj": pd.Series(rng.choice(["u", "v"], n), dtype=object),
+            "small": rng.integers(0, 3, n).astype("int32"),
+            "big": rng.integers(0, 10**9, n),
+        }
+    )
+    model = TimeCalibratedClassifier()
+    model._learn_columns(X)
+    whole = model._matrix(X)
+    rows = rng.random(n) < 0.4
+    part = model._matrix(X, rows)
+    assert part.flags["F_CONTIGUOUS"] and part.shape == (int(rows.sum()), 7)
+    assert np.array_equal(part, whole[rows], equal_nan=True)
+    head = X.head(500)  # the one-block path
+    assert np.array_equal(model._matrix(head), whole[:500], equal_nan=True)
+
+    # a nullable integer offset with missing values starts from the fallback there
+    t = np.tile(pd.date_range("2025-01-01", periods=8, freq="MS"), n // 8 + 1)[:n]
+    offset = X["count"].astype("Float64") * 10 + 5
+    days = np.clip(offset.fillna(30).to_numpy(dtype=float) * rng.lognormal(0, 0.2, n), 1, 60)
+    Xo = pd.DataFrame({"x1": X["x1"], "est": pd.array(offset.round(), dtype="Int64")})
+    reg = CensoredQuantileRegressor(n_estimators=10, offset_feature="est").fit(
+        Xo, days, days >= 60, time=t, window_days=60
+    )
+    p = reg.predict(Xo.head(200))
+    assert np.isfinite(p).all() and (np.diff(p, axis=1) >= 0).all()
