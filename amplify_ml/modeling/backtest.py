@@ -227,11 +227,15 @@ class Backtest:
         order = [s for s in [MODEL, *self.baselines, ORACLE] if s in t.index]
         return t.loc[order]
 
-    def built_rows(self) -> pd.DataFrame:
-        """The training and evaluation rows as the feature set built them (the rows of a
-        model whose rows combine into units, not the units), in one frame."""
+    def built_parts(self) -> list[pd.DataFrame]:
+        """The training rows and the evaluation rows as the feature set built them (the rows
+        of a model whose rows combine into units, not the units), with the same columns."""
         ev = self.evaluate if self.rows is None else self.rows
-        return pd.concat([self.train, ev[list(self.train.columns)]], ignore_index=True)
+        return [self.train, ev[list(self.train.columns)]]
+
+    def built_rows(self) -> pd.DataFrame:
+        """:meth:`built_parts` in one frame."""
+        return pd.concat(self.built_parts(), ignore_index=True)
 
     def n_positives_train(self) -> int:
         return n_positives(self.train, self.spec.task)
@@ -385,9 +389,7 @@ def fit_final(
     split = bt.split
     cutoffs = final_cutoffs(split)
     done = {*split.train, *split.evaluate}
-    columns = list(bt.train.columns)
-    ev = bt.evaluate if bt.rows is None else bt.rows
-    parts = [bt.train, ev[columns]]
+    parts = bt.built_parts()
     gap = [c for c in cutoffs if c not in done]
     if gap:
         df, _ = build_sets(
@@ -398,7 +400,7 @@ def fit_final(
             memory_limit=memory_limit,
             builder=builder,
         )
-        parts.append(df[columns])
+        parts.append(df[list(bt.train.columns)])
         del df
     # one concatenation (the backtest's rows are copied once); the estimator then builds
     # each fold's matrix from it without copying it again
