@@ -517,7 +517,8 @@ def test_missing_scores_of_one_fleet_section_leave_the_other(
     source.fail["supplies"] = NotFoundError(message)
     r = login(P001_KEY).get("/pages/fleet")
     assert r.status_code == 200
-    assert f'<p class="empty">{message}</p>' in r.text
+    # shown as a sentence: capital first, full stop last
+    assert f'<p class="empty">N{message[1:]}.</p>' in r.text
     assert len(table(r.text, "risk-table").rows) == 9
     assert 'class="counts"' not in r.text
 
