@@ -503,18 +503,17 @@ class CensoredQuantileRegressor(_FrameMixin, RegressorMixin, BaseEstimator):
         self.offset_feature = offset_feature
         self.random_state = random_state
 
-    def _base(
-        self, data: pd.DataFrame | np.ndarray, column: int | None = None
-    ) -> np.ndarray | None:
-        """The booster's starting point per row (see Offset above), None without one.
-        ``column``: where the offset feature is in ``data`` (default: its place among the
-        features)."""
+    def _base(self, data: pd.DataFrame | np.ndarray) -> np.ndarray | None:
+        """The booster's starting point per row (see Offset above), None without one."""
         j = getattr(self, "offset_index_", None)
         if j is None:
             return None
-        if column is not None:
-            j = column
-        v = np.asarray(data.iloc[:, j] if isinstance(data, pd.DataFrame) else data[:, j], float)
+        return self._start(
+            np.asarray(data.iloc[:, j] if isinstance(data, pd.DataFrame) else data[:, j], float)
+        )
+
+    def _start(self, v: np.ndarray) -> np.ndarray:
+        """The starting point of rows whose offset feature holds ``v`` (days; NaN: missing)."""
         ok = np.isfinite(v)
         base = self._to_target(np.maximum(np.where(ok, v, 1.0), 0.5))
         return np.where(ok, base, self.offset_fallback_)
@@ -572,7 +571,7 @@ class CensoredQuantileRegressor(_FrameMixin, RegressorMixin, BaseEstimator):
         base = None
         if self.offset_feature is not None:
             offset = pd.to_numeric(X[self.offset_feature], errors="coerce")
-            base = self._base(offset.to_numpy(dtype=float, na_value=np.nan)[:, None], column=0)
+            base = self._start(offset.to_numpy(dtype=float, na_value=np.nan))
         self.offset_mean_ = 0.0 if base is None else float(base[keep].mean())
         init = np.zeros(n) if base is None else base
         early, late, self.purge_days_ = _time_split(
