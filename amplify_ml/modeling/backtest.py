@@ -323,6 +323,7 @@ def backtest(
     cut = df["cutoff"].dt.date
     train = df[cut.isin(split.train)].reset_index(drop=True)
     ev = df[cut.isin(split.evaluate)].reset_index(drop=True)
+    del df, cut  # the two parts are copies: the whole set is not kept through the fit
     for name, part, cs in (("training", train, split.train), ("evaluation", ev, split.evaluate)):
         if part.empty:
             raise ModelError(
