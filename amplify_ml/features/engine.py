@@ -37,6 +37,8 @@ from amplify_ml.errors import ConfigError, InvalidRequestError
 
 EngineName = Literal["duckdb", "spark"]
 DEFAULT_MEMORY_LIMIT = "4GB"
+RELEASE_KEEP = "1GB"
+"""What :meth:`Engine.release` leaves in memory of the tables the engine keeps."""
 
 
 @contextmanager
@@ -202,6 +204,10 @@ class Engine:
         """The rows of ``assembly`` as Arrow (one SELECT joining every part)."""
         return self.sql_to_arrow(assembly.sql(self))
 
+    def release(self, keep: str = RELEASE_KEEP) -> None:
+        """Give back memory the engine holds between builds, keeping about ``keep`` of it
+        (nothing to do on this engine)."""
+
     def close(self) -> None:
         """Drop what this engine created (subclasses)."""
 
@@ -238,8 +244,9 @@ class DuckDBEngine(Engine):
         self._tmp = tempfile.mkdtemp(prefix="amplify-duckdb-")
         # removed at close, or when an engine nobody closed is collected (or at exit)
         self._remove_tmp = weakref.finalize(self, shutil.rmtree, self._tmp, True)
+        self.memory_limit = memory_limit or DEFAULT_MEMORY_LIMIT
         config: dict[str, Any] = {
-            "memory_limit": memory_limit or DEFAULT_MEMORY_LIMIT,
+            "memory_limit": self.memory_limit,
             "temp_directory": self._tmp,
             "preserve_insertion_order": False,
         }
@@ -363,6 +370,23 @@ class DuckDBEngine(Engine):
                 col = taken.column(c)
                 out[c] = pc.fill_null(col, fill[c]) if c in fill else col
         return pa.table(out)
+
+    def release(self, keep: str = RELEASE_KEEP) -> None:
+        """Spill the cached tables beyond ``keep`` to the engine's temp folder, then restore
+        the cap. DuckDB keeps what it computed in memory up to its cap and would hold it
+        through a model's fit, which needs that memory more; a later build reads back what
+        it reuses. If DuckDB cannot spill (a table in use), the memory stays where it is:
+        nothing is lost either way."""
+        import duckdb
+
+        self.sync()
+        con = self.con.con
+        try:
+            con.execute(f"SET memory_limit = {_sql_str(keep)}")
+        except duckdb.OutOfMemoryException:
+            pass  # it could not evict enough, and keeps what it could not (the cap is set)
+        finally:
+            con.execute(f"SET memory_limit = {_sql_str(self.memory_limit)}")
 
     def close(self) -> None:
         # a failure nobody asked results of (or that was raised already) does not stop the close

@@ -317,6 +317,9 @@ class FeatureBuilder:
         for known_day, cs in groups.items():
             assembly, kinds, filled = self._expr(plan, cs, known_day, settings, labelled)
             arrow = self.engine.assemble(assembly)
+            # what the engine keeps for later builds need not hold memory while the rows
+            # become a frame and a model learns from them
+            self.engine.release()
             frames.append(arrow.to_pandas(self_destruct=True, types_mapper=_STRINGS.get))
             del arrow
         df = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]

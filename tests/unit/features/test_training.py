@@ -566,6 +566,83 @@ def test_a_queued_table_that_fails_is_raised_by_the_next_result_with_its_name() 
         engine.close()
 
 
+def test_release_spills_the_cached_tables_and_keeps_their_rows_and_the_cap() -> None:
+    """After a build the engine spills what it keeps beyond a little to its temp folder (a
+    model's fit needs the memory): the tables read back the same and the cap is restored."""
+    from amplify_ml.features.engine import DuckDBEngine, _quiet
+
+    def held(engine: DuckDBEngine) -> tuple[int, int]:
+        mem, disk = engine.con.con.execute(
+            "SELECT sum(memory_usage_bytes), sum(temporary_storage_bytes) FROM duckdb_memory()"
+        ).fetchone()
+        return int(mem), int(disk)
+
+    engine = DuckDBEngine(memory_limit="2GB")
+    try:
+        with _quiet():
+            t = engine.con.sql("SELECT range AS a, range * 0.5 AS b FROM range(4000000)")
+        cached = engine.cache(t, "numbers")
+        engine.sync()
+        query = f"SELECT sum(a) AS a, sum(b) AS b, count(*) AS n FROM {engine.table_name(cached)}"
+        before = engine.sql_to_arrow(query).to_pydict()
+        mem, disk = held(engine)
+        assert mem > 40e6 and disk == 0
+        engine.release(keep="8MB")
+        mem, disk = held(engine)
+        assert mem <= 8e6 and disk > 40e6
+        assert engine.sql_to_arrow(query).to_pydict() == before
+        limit = engine.con.con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+        assert limit == "1.8 GiB"  # 2GB, as DuckDB shows it
+        engine.release()  # keeping more than it holds changes nothing
+        assert engine.sql_to_arrow(query).to_pydict() == before
+    finally:
+        engine.close()
+
+
+def test_a_build_releases_the_engines_memory_before_the_frame_is_made(
+    lake: Lake, monkeypatch
+) -> None:
+    from amplify_ml.features import FeatureBuilder
+
+    with FeatureBuilder(lake) as fb:
+        released: list[bool] = []
+        release = fb.engine.release
+        assemble = fb.engine.assemble
+
+        def recording(*a, **k):
+            released.append(True)
+            return release(*a, **k)
+
+        def assembling(assembly):
+            assert not released  # not before the rows are out
+            return assemble(assembly)
+
+        monkeypatch.setattr(fb.engine, "release", recording)
+        monkeypatch.setattr(fb.engine, "assemble", assembling)
+        fb.training_set("refresh_due", cutoffs=CUTOFFS)
+        assert released == [True]
+
+
+def test_a_release_that_cannot_spill_keeps_the_cap() -> None:
+    import duckdb
+
+    from amplify_ml.features.engine import DuckDBEngine
+
+    engine = DuckDBEngine(memory_limit="2GB")
+    try:
+        engine.con.con.execute("SET temp_directory = ''")  # nowhere to spill to
+        engine.con.con.execute("CREATE TEMP TABLE t AS SELECT range AS a FROM range(4000000)")
+        with pytest.raises(duckdb.OutOfMemoryException):  # what release meets, and absorbs
+            engine.con.con.execute("SET memory_limit = '1MB'")
+        engine.con.con.execute("SET memory_limit = '2GB'")
+        engine.release(keep="1MB")
+        limit = engine.con.con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+        assert limit == "1.8 GiB"
+        assert engine.sql_to_arrow("SELECT count(*) AS n FROM t").to_pydict() == {"n": [4000000]}
+    finally:
+        engine.close()
+
+
 def test_window_joins_give_the_same_rows_with_or_without_the_day_grid(lake: Lake) -> None:
     """A FeatureBuilder's window joins read the cutoffs' day grid (a table); without it, or
     past its reach, they expand the cutoffs themselves: the training sets are the same."""
