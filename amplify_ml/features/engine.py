@@ -384,7 +384,7 @@ class DuckDBEngine(Engine):
         try:
             con.execute(f"SET memory_limit = {_sql_str(keep)}")
         except duckdb.OutOfMemoryException:
-            pass  # it could not evict enough, and keeps what it could not (the cap is set)
+            pass  # it spilled what it could; the rest stays in memory until the next release
         finally:
             con.execute(f"SET memory_limit = {_sql_str(self.memory_limit)}")
 
